@@ -1,0 +1,41 @@
+# freshframe: the two commands of the Quick start, and a few for developers.
+#   make run    install missing Debian packages, build (Release), run on the test pattern
+#   make test   same set-up, build, run the whole test suite through ctest
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+RUN_ARGS ?= --source pattern:640x480@30 --detector faces
+
+.PHONY: deps configure build run test bench test-asan test-tsan format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build --preset $(PRESET)
+
+run: build
+	@echo "freshframe: open http://127.0.0.1:8080/ in a browser (Ctrl-C stops)"
+	$(BUILD_DIR)/freshframe run $(RUN_ARGS)
+
+test: build
+	ctest --preset $(PRESET)
+
+bench: build
+	/usr/bin/python3 bench/latency --binary $(BUILD_DIR)/freshframe
+
+test-asan:
+	@$(MAKE) --no-print-directory PRESET=asan build
+	ctest --preset asan
+
+test-tsan:
+	@$(MAKE) --no-print-directory PRESET=tsan build
+	ctest --preset tsan
+
+format:
+	clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,39 @@
+// The freshframe command: subcommands, their options, and how each maps to
+// the library. main() only calls Main().
+//
+// Thread-safety: Main and the Run* functions are called once, from the main
+// thread. RunPipeline blocks SIGINT/SIGTERM in every thread it starts and
+// waits for them itself.
+#pragma once
+
+#include <string>
+
+namespace freshframe::app {
+
+struct RunOptions {
+  std::string source = "pattern";
+  std::string detector = "faces";  // faces | none
+  std::string cascade;             // override the face cascade file
+  std::string overlay = "latest";  // latest | inferred
+  int quality = 85;
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;           // HTTP I/O threads; 0: one per core
+  int detector_threads = 1;  // OpenCV threads for the detector
+};
+
+struct ProbeCommandOptions {
+  std::string url;
+  double seconds = 5.0;
+  int clients = 1;
+  bool json = false;
+};
+
+// Exit status: 0 ok, 1 runtime failure (cannot open, cannot listen),
+// 2 bad command line.
+int Main(int argc, char** argv);
+
+int RunPipeline(const RunOptions& options);
+int RunProbeCommand(const ProbeCommandOptions& options);
+
+}  // namespace freshframe::app

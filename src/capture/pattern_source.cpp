@@ -1,0 +1,214 @@
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <numbers>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "capture/capture.h"
+#include "core/clock.h"
+#include "core/timecode.h"
+
+namespace freshframe::capture {
+namespace {
+
+constexpr std::string_view kPatternPrefix = "pattern";
+
+bool ParseInt(std::string_view text, int& out) {
+  if (text.empty()) return false;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+bool ParseDouble(std::string_view text, double& out) {
+  if (text.empty()) return false;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end && std::isfinite(out);
+}
+
+// Sleeps until `deadline` or until stop is requested; false if stopped.
+bool SleepUntil(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_until(lock, stop, deadline, [] { return false; });
+  return !stop.stop_requested();
+}
+
+class PatternSource final : public FrameSource {
+ public:
+  PatternSource(const PatternSpec& spec, uint32_t source_id)
+      : spec_(spec),
+        source_id_(source_id),
+        period_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(1.0 / spec.fps))) {
+    BuildBackground();
+  }
+
+  std::optional<Frame> Next(std::stop_token stop) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (index_ == 0) start_ = now;
+    auto deadline = start_ + period_ * index_;
+    if (now - deadline > period_) {
+      // Fell behind by more than a frame (the machine was busy): skip the
+      // missed deadlines instead of delivering a burst of late frames.
+      index_ = static_cast<int64_t>((now - start_) / period_);
+      deadline = start_ + period_ * index_;
+    }
+    if (!SleepUntil(deadline, stop)) return std::nullopt;
+    const int64_t capture_us = MonotonicMicros();
+    Frame frame;
+    frame.meta.sequence = static_cast<uint64_t>(index_) + 1;
+    frame.meta.source_id = source_id_;
+    frame.meta.width = spec_.width;
+    frame.meta.height = spec_.height;
+    frame.meta.format = PixelFormat::kBgr24;
+    frame.meta.stamps.capture_us = capture_us;
+    frame.image = Render(frame.meta.sequence, capture_us);
+    ++index_;
+    return frame;
+  }
+
+  std::string Describe() const override {
+    char text[64];
+    std::snprintf(text, sizeof text, "pattern:%dx%d@%g", spec_.width, spec_.height, spec_.fps);
+    return text;
+  }
+  int width() const override { return spec_.width; }
+  int height() const override { return spec_.height; }
+  double fps() const override { return spec_.fps; }
+
+ private:
+  // A textured background twice as wide as the frame, so that scrolling is a
+  // single ROI copy. Texture matters: detectors and JPEG behave very
+  // differently on flat frames (see shared/MEASUREMENTS.md).
+  void BuildBackground() {
+    const int w = spec_.width * 2;
+    const int h = spec_.height;
+    background_.create(h, w, CV_8UC3);
+    for (int y = 0; y < h; ++y) {
+      auto* row = background_.ptr<cv::Vec3b>(y);
+      for (int x = 0; x < w; ++x) {
+        const double fx = static_cast<double>(x % spec_.width) / spec_.width;
+        const double fy = static_cast<double>(y) / h;
+        row[x] = cv::Vec3b(static_cast<uint8_t>(60 + 80 * fx), static_cast<uint8_t>(50 + 90 * fy),
+                           static_cast<uint8_t>(90 + 60 * (1 - fx)));
+      }
+    }
+    // Structure at several scales (shapes, not pixel noise): detectors and
+    // JPEG see something like a real scene, and Haar stages do not fire on
+    // normalised noise.
+    cv::RNG rng(12345);
+    for (int i = 0; i < w * h / 4000; ++i) {
+      const cv::Point p(rng.uniform(0, w), rng.uniform(0, h));
+      const int r = rng.uniform(3, std::max(4, h / 12));
+      const cv::Scalar colour(rng.uniform(0, 256), rng.uniform(0, 256), rng.uniform(0, 256));
+      if (i % 2 == 0) {
+        cv::circle(background_, p, r, colour, cv::FILLED, cv::LINE_AA);
+      } else {
+        cv::rectangle(background_, cv::Rect(p.x, p.y, r * 2, r), colour, cv::FILLED);
+      }
+    }
+    cv::GaussianBlur(background_, background_, cv::Size(3, 3), 0);
+    const int grid = std::max(16, spec_.width / 16);
+    for (int x = 0; x < w; x += grid) {
+      cv::line(background_, {x, 0}, {x, h - 1}, cv::Scalar(30, 30, 30), 1);
+    }
+    for (int y = 0; y < h; y += grid) {
+      cv::line(background_, {0, y}, {w - 1, y}, cv::Scalar(30, 30, 30), 1);
+    }
+  }
+
+  cv::Mat Render(uint64_t sequence, int64_t capture_us) const {
+    const int w = spec_.width;
+    const int h = spec_.height;
+    const int scroll = static_cast<int>((sequence * 4) % static_cast<uint64_t>(w));
+    cv::Mat image = background_(cv::Rect(scroll, 0, w, h)).clone();
+
+    const double t = static_cast<double>(sequence) / spec_.fps;
+    const int radius = std::max(4, std::min(w, h) / 10);
+    const cv::Point centre(w / 2 + static_cast<int>((w / 2 - radius) * std::sin(t * 1.3)),
+                           h / 2 + static_cast<int>((h / 2 - radius) * 0.6 * std::sin(t * 2.1)));
+    cv::circle(image, centre, radius, cv::Scalar(40, 200, 240), cv::FILLED, cv::LINE_AA);
+    const double angle = t * 2 * std::numbers::pi / 4;
+    const cv::Point hand(centre.x + static_cast<int>(radius * std::cos(angle)),
+                         centre.y + static_cast<int>(radius * std::sin(angle)));
+    cv::line(image, centre, hand, cv::Scalar(20, 20, 20), std::max(1, radius / 10), cv::LINE_AA);
+
+    const double font = std::max(0.4, w / 1280.0);
+    char text[96];
+    std::snprintf(text, sizeof text, "freshframe #%06llu  %.3f s",
+                  static_cast<unsigned long long>(sequence),
+                  static_cast<double>(capture_us) / 1e6);
+    const int baseline_y = h - std::max(8, h / 40);
+    cv::putText(image, text, {8, baseline_y}, cv::FONT_HERSHEY_SIMPLEX, font,
+                cv::Scalar(0, 0, 0), 3, cv::LINE_AA);
+    cv::putText(image, text, {8, baseline_y}, cv::FONT_HERSHEY_SIMPLEX, font,
+                cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
+
+    timecode::Write(image, capture_us);
+    return image;
+  }
+
+  PatternSpec spec_;
+  uint32_t source_id_;
+  std::chrono::steady_clock::duration period_;
+  std::chrono::steady_clock::time_point start_;
+  int64_t index_ = 0;
+  cv::Mat background_;
+};
+
+}  // namespace
+
+Expected<PatternSpec> ParsePatternSpec(std::string_view spec) {
+  const auto bad = [&](std::string_view why) {
+    return Error{"invalid pattern source '" + std::string(spec) + "': " + std::string(why) +
+                 " (expected pattern[:WxH][@FPS], e.g. pattern:640x480@30)"};
+  };
+  if (spec.substr(0, kPatternPrefix.size()) != kPatternPrefix) return bad("not a pattern");
+  std::string_view rest = spec.substr(kPatternPrefix.size());
+  PatternSpec out;
+  if (rest.empty()) return out;
+  if (rest.front() != ':') return bad("expected ':' after 'pattern'");
+  rest.remove_prefix(1);
+  const auto at = rest.find('@');
+  const std::string_view size = rest.substr(0, at);
+  if (!size.empty()) {
+    const auto x = size.find('x');
+    if (x == std::string_view::npos || !ParseInt(size.substr(0, x), out.width) ||
+        !ParseInt(size.substr(x + 1), out.height)) {
+      return bad("size must be WxH");
+    }
+    if (out.width < 16 || out.width > 7680 || out.height < 16 || out.height > 4320) {
+      return bad("size must be between 16x16 and 7680x4320");
+    }
+  }
+  if (at != std::string_view::npos) {
+    if (!ParseDouble(rest.substr(at + 1), out.fps) || out.fps <= 0 || out.fps > 240) {
+      return bad("fps must be a number in (0, 240]");
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<FrameSource> MakePatternSource(const PatternSpec& spec, uint32_t source_id) {
+  return std::make_unique<PatternSource>(spec, source_id);
+}
+
+Expected<std::unique_ptr<FrameSource>> OpenSource(std::string_view spec) {
+  if (spec.substr(0, kPatternPrefix.size()) == kPatternPrefix) {
+    auto parsed = ParsePatternSpec(spec);
+    if (!parsed) return parsed.error();
+    return MakePatternSource(*parsed);
+  }
+  return Error{"unknown source '" + std::string(spec) +
+               "' (this build supports pattern[:WxH][@FPS])"};
+}
+
+}  // namespace freshframe::capture

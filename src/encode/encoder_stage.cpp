@@ -1,0 +1,66 @@
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "encode/encode.h"
+
+namespace freshframe::encode {
+
+EncoderStage::EncoderStage(int quality, LatestSlot<FramePtr>& annotated,
+                           LatestSlot<EncodedFramePtr>& encoded, const Demand& demand,
+                           Metrics& metrics)
+    : encoder_(quality),
+      annotated_(annotated),
+      encoded_(encoded),
+      demand_(demand),
+      metrics_(metrics.Stage("encode")) {}
+
+EncoderStage::~EncoderStage() { Stop(); }
+
+void EncoderStage::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void EncoderStage::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void EncoderStage::Run(std::stop_token stop) {
+  using namespace std::chrono_literals;
+  uint64_t last_version = 0;
+  uint64_t last_sequence = 0;
+  while (!stop.stop_requested()) {
+    auto next = annotated_.WaitNewer(last_version, 100ms);
+    if (!next) continue;
+    last_version = next->version;
+    if (!demand_.Wanted()) {  // nobody watches: spend nothing
+      last_sequence = 0;
+      continue;
+    }
+    const FramePtr& frame = next->value;
+    const int64_t start = MonotonicMicros();
+    auto jpeg = encoder_.Encode(frame->image);
+    if (!jpeg) {
+      spdlog::error("encoder: {}", jpeg.error().message);
+      continue;
+    }
+    auto out = std::make_shared<EncodedFrame>();
+    out->meta = frame->meta;
+    out->jpeg = std::move(jpeg).value();
+    const int64_t end = MonotonicMicros();
+    out->meta.stamps.encode_us = end;
+    if (last_sequence != 0 && frame->meta.sequence > last_sequence + 1) {
+      metrics_.CountSkipped(frame->meta.sequence - last_sequence - 1);
+    }
+    last_sequence = frame->meta.sequence;
+    encoded_.Publish(std::move(out));
+    metrics_.Record(end, static_cast<double>(end - start) / 1000.0,
+                    static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);
+  }
+}
+
+}  // namespace freshframe::encode

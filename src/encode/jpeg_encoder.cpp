@@ -1,0 +1,67 @@
+#include <turbojpeg.h>
+
+#include <cstring>
+#include <string>
+
+#include "encode/encode.h"
+
+namespace freshframe::encode {
+namespace {
+
+tjhandle Handle(void* handle) { return static_cast<tjhandle>(handle); }
+
+// TurboJPEG's buffers are freed with tjFree, whatever happens.
+struct TjBuffer {
+  unsigned char* data = nullptr;
+  ~TjBuffer() { tjFree(data); }
+};
+
+}  // namespace
+
+JpegEncoder::JpegEncoder(int quality) : handle_(tjInitCompress()), quality_(quality) {}
+
+JpegEncoder::~JpegEncoder() {
+  if (handle_ != nullptr) tjDestroy(Handle(handle_));
+}
+
+Expected<std::vector<unsigned char>> JpegEncoder::Encode(const cv::Mat& image) {
+  if (handle_ == nullptr) return Error{"TurboJPEG compressor could not be created"};
+  if (image.empty() || image.depth() != CV_8U ||
+      (image.channels() != 3 && image.channels() != 1)) {
+    return Error{"JPEG encoder needs an 8-bit BGR or gray image"};
+  }
+  const bool gray = image.channels() == 1;
+  TjBuffer out;
+  unsigned long size = 0;
+  const int rc = tjCompress2(Handle(handle_), image.data, image.cols, static_cast<int>(image.step),
+                             image.rows, gray ? TJPF_GRAY : TJPF_BGR, &out.data, &size,
+                             gray ? TJSAMP_GRAY : TJSAMP_420, quality_, TJFLAG_FASTDCT);
+  if (rc != 0) {
+    return Error{std::string("JPEG encode failed: ") + tjGetErrorStr2(Handle(handle_))};
+  }
+  return std::vector<unsigned char>(out.data, out.data + size);
+}
+
+Expected<cv::Mat> DecodeJpeg(const unsigned char* data, size_t size) {
+  tjhandle handle = tjInitDecompress();
+  if (handle == nullptr) return Error{"TurboJPEG decompressor could not be created"};
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  const auto jpeg_size = static_cast<unsigned long>(size);
+  // TurboJPEG 2.x takes a non-const pointer but does not write through it.
+  auto* input = const_cast<unsigned char*>(data);
+  if (tjDecompressHeader3(handle, input, jpeg_size, &width, &height, &subsampling, &colorspace) !=
+      0) {
+    std::string why = tjGetErrorStr2(handle);
+    tjDestroy(handle);
+    return Error{"not a JPEG: " + why};
+  }
+  cv::Mat image(height, width, CV_8UC3);
+  const int rc = tjDecompress2(handle, input, jpeg_size, image.data, width,
+                               static_cast<int>(image.step), height, TJPF_BGR, 0);
+  std::string why = rc != 0 ? tjGetErrorStr2(handle) : "";
+  tjDestroy(handle);
+  if (rc != 0) return Error{"JPEG decode failed: " + why};
+  return image;
+}
+
+}  // namespace freshframe::encode

@@ -1,0 +1,160 @@
+#include "http/fanout.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "core/clock.h"
+
+namespace freshframe::http {
+namespace {
+
+std::string PartHeader(const encode::EncodedFrame& frame) {
+  char header[256];
+  const int n = std::snprintf(
+      header, sizeof header,
+      "--%.*s\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+      "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
+      static_cast<int>(kBoundary.size()), kBoundary.data(), frame.jpeg.size(),
+      FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+      static_cast<unsigned long long>(frame.meta.sequence));
+  return std::string(header, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+std::string FormatStampSeconds(int64_t us) {
+  char text[32];
+  const int n = std::snprintf(text, sizeof text, "%lld.%06lld", static_cast<long long>(us / 1'000'000),
+                              static_cast<long long>(us % 1'000'000));
+  return std::string(text, static_cast<size_t>(n));
+}
+
+Fanout::Fanout(LatestSlot<encode::EncodedFramePtr>& frames) : frames_(frames) {}
+
+Fanout::~Fanout() { Stop(); }
+
+void Fanout::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void Fanout::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void Fanout::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
+  std::lock_guard lock(mutex_);
+  subscribers_.push_back(std::move(subscriber));
+}
+
+StreamPartPtr Fanout::Latest() const {
+  std::lock_guard lock(mutex_);
+  return latest_;
+}
+
+void Fanout::Run(std::stop_token stop) {
+  using namespace std::chrono_literals;
+  uint64_t last_version = 0;
+  std::vector<std::shared_ptr<PartSubscriber>> live;
+  while (!stop.stop_requested()) {
+    auto next = frames_.WaitNewer(last_version, 100ms);
+    if (!next) continue;
+    last_version = next->version;
+    auto part = std::make_shared<StreamPart>();
+    part->frame = next->value;
+    part->header = PartHeader(*part->frame);
+    StreamPartPtr shared = part;
+
+    live.clear();
+    {
+      std::lock_guard lock(mutex_);
+      part->index = next_index_++;
+      latest_ = shared;
+      // Take strong references and drop the dead, so callbacks run unlocked.
+      std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
+        auto strong = weak.lock();
+        if (!strong) return true;
+        live.push_back(std::move(strong));
+        return false;
+      });
+    }
+    std::vector<PartSubscriber*> done;
+    for (const auto& subscriber : live) {
+      if (!subscriber->OnPart(shared)) done.push_back(subscriber.get());
+    }
+    if (!done.empty()) {
+      std::lock_guard lock(mutex_);
+      std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
+        auto strong = weak.lock();
+        return !strong || std::find(done.begin(), done.end(), strong.get()) != done.end();
+      });
+    }
+    live.clear();
+  }
+}
+
+ClientStats::ClientStats(uint64_t id, std::string peer, std::string path, int64_t connected_us)
+    : id_(id), peer_(std::move(peer)), path_(std::move(path)), connected_us_(connected_us) {}
+
+void ClientStats::CountSent(int64_t now_us, uint64_t skipped) {
+  const uint64_t n = sent_.fetch_add(1, std::memory_order_relaxed);
+  send_times_[n % kRing].store(now_us, std::memory_order_relaxed);
+  if (skipped > 0) skipped_.fetch_add(skipped, std::memory_order_relaxed);
+}
+
+nlohmann::json ClientStats::ToJson(int64_t now_us) const {
+  const uint64_t sent = sent_.load(std::memory_order_relaxed);
+  // fps from the times of the last (up to) kRing parts, counted until now so
+  // that a stalled client's rate drops instead of freezing.
+  double fps = 0;
+  const uint64_t n = std::min<uint64_t>(sent, kRing);
+  if (n >= 2) {
+    int64_t oldest = now_us;
+    for (uint64_t i = 0; i < n; ++i) {
+      oldest = std::min(oldest, send_times_[i].load(std::memory_order_relaxed));
+    }
+    const double span_s = static_cast<double>(now_us - oldest) / 1e6;
+    if (span_s > 0) fps = static_cast<double>(n - 1) / span_s;
+  }
+  return {{"id", id_},
+          {"peer", peer_},
+          {"path", path_},
+          {"sent", sent},
+          {"skipped", skipped_.load(std::memory_order_relaxed)},
+          {"fps", std::round(fps * 100) / 100},
+          {"connected_s", std::round(static_cast<double>(now_us - connected_us_) / 1e4) / 100}};
+}
+
+std::shared_ptr<ClientStats> ClientRegistry::Add(std::string peer, std::string path) {
+  std::lock_guard lock(mutex_);
+  const uint64_t id = next_id_++;
+  auto stats = std::make_shared<ClientStats>(id, std::move(peer), std::move(path),
+                                             MonotonicMicros());
+  clients_[id] = stats;
+  std::erase_if(clients_, [](const auto& entry) { return entry.second.expired(); });
+  return stats;
+}
+
+nlohmann::json ClientRegistry::ToJson(int64_t now_us) const {
+  nlohmann::json out = nlohmann::json::array();
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, weak] : clients_) {
+    if (auto stats = weak.lock()) out.push_back(stats->ToJson(now_us));
+  }
+  return out;
+}
+
+size_t ClientRegistry::Count() const {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  for (const auto& [id, weak] : clients_) if (!weak.expired()) ++n;
+  return n;
+}
+
+}  // namespace freshframe::http

@@ -1,0 +1,82 @@
+// The HTTP server: page, MJPEG stream, snapshots, stats and health.
+//
+// Server::Start binds, starts its I/O threads and a fan-out thread, and
+// returns; Stop (or the destructor) closes every connection and joins them.
+// Frames arrive already encoded through a LatestSlot; the server never
+// encodes, never sees sources or detectors. Each frame is wrapped once into
+// an immutable stream part that every client sends with scatter/gather
+// writes; each client has at most one write in flight and, when it finishes,
+// takes the newest part (policy "newest-only": a slow client skips frames and
+// never delays anyone else).
+//
+// Thread-safety: Start/Stop/port/url are called from the owning thread. The
+// slot, Demand and Metrics passed in are shared with the pipeline and must
+// outlive the Server. `describe` is called from I/O threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/demand.h"
+#include "core/expected.h"
+#include "core/latest_slot.h"
+#include "core/metrics.h"
+#include "encode/encode.h"
+
+namespace freshframe::http {
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 8080;  // 0: pick a free port
+  int threads = 0;       // I/O threads; 0: one per core
+  size_t header_limit = 8 * 1024;   // request line + headers; 431 beyond
+  size_t body_limit = 16 * 1024;    // 413 beyond
+  std::chrono::milliseconds read_timeout{10'000};      // whole request
+  std::chrono::milliseconds write_stall_timeout{30'000};  // one part
+  std::chrono::milliseconds snapshot_timeout{3'000};   // 503 beyond
+};
+
+struct ServerDeps {
+  LatestSlot<encode::EncodedFramePtr>& frames;
+  Demand& demand;
+  Metrics& metrics;
+  std::string_view page;  // served at GET /
+  // Describes the pipeline for /api/stats (source, detector, ...).
+  std::function<nlohmann::json()> describe;
+};
+
+class Server {
+ public:
+  // Binds and starts serving; an Error if the address is invalid or in use.
+  static Expected<std::unique_ptr<Server>> Start(const ServerOptions& options, ServerDeps deps);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void Stop();
+  uint16_t port() const;
+  // http://ADDR:PORT/ with a browsable address (127.0.0.1 for 0.0.0.0).
+  std::string url() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace freshframe::http
+
+namespace freshframe::http {
+
+// Checks a --bind value; an Error explains what is accepted.
+Expected<std::string> ValidateBind(const std::string& bind);
+
+}  // namespace freshframe::http

@@ -1,0 +1,270 @@
+#include <optional>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "http/router.h"
+#include "http/session.h"
+
+namespace freshframe::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+constexpr int64_t kSnapshotFreshUs = 100'000;
+
+class HttpSession;
+
+// Waits (one-shot) for the next part on behalf of a snapshot request, and
+// keeps the encoder busy meanwhile.
+class SnapshotWaiter final : public PartSubscriber {
+ public:
+  SnapshotWaiter(std::weak_ptr<HttpSession> session, Demand& demand)
+      : session_(std::move(session)), hold_(demand) {}
+  bool OnPart(const StreamPartPtr& part) override;
+
+ private:
+  std::weak_ptr<HttpSession> session_;
+  Demand::Hold hold_;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(net::ip::tcp::socket socket, ServerContext& context)
+      : peer_(PeerName(socket)),
+        stream_(std::move(socket)),
+        context_(context),
+        snapshot_timer_(stream_.get_executor()) {}
+
+  void Start() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
+  }
+
+  net::any_io_executor executor() { return stream_.get_executor(); }
+
+  void OnSnapshotPart(const StreamPartPtr& part) {
+    if (!waiter_) return;  // already answered (timed out)
+    waiter_.reset();
+    snapshot_timer_.cancel();
+    SendJpeg(*part);
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(context_.options.header_limit));
+    parser_->body_limit(context_.options.body_limit);
+    stream_.expires_after(context_.options.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnRead(ec);
+                      });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::connection_reset || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return Close();  // client went away or stalled (slowloris): just close
+    }
+    if (ec == bhttp::error::header_limit) {
+      return SendError(bhttp::status::request_header_fields_too_large, "headers too large");
+    }
+    if (ec == bhttp::error::body_limit) {
+      return SendError(bhttp::status::payload_too_large, "request body too large");
+    }
+    if (ec) return SendError(bhttp::status::bad_request, "malformed request: " + ec.message());
+    request_ = parser_->release();
+    Handle();
+  }
+
+  void Handle() {
+    const std::string_view target(request_.target().data(), request_.target().size());
+    const std::string_view method(request_.method_string().data(),
+                                  request_.method_string().size());
+    const RouteResult result = Classify(method, target);
+    head_ = result.head;
+    switch (result.route) {
+      case Route::kPage:
+        return SendText(bhttp::status::ok, "text/html; charset=utf-8",
+                        std::string(context_.deps.page));
+      case Route::kHealth:
+        return SendText(bhttp::status::ok, "text/plain; charset=utf-8", "ok\n");
+      case Route::kStats:
+        return SendText(bhttp::status::ok, "application/json", StatsJson());
+      case Route::kSnapshot:
+        return Snapshot();
+      case Route::kStream:
+        return Stream(std::string(target));
+      case Route::kMethodNotAllowed:
+        return SendError(bhttp::status::method_not_allowed, "method not allowed");
+      case Route::kBadRequest:
+        return SendError(bhttp::status::bad_request, "bad request target");
+      case Route::kNotFound:
+        break;
+    }
+    return SendError(bhttp::status::not_found, "not found");
+  }
+
+  std::string StatsJson() const {
+    const int64_t now = MonotonicMicros();
+    nlohmann::json out = context_.deps.describe ? context_.deps.describe() : nlohmann::json::object();
+    out["version"] = FRESHFRAME_VERSION;
+    out["uptime_s"] = static_cast<double>(now - context_.started_us) / 1e6;
+    out["now_us"] = now;
+    out["stages"] = context_.deps.metrics.ToJson(now);
+    out["clients"] = context_.clients.ToJson(now);
+    out["client_count"] = out["clients"].size();
+    out["watchers"] = context_.deps.demand.watchers();
+    return out.dump();
+  }
+
+  void Snapshot() {
+    if (auto latest = context_.fanout.Latest()) {
+      if (MonotonicMicros() - latest->frame->meta.stamps.encode_us < kSnapshotFreshUs) {
+        return SendJpeg(*latest);
+      }
+    }
+    // Nothing fresh (nobody was watching): ask for the next frame.
+    waiter_ = std::make_shared<SnapshotWaiter>(weak_from_this(), context_.deps.demand);
+    context_.fanout.Subscribe(waiter_);
+    snapshot_timer_.expires_after(context_.options.snapshot_timeout);
+    snapshot_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->waiter_) return;
+      self->waiter_.reset();
+      self->SendError(bhttp::status::service_unavailable, "no frame available");
+    });
+  }
+
+  void SendJpeg(const StreamPart& part) {
+    const auto& jpeg = part.frame->jpeg;
+    auto response = MakeResponse(bhttp::status::ok, "image/jpeg",
+                                 std::string(jpeg.begin(), jpeg.end()));
+    const int64_t capture = part.frame->meta.stamps.capture_us;
+    response.set("X-Frame-Timestamp", FormatStampSeconds(capture));
+    response.set("X-Frame-Sequence", std::to_string(part.frame->meta.sequence));
+    Send(std::move(response));
+  }
+
+  void Stream(std::string path) {
+    if (head_) {
+      auto response = MakeResponse(bhttp::status::ok, "multipart/x-mixed-replace;boundary=" +
+                                                          std::string(kBoundary), "");
+      return Send(std::move(response));
+    }
+    auto header = std::make_shared<std::string>(
+        "HTTP/1.1 200 OK\r\n"
+        "Server: freshframe/" FRESHFRAME_VERSION "\r\n"
+        "Content-Type: multipart/x-mixed-replace;boundary=" + std::string(kBoundary) + "\r\n"
+        "Cache-Control: no-store, no-cache, must-revalidate\r\n"
+        "Pragma: no-cache\r\n"
+        "Access-Control-Allow-Origin: *\r\n"
+        "Connection: close\r\n\r\n");
+    stream_.expires_after(context_.options.write_stall_timeout);
+    net::async_write(stream_, net::buffer(*header),
+                     [self = shared_from_this(), header, path = std::move(path)](
+                         beast::error_code ec, size_t) mutable {
+                       if (ec) return self->Close();
+                       StartMjpegSession(std::move(self->stream_), self->context_,
+                                         std::move(self->peer_), std::move(path));
+                     });
+  }
+
+  Response MakeResponse(bhttp::status status, std::string_view type, std::string body) {
+    Response response{status, request_.version() != 0 ? request_.version() : 11};
+    response.set(bhttp::field::server, "freshframe/" FRESHFRAME_VERSION);
+    response.set(bhttp::field::content_type, type);
+    response.set(bhttp::field::cache_control, "no-store");
+    response.keep_alive(request_.keep_alive());
+    response.body() = std::move(body);
+    response.prepare_payload();
+    if (head_) response.body().clear();  // Content-Length stays that of GET
+    return response;
+  }
+
+  void SendText(bhttp::status status, std::string_view type, std::string body) {
+    Send(MakeResponse(status, type, std::move(body)));
+  }
+
+  void SendError(bhttp::status status, std::string message) {
+    const bool parse_failed = !parser_ || !parser_->is_done();
+    auto response = MakeResponse(status, "text/plain; charset=utf-8", message + "\n");
+    if (status == bhttp::status::method_not_allowed) response.set(bhttp::field::allow, "GET, HEAD");
+    if (parse_failed || status >= bhttp::status::bad_request) response.keep_alive(false);
+    spdlog::debug("client {}: {} {}", peer_, static_cast<int>(status), message);
+    Send(std::move(response));
+  }
+
+  void Send(Response response) {
+    response_ = std::make_shared<Response>(std::move(response));
+    stream_.expires_after(context_.options.write_stall_timeout);
+    const bool head = head_;
+    bhttp::async_write(stream_, *response_, [self = shared_from_this(), head](beast::error_code ec, size_t) {
+      self->OnWrite(ec, head);
+    });
+  }
+
+  void OnWrite(beast::error_code ec, bool /*head*/) {
+    if (ec) return Close();
+    const bool keep_alive = response_->keep_alive();
+    response_.reset();
+    if (!keep_alive) return Close();
+    DoRead();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  std::string peer_;
+  beast::tcp_stream stream_;
+  ServerContext& context_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request request_;
+  std::shared_ptr<Response> response_;
+  std::shared_ptr<SnapshotWaiter> waiter_;
+  net::steady_timer snapshot_timer_;
+  bool head_ = false;
+};
+
+bool SnapshotWaiter::OnPart(const StreamPartPtr& part) {
+  if (auto session = session_.lock()) {
+    net::post(session->executor(),
+              [session, part] { session->OnSnapshotPart(part); });
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string PeerName(const net::ip::tcp::socket& socket) {
+  beast::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "unknown";
+  const auto address = endpoint.address();
+  std::string name;
+  if (address.is_v6()) name.append("[");
+  name.append(address.to_string());
+  if (address.is_v6()) name.append("]");
+  name.append(":").append(std::to_string(endpoint.port()));
+  return name;
+}
+
+void StartHttpSession(net::ip::tcp::socket socket, ServerContext& context) {
+  std::make_shared<HttpSession>(std::move(socket), context)->Start();
+}
+
+}  // namespace freshframe::http

@@ -1,0 +1,56 @@
+#include "http/router.h"
+
+#include <gtest/gtest.h>
+
+namespace freshframe::http {
+namespace {
+
+TEST(RouterTest, KnownPaths) {
+  EXPECT_EQ(Classify("GET", "/").route, Route::kPage);
+  EXPECT_EQ(Classify("GET", "/index.html").route, Route::kPage);
+  EXPECT_EQ(Classify("GET", "/stream.mjpg").route, Route::kStream);
+  EXPECT_EQ(Classify("GET", "/stream.mjpg?fps=5").route, Route::kStream);
+  EXPECT_EQ(Classify("GET", "/snapshot.jpg").route, Route::kSnapshot);
+  EXPECT_EQ(Classify("GET", "/api/stats").route, Route::kStats);
+  EXPECT_EQ(Classify("GET", "/healthz").route, Route::kHealth);
+}
+
+TEST(RouterTest, MjpgStreamerCompatibleActions) {
+  EXPECT_EQ(Classify("GET", "/?action=stream").route, Route::kStream);
+  EXPECT_EQ(Classify("GET", "/?action=snapshot").route, Route::kSnapshot);
+  EXPECT_EQ(Classify("GET", "/?foo=1&action=stream").route, Route::kStream);
+  EXPECT_EQ(Classify("GET", "/?action=bogus").route, Route::kNotFound);
+}
+
+TEST(RouterTest, UnknownPathsAndMethods) {
+  EXPECT_EQ(Classify("GET", "/nope").route, Route::kNotFound);
+  EXPECT_EQ(Classify("GET", "/stream.mjpg/x").route, Route::kNotFound);
+  EXPECT_EQ(Classify("POST", "/").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(Classify("DELETE", "/stream.mjpg").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(Classify("POST", "/nope").route, Route::kNotFound);
+  EXPECT_EQ(Classify("GET", "*").route, Route::kBadRequest);
+  EXPECT_EQ(Classify("GET", "").route, Route::kBadRequest);
+}
+
+TEST(RouterTest, HeadIsGetWithoutBody) {
+  const auto r = Classify("HEAD", "/healthz");
+  EXPECT_EQ(r.route, Route::kHealth);
+  EXPECT_TRUE(r.head);
+  EXPECT_FALSE(Classify("GET", "/healthz").head);
+}
+
+TEST(RouterTest, AbsoluteFormTargets) {
+  EXPECT_EQ(Classify("GET", "http://example.com/stream.mjpg").route, Route::kStream);
+  EXPECT_EQ(Classify("GET", "http://example.com").route, Route::kPage);
+}
+
+TEST(RouterTest, QueryParam) {
+  EXPECT_EQ(QueryParam("/x?a=1&b=2", "b"), "2");
+  EXPECT_EQ(QueryParam("/x?a=1&b=2#frag", "b"), "2");
+  EXPECT_EQ(QueryParam("/x?a", "a"), "");
+  EXPECT_EQ(QueryParam("/x", "a"), "");
+  EXPECT_EQ(QueryParam("/x?ab=1", "a"), "");
+}
+
+}  // namespace
+}  // namespace freshframe::http

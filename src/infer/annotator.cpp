@@ -1,0 +1,134 @@
+#include <chrono>
+#include <cstdio>
+
+#include <opencv2/imgproc.hpp>
+
+#include "core/clock.h"
+#include "core/timecode.h"
+#include "infer/infer.h"
+
+namespace freshframe::infer {
+namespace {
+
+// Detections older than this (relative to the frame they are drawn on) are
+// not drawn: a stalled detector must not leave boxes hanging on live video.
+constexpr int64_t kMaxDetectionAgeUs = 1'000'000;
+
+// A stable colour per label, so a class keeps its colour across frames.
+cv::Scalar LabelColour(const std::string& label) {
+  uint32_t h = 2166136261U;
+  for (char c : label) h = (h ^ static_cast<uint8_t>(c)) * 16777619U;
+  return cv::Scalar(80 + (h & 0x7F), 80 + ((h >> 8) & 0x7F), 80 + ((h >> 16) & 0x7F));
+}
+
+}  // namespace
+
+void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections) {
+  const int top = timecode::StripRows(image.cols);  // never draw over the strip
+  const cv::Rect drawable(0, top, image.cols, image.rows - top);
+  const double font = std::max(0.4, image.cols / 1600.0);
+  const int thickness = std::max(1, image.cols / 480);
+  for (const auto& d : detections) {
+    const cv::Rect box = d.box & drawable;
+    if (box.area() <= 0) continue;
+    const cv::Scalar colour = LabelColour(d.label);
+    cv::rectangle(image, box, colour, thickness, cv::LINE_AA);
+
+    char text[64];
+    std::snprintf(text, sizeof text, "%s %.2f", d.label.c_str(), static_cast<double>(d.score));
+    int baseline = 0;
+    const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &baseline);
+    // Above the box if there is room below the strip, otherwise inside it.
+    int y = box.y - 4;
+    if (y - size.height < top) y = box.y + size.height + 4;
+    cv::Rect label_box(box.x, y - size.height - 2, size.width + 4, size.height + baseline + 4);
+    label_box &= drawable;
+    if (label_box.area() > 0) image(label_box).setTo(colour);
+    cv::putText(image, text, {box.x + 2, y}, cv::FONT_HERSHEY_SIMPLEX, font, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+  }
+}
+
+AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
+                               LatestSlot<DetectionSetPtr>* detections,
+                               LatestSlot<FramePtr>& annotated, Metrics& metrics)
+    : overlay_(overlay),
+      raw_(raw),
+      detections_(detections),
+      annotated_(annotated),
+      metrics_(metrics.Stage("annotate")) {}
+
+AnnotatorStage::~AnnotatorStage() { Stop(); }
+
+void AnnotatorStage::Start() {
+  const bool inferred = overlay_ == Overlay::kInferred && detections_ != nullptr;
+  thread_ = std::jthread([this, inferred](std::stop_token stop) {
+    if (inferred) {
+      RunInferred(stop);
+    } else {
+      RunLatest(stop);
+    }
+  });
+}
+
+void AnnotatorStage::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void AnnotatorStage::RunLatest(std::stop_token stop) {
+  using namespace std::chrono_literals;
+  uint64_t last_version = 0;
+  while (!stop.stop_requested()) {
+    auto next = raw_.WaitNewer(last_version, 100ms);
+    if (!next) continue;
+    last_version = next->version;
+    DetectionSetPtr newest;
+    if (detections_ != nullptr) {
+      if (auto latest = detections_->Latest()) newest = latest->value;
+    }
+    Publish(next->value, newest.get());
+  }
+}
+
+void AnnotatorStage::RunInferred(std::stop_token stop) {
+  using namespace std::chrono_literals;
+  uint64_t last_version = 0;
+  while (!stop.stop_requested()) {
+    auto next = detections_->WaitNewer(last_version, 100ms);
+    if (!next) continue;
+    last_version = next->version;
+    Publish(next->value->frame, next->value.get());
+  }
+}
+
+void AnnotatorStage::Publish(const FramePtr& source, const DetectionSet* detections) {
+  const int64_t start = MonotonicMicros();
+  auto out = std::make_shared<Frame>();
+  out->meta = source->meta;
+  bool draw = false;
+  if (detections != nullptr) {
+    const int64_t age = source->meta.stamps.capture_us - detections->frame->meta.stamps.capture_us;
+    if (age <= kMaxDetectionAgeUs) {
+      out->meta.detections_sequence = detections->frame->meta.sequence;
+      out->meta.stamps.infer_start_us = detections->infer_start_us;
+      out->meta.stamps.infer_end_us = detections->infer_end_us;
+      draw = !detections->detections.empty();
+    }
+  }
+  if (draw) {
+    out->image = source->image.clone();  // the raw frame is shared: never draw on it
+    DrawDetections(out->image, detections->detections);
+  } else {
+    out->image = source->image;  // nothing to draw: share the pixels
+  }
+  const int64_t end = MonotonicMicros();
+  out->meta.stamps.publish_us = end;
+  annotated_.Publish(std::move(out));
+  metrics_.Record(end, static_cast<double>(end - start) / 1000.0,
+                  static_cast<double>(end - source->meta.stamps.capture_us) / 1000.0);
+}
+
+}  // namespace freshframe::infer

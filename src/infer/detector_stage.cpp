@@ -1,0 +1,57 @@
+#include <chrono>
+
+#include "core/clock.h"
+#include "infer/infer.h"
+
+namespace freshframe::infer {
+
+DetectorStage::DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
+                             LatestSlot<DetectionSetPtr>& detections, Metrics& metrics)
+    : detector_(std::move(detector)),
+      raw_(raw),
+      detections_(detections),
+      metrics_(metrics.Stage("infer")) {}
+
+DetectorStage::~DetectorStage() { Stop(); }
+
+void DetectorStage::Start() {
+  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+}
+
+void DetectorStage::Stop() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+void DetectorStage::Run(std::stop_token stop) {
+  using namespace std::chrono_literals;
+  uint64_t last_version = 0;
+  uint64_t last_sequence = 0;
+  while (!stop.stop_requested()) {
+    // Only the newest raw frame: anything published while we were busy is
+    // skipped, so inference never works on a stale picture.
+    auto next = raw_.WaitNewer(last_version, 100ms);
+    if (!next) continue;
+    last_version = next->version;
+    const FramePtr& frame = next->value;
+    if (last_sequence != 0 && frame->meta.sequence > last_sequence + 1) {
+      metrics_.CountSkipped(frame->meta.sequence - last_sequence - 1);
+    }
+    last_sequence = frame->meta.sequence;
+
+    auto set = std::make_shared<DetectionSet>();
+    set->frame = frame;
+    set->infer_start_us = MonotonicMicros();
+    set->detections = detector_->Detect(frame->image);
+    set->infer_end_us = MonotonicMicros();
+    const int64_t end = set->infer_end_us;
+    const double work_ms = static_cast<double>(end - set->infer_start_us) / 1000.0;
+    detections_.Publish(std::move(set));
+    metrics_.Record(end, work_ms,
+                    static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);
+  }
+}
+
+}  // namespace freshframe::infer

@@ -1,0 +1,124 @@
+// Detection and annotation stages.
+//
+// DetectorStage runs a Detector on the newest raw frame only, at the
+// detector's own pace, and publishes each result (with the frame it was
+// computed on) into a LatestSlot. AnnotatorStage draws detections onto
+// frames: with Overlay::kLatest every raw frame is drawn with the newest
+// detections, so the stream keeps the source's frame rate however slow the
+// detector is; with Overlay::kInferred only frames the detector finished are
+// streamed. Overlays never cover the timecode strip (core/timecode.h).
+//
+// Thread-safety: a Detector is used by one thread (its stage's). Stage
+// objects are started and stopped from the owning thread; they talk to other
+// stages only through LatestSlots. Published frames and detection sets are
+// immutable and shared.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+#include <opencv2/core/types.hpp>
+
+#include "core/expected.h"
+#include "core/frame.h"
+#include "core/latest_slot.h"
+#include "core/metrics.h"
+
+namespace freshframe::infer {
+
+struct Detection {
+  cv::Rect box;  // frame coordinates
+  std::string label;
+  float score = 0;  // detector-specific confidence; 1 if it has none
+};
+
+class Detector {
+ public:
+  virtual ~Detector() = default;
+  virtual std::vector<Detection> Detect(const cv::Mat& bgr) = 0;
+  virtual std::string_view name() const = 0;
+};
+
+struct HaarOptions {
+  std::string cascade_path;  // empty: search the standard opencv-data places
+  double scale_factor = 1.1;
+  int min_neighbours = 3;
+  int min_size = 30;
+  int max_width = 640;  // frames wider than this are scaled down to detect
+};
+
+// The directories searched for Debian opencv-data's cascades, in order.
+std::vector<std::string> CascadeSearchDirs();
+
+// Frontal-face Haar cascade. A missing or unreadable cascade is an Error that
+// names every path tried.
+Expected<std::unique_ptr<Detector>> MakeHaarFaceDetector(const HaarOptions& options);
+
+struct DetectionSet {
+  FramePtr frame;  // the frame the detector ran on
+  std::vector<Detection> detections;
+  int64_t infer_start_us = 0;
+  int64_t infer_end_us = 0;
+};
+using DetectionSetPtr = std::shared_ptr<const DetectionSet>;
+
+class DetectorStage {
+ public:
+  DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
+                LatestSlot<DetectionSetPtr>& detections, Metrics& metrics);
+  ~DetectorStage();
+  DetectorStage(const DetectorStage&) = delete;
+  DetectorStage& operator=(const DetectorStage&) = delete;
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run(std::stop_token stop);
+
+  std::unique_ptr<Detector> detector_;
+  LatestSlot<FramePtr>& raw_;
+  LatestSlot<DetectionSetPtr>& detections_;
+  StageMetrics& metrics_;
+  std::jthread thread_;
+};
+
+enum class Overlay { kLatest, kInferred };
+
+// Draws boxes and labels, keeping clear of the timecode strip's rows.
+void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections);
+
+class AnnotatorStage {
+ public:
+  // With no detector (detections == nullptr) frames pass through unchanged
+  // (pixels shared, not copied) whatever the overlay mode.
+  AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
+                 LatestSlot<DetectionSetPtr>* detections, LatestSlot<FramePtr>& annotated,
+                 Metrics& metrics);
+  ~AnnotatorStage();
+  AnnotatorStage(const AnnotatorStage&) = delete;
+  AnnotatorStage& operator=(const AnnotatorStage&) = delete;
+
+  void Start();
+  void Stop();
+
+ private:
+  void RunLatest(std::stop_token stop);
+  void RunInferred(std::stop_token stop);
+  void Publish(const FramePtr& source, const DetectionSet* detections);
+
+  Overlay overlay_;
+  LatestSlot<FramePtr>& raw_;
+  LatestSlot<DetectionSetPtr>* detections_;
+  LatestSlot<FramePtr>& annotated_;
+  StageMetrics& metrics_;
+  std::jthread thread_;
+};
+
+}  // namespace freshframe::infer

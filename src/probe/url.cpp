@@ -1,0 +1,112 @@
+// ParseUrl, Url::HostHeader and CheckOptions from probe.h.
+#include <cmath>
+#include <string>
+
+#include "probe/probe.h"
+#include "probe/text_util.h"
+
+namespace freshframe::probe {
+namespace {
+
+constexpr std::string_view kDefaultTarget = "/stream.mjpg";
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool IsHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+}  // namespace
+
+std::string Url::HostHeader() const {
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
+  auto fail = [error](std::string message) -> std::optional<Url> {
+    if (error != nullptr) *error = std::move(message);
+    return std::nullopt;
+  };
+  for (char c : text) {
+    // Spaces, controls and raw non-ASCII would break the request line; a
+    // URL that needs them must be percent-encoded already.
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte >= 0x7f) return fail("URL contains a space or non-ASCII byte");
+  }
+  const size_t scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) return fail("URL must start with http://");
+  const std::string scheme = AsciiLower(text.substr(0, scheme_end));
+  if (scheme == "https") return fail("https is not supported, only plain http");
+  if (scheme != "http") return fail("unsupported scheme '" + scheme + "', only http");
+  std::string_view rest = text.substr(scheme_end + 3);
+
+  const size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, authority_end);
+  std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (authority.find('@') != std::string_view::npos) return fail("user info is not supported");
+
+  Url url;
+  std::string_view port;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return fail("unterminated [ in host");
+    const std::string_view host = authority.substr(1, close - 1);
+    if (host.find(':') == std::string_view::npos) return fail("bad IPv6 literal");
+    for (char c : host) {
+      if (!IsHex(c) && c != ':' && c != '.') return fail("bad IPv6 literal");
+    }
+    url.host = std::string(host);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return fail("unexpected text after ]");
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    const std::string_view host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      has_port = true;
+    }
+    for (char c : host) {
+      if (!IsAlnum(c) && c != '-' && c != '.' && c != '_') return fail("bad host name");
+    }
+    url.host = std::string(host);
+  }
+  if (url.host.empty()) return fail("URL has no host");
+  if (has_port) {
+    const auto value = port.size() <= 5 ? ParseDecimal(port) : std::nullopt;
+    if (!value || *value == 0 || *value > 65535) return fail("bad port");
+    url.port = static_cast<uint16_t>(*value);
+  }
+
+  tail = tail.substr(0, tail.find('#'));
+  const size_t query = tail.find('?');
+  const std::string_view path = tail.substr(0, query);
+  const std::string_view query_part =
+      query == std::string_view::npos ? std::string_view() : tail.substr(query);
+  url.target = std::string(path.empty() || path == "/" ? kDefaultTarget : path);
+  url.target += query_part;
+  return url;
+}
+
+std::string CheckOptions(const ProbeOptions& options) {
+  std::string why;
+  if (!ParseUrl(options.url, &why)) return "bad URL '" + options.url + "': " + why;
+  // Written so that NaN fails too.
+  if (!(options.seconds > 0 && options.seconds <= kMaxSeconds)) {
+    return "seconds must be in (0, " + std::to_string(static_cast<int>(kMaxSeconds)) + "]";
+  }
+  if (options.clients < 1 || options.clients > kMaxClients) {
+    return "clients must be in [1, " + std::to_string(kMaxClients) + "]";
+  }
+  return {};
+}
+
+}  // namespace freshframe::probe
