@@ -17,7 +17,6 @@ build: configure
 	@cmake --build --preset $(PRESET)
 
 run: build
-	@echo "freshframe: open http://127.0.0.1:8080/ in a browser (Ctrl-C stops)"
 	$(BUILD_DIR)/freshframe run $(RUN_ARGS)
 
 test: build

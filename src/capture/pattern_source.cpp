@@ -41,6 +41,29 @@ bool SleepUntil(std::chrono::steady_clock::time_point deadline, std::stop_token 
   return !stop.stop_requested();
 }
 
+// A cartoon face of height ~size centred at `c`, drawn so that Debian's
+// frontal-face Haar cascade finds it: the default detector then has
+// something to box on the test pattern.
+void DrawFace(cv::Mat& image, cv::Point c, int size) {
+  const auto at = [&](double x, double y) {
+    return cv::Point(c.x + static_cast<int>(x * size), c.y + static_cast<int>(y * size));
+  };
+  const auto extent = [&](double w, double h) {
+    return cv::Size(static_cast<int>(w * size), static_cast<int>(h * size));
+  };
+  const auto fill = [&](cv::Point centre, cv::Size axes, double from, double to, cv::Scalar bgr) {
+    cv::ellipse(image, centre, axes, 0, from, to, bgr, cv::FILLED, cv::LINE_AA);
+  };
+  fill(c, extent(0.42, 0.55), 0, 360, cv::Scalar(150, 180, 225));                   // skin
+  fill(at(0, -0.45), extent(0.44, 0.22), 180, 360, cv::Scalar(40, 50, 70));         // hair
+  for (const double side : {-1.0, 1.0}) {
+    fill(at(side * 0.17, -0.12), extent(0.11, 0.05), 0, 360, cv::Scalar(60, 60, 70));  // eye
+    fill(at(side * 0.17, -0.22), extent(0.12, 0.025), 0, 360, cv::Scalar(50, 60, 80));  // brow
+  }
+  fill(at(0, 0.08), extent(0.05, 0.1), 0, 360, cv::Scalar(125, 150, 200));  // nose
+  fill(at(0, 0.28), extent(0.15, 0.04), 0, 360, cv::Scalar(70, 70, 140));   // mouth
+}
+
 class PatternSource final : public FrameSource {
  public:
   PatternSource(const PatternSpec& spec, uint32_t source_id)
@@ -85,17 +108,17 @@ class PatternSource final : public FrameSource {
   double fps() const override { return spec_.fps; }
 
  private:
-  // A textured background twice as wide as the frame, so that scrolling is a
-  // single ROI copy. Texture matters: detectors and JPEG behave very
+  // A textured background that tiles horizontally. Texture matters: detectors and JPEG behave very
   // differently on flat frames (see shared/MEASUREMENTS.md).
   void BuildBackground() {
-    const int w = spec_.width * 2;
+    const int w = spec_.width;
     const int h = spec_.height;
     background_.create(h, w, CV_8UC3);
     for (int y = 0; y < h; ++y) {
       auto* row = background_.ptr<cv::Vec3b>(y);
       for (int x = 0; x < w; ++x) {
-        const double fx = static_cast<double>(x % spec_.width) / spec_.width;
+        // Periodic in x, so the scroll wraps without a seam.
+        const double fx = 0.5 - 0.5 * std::cos(2 * std::numbers::pi * x / w);
         const double fy = static_cast<double>(y) / h;
         row[x] = cv::Vec3b(static_cast<uint8_t>(60 + 80 * fx), static_cast<uint8_t>(50 + 90 * fy),
                            static_cast<uint8_t>(90 + 60 * (1 - fx)));
@@ -109,10 +132,14 @@ class PatternSource final : public FrameSource {
       const cv::Point p(rng.uniform(0, w), rng.uniform(0, h));
       const int r = rng.uniform(3, std::max(4, h / 12));
       const cv::Scalar colour(rng.uniform(0, 256), rng.uniform(0, 256), rng.uniform(0, 256));
-      if (i % 2 == 0) {
-        cv::circle(background_, p, r, colour, cv::FILLED, cv::LINE_AA);
-      } else {
-        cv::rectangle(background_, cv::Rect(p.x, p.y, r * 2, r), colour, cv::FILLED);
+      // Drawn at x and x - w so shapes crossing the right edge wrap around.
+      for (const int shift : {0, -w}) {
+        const cv::Point q(p.x + shift, p.y);
+        if (i % 2 == 0) {
+          cv::circle(background_, q, r, colour, cv::FILLED, cv::LINE_AA);
+        } else {
+          cv::rectangle(background_, cv::Rect(q.x, q.y, r * 2, r), colour, cv::FILLED);
+        }
       }
     }
     cv::GaussianBlur(background_, background_, cv::Size(3, 3), 0);
@@ -123,6 +150,8 @@ class PatternSource final : public FrameSource {
     for (int y = 0; y < h; y += grid) {
       cv::line(background_, {0, y}, {w - 1, y}, cv::Scalar(30, 30, 30), 1);
     }
+    // Twice as wide, so that any scroll offset is a single ROI copy.
+    cv::hconcat(background_, background_, background_);
   }
 
   cv::Mat Render(uint64_t sequence, int64_t capture_us) const {
@@ -132,14 +161,18 @@ class PatternSource final : public FrameSource {
     cv::Mat image = background_(cv::Rect(scroll, 0, w, h)).clone();
 
     const double t = static_cast<double>(sequence) / spec_.fps;
-    const int radius = std::max(4, std::min(w, h) / 10);
-    const cv::Point centre(w / 2 + static_cast<int>((w / 2 - radius) * std::sin(t * 1.3)),
-                           h / 2 + static_cast<int>((h / 2 - radius) * 0.6 * std::sin(t * 2.1)));
-    cv::circle(image, centre, radius, cv::Scalar(40, 200, 240), cv::FILLED, cv::LINE_AA);
+    const int face = std::max(8, h / 4);
+    const cv::Point centre(w / 2 + static_cast<int>((w / 2 - face) * std::sin(t * 0.35)),
+                           h / 2 + static_cast<int>((h / 4) * std::sin(t * 0.5)));
+    DrawFace(image, centre, face);
+    // A clock hand turning once every 4 s: motion that is easy to judge by eye.
+    const int radius = std::max(4, std::min(w, h) / 14);
+    const cv::Point dial(w - radius - 8, h - radius - std::max(24, h / 12));
+    cv::circle(image, dial, radius, cv::Scalar(40, 200, 240), cv::FILLED, cv::LINE_AA);
     const double angle = t * 2 * std::numbers::pi / 4;
-    const cv::Point hand(centre.x + static_cast<int>(radius * std::cos(angle)),
-                         centre.y + static_cast<int>(radius * std::sin(angle)));
-    cv::line(image, centre, hand, cv::Scalar(20, 20, 20), std::max(1, radius / 10), cv::LINE_AA);
+    const cv::Point hand(dial.x + static_cast<int>(radius * std::cos(angle)),
+                         dial.y + static_cast<int>(radius * std::sin(angle)));
+    cv::line(image, dial, hand, cv::Scalar(20, 20, 20), std::max(1, radius / 8), cv::LINE_AA);
 
     const double font = std::max(0.4, w / 1280.0);
     char text[96];
