@@ -24,27 +24,29 @@ cv::Scalar LabelColour(const std::string& label) {
 }  // namespace
 
 void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections) {
-  const int top = timecode::StripRows(image.cols);  // never draw over the strip
-  const cv::Rect drawable(0, top, image.cols, image.rows - top);
+  // Draw into a view that starts below the timecode strip: OpenCV clips to
+  // the view, so no line width, anti-aliasing or label can reach the strip.
+  const int top = std::min(timecode::StripRows(image.cols), image.rows);
+  cv::Mat body = image.rowRange(top, image.rows);
   const double font = std::max(0.4, image.cols / 1600.0);
   const int thickness = std::max(1, image.cols / 480);
   for (const auto& d : detections) {
-    const cv::Rect box = d.box & drawable;
+    const cv::Rect box = (d.box - cv::Point(0, top)) & cv::Rect(0, 0, body.cols, body.rows);
     if (box.area() <= 0) continue;
     const cv::Scalar colour = LabelColour(d.label);
-    cv::rectangle(image, box, colour, thickness, cv::LINE_AA);
+    cv::rectangle(body, box, colour, thickness, cv::LINE_AA);
 
     char text[64];
     std::snprintf(text, sizeof text, "%s %.2f", d.label.c_str(), static_cast<double>(d.score));
     int baseline = 0;
     const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &baseline);
-    // Above the box if there is room below the strip, otherwise inside it.
+    // Above the box if there is room, otherwise just inside it.
     int y = box.y - 4;
-    if (y - size.height < top) y = box.y + size.height + 4;
-    cv::Rect label_box(box.x, y - size.height - 2, size.width + 4, size.height + baseline + 4);
-    label_box &= drawable;
-    if (label_box.area() > 0) image(label_box).setTo(colour);
-    cv::putText(image, text, {box.x + 2, y}, cv::FONT_HERSHEY_SIMPLEX, font, cv::Scalar(0, 0, 0), 1,
+    if (y - size.height < 0) y = box.y + size.height + 4;
+    body(cv::Rect(box.x, y - size.height - 2, size.width + 4, size.height + baseline + 4) &
+         cv::Rect(0, 0, body.cols, body.rows))
+        .setTo(colour);
+    cv::putText(body, text, {box.x + 2, y}, cv::FONT_HERSHEY_SIMPLEX, font, cv::Scalar(0, 0, 0), 1,
                 cv::LINE_AA);
   }
 }

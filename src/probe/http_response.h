@@ -62,7 +62,7 @@ class ChunkedDecoder {
   bool OnSizeLine();
 
   State state_ = State::kSize;
-  std::string line_;     // the size or trailer line being assembled
+  std::string line_;        // the size or trailer line being assembled
   uint64_t remaining_ = 0;  // data bytes left in the current chunk
   std::string error_;
 };

@@ -1,8 +1,8 @@
 #include "probe/http_response.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace freshframe::probe {
 namespace {

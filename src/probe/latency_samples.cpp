@@ -31,8 +31,7 @@ Percentiles LatencySamples::Pool(std::span<const LatencySamples* const> sets) {
   bool any = false;
   for (const LatencySamples* set : sets) {
     if (set == nullptr || set->count_ == 0) continue;
-    const double weight =
-        static_cast<double>(set->count_) / static_cast<double>(set->kept_.size());
+    const double weight = static_cast<double>(set->count_) / static_cast<double>(set->kept_.size());
     for (float v : set->kept_) weighted.emplace_back(v, weight);
     p.count += set->count_;
     sum += set->sum_;

@@ -1,8 +1,8 @@
 #include "probe/latency_samples.h"
 
-#include <vector>
-
 #include <gtest/gtest.h>
+
+#include <vector>
 
 namespace freshframe::probe {
 namespace {

@@ -1,9 +1,9 @@
 #include "probe/multipart_parser.h"
 
-#include "probe/text_util.h"
-
 #include <algorithm>
 #include <utility>
+
+#include "probe/text_util.h"
 
 namespace freshframe::probe {
 
@@ -76,8 +76,8 @@ MultipartParser::Match MultipartParser::MatchDelimiter(size_t pos, bool at_line_
   size_t len = 0;
   const Match standard = PrefixMatch(rest, delimiter_);
   // "boundary" alone, when the declared boundary already starts with "--".
-  const Match quirk = at_line_start && boundary_.starts_with("--") ? PrefixMatch(rest, boundary_)
-                                                                   : Match::kNo;
+  const Match quirk =
+      at_line_start && boundary_.starts_with("--") ? PrefixMatch(rest, boundary_) : Match::kNo;
   if (standard == Match::kYes) {
     len = delimiter_.size();
   } else if (quirk == Match::kYes) {
@@ -114,9 +114,8 @@ MultipartParser::Match MultipartParser::MatchDelimiter(size_t pos, bool at_line_
   return Match::kYes;
 }
 
-MultipartParser::Match MultipartParser::FindDelimiter(size_t from, size_t* start,
-                                                      size_t* line_end, bool* closing,
-                                                      size_t* resume) const {
+MultipartParser::Match MultipartParser::FindDelimiter(size_t from, size_t* start, size_t* line_end,
+                                                      bool* closing, size_t* resume) const {
   size_t h = from;
   while ((h = buffer_.find(boundary_, h)) != std::string::npos) {
     size_t candidate = std::string::npos;
@@ -165,8 +164,7 @@ bool MultipartParser::ParsePreamble() {
 
 bool MultipartParser::ParseDelimiter() {
   // Whatever line endings separate the body from the delimiter, or none.
-  while (consumed_ < buffer_.size() &&
-         (buffer_[consumed_] == '\r' || buffer_[consumed_] == '\n')) {
+  while (consumed_ < buffer_.size() && (buffer_[consumed_] == '\r' || buffer_[consumed_] == '\n')) {
     ++consumed_;
   }
   if (consumed_ >= buffer_.size()) return false;

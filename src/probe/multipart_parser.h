@@ -37,7 +37,7 @@ class MultipartParser {
   static constexpr size_t kMaxPreambleBytes = 64u << 10;
 
   struct Header {
-    std::string name;  // lower-cased
+    std::string name;   // lower-cased
     std::string value;  // surrounding whitespace removed
   };
 

@@ -1,9 +1,9 @@
 #include "probe/multipart_parser.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace freshframe::probe {
 namespace {
@@ -66,8 +66,10 @@ std::string BuildStream(const std::vector<std::string>& bodies, const StreamStyl
   }
   // Without a length the last body ends only at a delimiter line.
   if (!bodies.empty() && (style.crlf_before_boundary || !style.content_length)) s += eol;
-  if (style.closing) s += "--frame--" + eol;
-  else s += "--frame" + eol;
+  if (style.closing)
+    s += "--frame--" + eol;
+  else
+    s += "--frame" + eol;
   return s;
 }
 

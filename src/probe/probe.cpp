@@ -6,10 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <system_error>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "probe/probe_client.h"
@@ -63,7 +62,8 @@ ProbeReport RunProbe(const ProbeOptions& options, const std::atomic<bool>* stop)
   const Url url = *ParseUrl(options.url);
   std::vector<Address> addresses;
   std::string error;
-  if (!Resolve(url, &addresses, &error)) return AllFailed(std::move(report), options.clients, error);
+  if (!Resolve(url, &addresses, &error))
+    return AllFailed(std::move(report), options.clients, error);
 
   const auto clients = static_cast<size_t>(options.clients);
   const int64_t deadline_us = start_us + static_cast<int64_t>(std::llround(options.seconds * 1e6));
@@ -114,9 +114,8 @@ std::string FormatText(const ProbeReport& r) {
   std::string out;
   out += "probe " + r.url + "  " + Fixed(r.seconds, 1) + " s  " + std::to_string(r.clients) +
          (r.clients == 1 ? " client\n" : " clients\n");
-  out += "frames      " + std::to_string(r.frames) + "  (no strip: " +
-         std::to_string(r.no_strip) + ", failed clients: " + std::to_string(r.failed_clients) +
-         ")\n";
+  out += "frames      " + std::to_string(r.frames) + "  (no strip: " + std::to_string(r.no_strip) +
+         ", failed clients: " + std::to_string(r.failed_clients) + ")\n";
   out += "fps         min " + Fixed(r.fps_min, 1) + "  median " + Fixed(r.fps_median, 1) +
          "  max " + Fixed(r.fps_max, 1) + "\n";
   const Percentiles& l = r.latency_ms;
@@ -153,19 +152,22 @@ std::string FormatText(const ProbeReport& r) {
 nlohmann::json ToJson(const ProbeReport& r) {
   nlohmann::json per_client = nlohmann::json::array();
   for (const ClientReport& c : r.per_client) {
-    per_client.push_back(
-        {{"frames", c.frames}, {"fps", Round3(c.fps)}, {"no_strip", c.no_strip}, {"error", c.error}});
+    per_client.push_back({{"frames", c.frames},
+                          {"fps", Round3(c.fps)},
+                          {"no_strip", c.no_strip},
+                          {"error", c.error}});
   }
-  return {{"url", r.url},
-          {"seconds", r.seconds},
-          {"clients", r.clients},
-          {"frames", r.frames},
-          {"no_strip", r.no_strip},
-          {"failed_clients", r.failed_clients},
-          {"fps",
-           {{"min", Round3(r.fps_min)}, {"median", Round3(r.fps_median)}, {"max", Round3(r.fps_max)}}},
-          {"latency_ms", PercentilesToJson(r.latency_ms)},
-          {"per_client", std::move(per_client)}};
+  return {
+      {"url", r.url},
+      {"seconds", r.seconds},
+      {"clients", r.clients},
+      {"frames", r.frames},
+      {"no_strip", r.no_strip},
+      {"failed_clients", r.failed_clients},
+      {"fps",
+       {{"min", Round3(r.fps_min)}, {"median", Round3(r.fps_median)}, {"max", Round3(r.fps_max)}}},
+      {"latency_ms", PercentilesToJson(r.latency_ms)},
+      {"per_client", std::move(per_client)}};
 }
 
 }  // namespace freshframe::probe

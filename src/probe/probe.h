@@ -21,12 +21,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "core/metrics.h"
 
@@ -73,8 +72,8 @@ struct ClientReport {
 
 struct ProbeReport {
   std::string url;
-  double seconds = 0;  // as requested
-  int clients = 0;     // as requested
+  double seconds = 0;     // as requested
+  int clients = 0;        // as requested
   uint64_t frames = 0;    // sum over all clients, failed ones included
   uint64_t no_strip = 0;  // sum over all clients, failed ones included
   // Over the clients without an error; 0 if every client failed. The median

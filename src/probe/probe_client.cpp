@@ -142,8 +142,8 @@ bool SendAll(int fd, std::string_view data, int64_t until_us, const std::atomic<
 // What became of one attempt to read.
 enum class Read { kData, kClosed, kTimeout, kStopped, kError };
 
-Read ReceiveSome(int fd, char* buffer, size_t size, int64_t until_us,
-                 const std::atomic<bool>* stop, size_t* received, std::string* error) {
+Read ReceiveSome(int fd, char* buffer, size_t size, int64_t until_us, const std::atomic<bool>* stop,
+                 size_t* received, std::string* error) {
   for (;;) {
     const ssize_t n = recv(fd, buffer, size, 0);
     if (n > 0) {
@@ -322,13 +322,13 @@ bool Resolve(const Url& url, std::vector<Address>* addresses, std::string* error
                 reinterpret_cast<char*>(&address.storage));
     address.length = ai->ai_addrlen;
     char host[NI_MAXHOST] = {};
-    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), nullptr, 0,
-                    NI_NUMERICHOST) != 0) {
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) !=
+        0) {
       continue;
     }
     const std::string text(host);
-    address.text = (ai->ai_family == AF_INET6 ? "[" + text + "]" : text) + ":" +
-                   std::to_string(url.port);
+    address.text =
+        (ai->ai_family == AF_INET6 ? "[" + text + "]" : text) + ":" + std::to_string(url.port);
     addresses->push_back(std::move(address));
   }
   freeaddrinfo(list);
@@ -384,8 +384,7 @@ void RunClient(const Url& url, const std::vector<Address>& addresses, int64_t de
     // While data keeps coming ReceiveSome never waits, so look here too.
     if (StopRequested(stop)) return finish("");
     size_t n = 0;
-    switch (ReceiveSome(socket.fd(), buffer.data(), buffer.size(), deadline_us, stop, &n,
-                        &error)) {
+    switch (ReceiveSome(socket.fd(), buffer.data(), buffer.size(), deadline_us, stop, &n, &error)) {
       case Read::kData:
         break;
       case Read::kClosed:

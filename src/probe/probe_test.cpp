@@ -3,6 +3,7 @@
 #include "probe/probe.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,15 +12,13 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/timecode.h"
@@ -133,7 +132,8 @@ class FakeServer {
     const int64_t start = MonotonicMicros();
     const auto end = start + static_cast<int64_t>(style_.seconds * 1e6);
     if (!style_.respond) {
-      while (!stop_ && MonotonicMicros() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      while (!stop_ && MonotonicMicros() < end)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       close(fd);
       return;
     }
@@ -219,8 +219,8 @@ TEST(ProbeTest, StreamStyles) {
     style.content_length = style_index != 0;
     style.crlf_before_boundary = style_index != 1;
     style.chunked = style_index == 2;
-    style.content_type = style_index == 2 ? "Multipart/X-Mixed-Replace; boundary=\"frame\""
-                                          : style.content_type;
+    style.content_type =
+        style_index == 2 ? "Multipart/X-Mixed-Replace; boundary=\"frame\"" : style.content_type;
     style.width = 320;
     style.height = 240;
     SCOPED_TRACE("style " + std::to_string(style_index));
@@ -450,9 +450,9 @@ TEST(ProbeReportTest, JsonHasExactlyTheAgreedKeys) {
   std::vector<std::string> keys;
   for (const auto& [key, value] : j.items()) keys.push_back(key);
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"clients", "failed_clients", "fps", "frames",
-                                            "latency_ms", "no_strip", "per_client", "seconds",
-                                            "url"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"clients", "failed_clients", "fps", "frames", "latency_ms",
+                                      "no_strip", "per_client", "seconds", "url"}));
   EXPECT_EQ(j["url"], "http://127.0.0.1:8080/stream.mjpg");
   EXPECT_EQ(j["seconds"], 5.0);
   EXPECT_EQ(j["clients"], 2);

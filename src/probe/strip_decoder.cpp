@@ -1,13 +1,13 @@
 #include "probe/strip_decoder.h"
 
 // jpeglib.h needs size_t and FILE declared first.
+#include <jpeglib.h>
+
 #include <algorithm>
 #include <csetjmp>
 #include <cstddef>
 #include <cstdio>
 #include <type_traits>
-
-#include <jpeglib.h>
 
 namespace freshframe::probe {
 

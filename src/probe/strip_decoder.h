@@ -10,10 +10,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <optional>
 #include <string_view>
-
-#include <opencv2/core/mat.hpp>
 
 #include "core/timecode.h"
 

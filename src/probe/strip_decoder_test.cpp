@@ -1,13 +1,13 @@
 #include "probe/strip_decoder.h"
 
-#include <random>
-#include <string>
-#include <vector>
-
 #include <gtest/gtest.h>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
+#include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/timecode.h"

@@ -1,0 +1,111 @@
+#include <chrono>
+#include <stop_token>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "capture/capture.h"
+#include "core/clock.h"
+#include "core/timecode.h"
+
+namespace freshframe::capture {
+namespace {
+
+TEST(PatternSpecTest, ParsesForms) {
+  auto d = ParsePatternSpec("pattern");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->width, 640);
+  EXPECT_EQ(d->height, 480);
+  EXPECT_DOUBLE_EQ(d->fps, 30.0);
+  auto full = ParsePatternSpec("pattern:1280x720@15");
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->width, 1280);
+  EXPECT_EQ(full->height, 720);
+  EXPECT_DOUBLE_EQ(full->fps, 15.0);
+  auto size_only = ParsePatternSpec("pattern:320x240");
+  ASSERT_TRUE(size_only.ok());
+  EXPECT_DOUBLE_EQ(size_only->fps, 30.0);
+  auto fps_only = ParsePatternSpec("pattern:@7.5");
+  ASSERT_TRUE(fps_only.ok());
+  EXPECT_EQ(fps_only->width, 640);
+  EXPECT_DOUBLE_EQ(fps_only->fps, 7.5);
+}
+
+TEST(PatternSpecTest, RejectsBadValuesWithAClearMessage) {
+  for (const char* bad : {"pattern:0x0@0", "pattern:640x480@0", "pattern:640x480@-1",
+                          "pattern:640@30", "pattern:axb", "pattern:640x480@x", "pattern;",
+                          "pattern:100000x10", "pattern:640x480@300", "camera"}) {
+    auto spec = ParsePatternSpec(bad);
+    EXPECT_FALSE(spec.ok()) << bad;
+    if (!spec.ok()) {
+      EXPECT_NE(spec.error().message.find(bad), std::string::npos);
+    }
+  }
+}
+
+TEST(PatternSourceTest, FramesCarryMetadataAndTimecode) {
+  auto source = MakePatternSource({640, 480, 60});
+  std::stop_source stop;
+  auto first = source->Next(stop.get_token());
+  auto second = source->Next(stop.get_token());
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->meta.sequence, 1U);
+  EXPECT_EQ(second->meta.sequence, 2U);
+  EXPECT_EQ(first->image.cols, 640);
+  EXPECT_EQ(first->image.rows, 480);
+  EXPECT_EQ(first->image.type(), CV_8UC3);
+  EXPECT_GT(second->meta.stamps.capture_us, first->meta.stamps.capture_us);
+  auto reading = timecode::Read(second->image, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_EQ(reading->t_us, second->meta.stamps.capture_us);
+  // Moving content: consecutive frames differ below the strip.
+  const cv::Rect body(0, 40, 640, 440);
+  EXPECT_GT(cv::norm(first->image(body), second->image(body), cv::NORM_L1), 0.0);
+}
+
+TEST(PatternSourceTest, PacedOnAbsoluteDeadlines) {
+  auto source = MakePatternSource({320, 240, 50});
+  std::stop_source stop;
+  const auto start = std::chrono::steady_clock::now();
+  int frames = 0;
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000)) {
+    ASSERT_TRUE(source->Next(stop.get_token()));
+    ++frames;
+  }
+  // 50 fps for 1 s: generous bounds, this is not a benchmark.
+  EXPECT_GE(frames, 40);
+  EXPECT_LE(frames, 53);
+}
+
+TEST(PatternSourceTest, StopInterruptsTheWait) {
+  auto source = MakePatternSource({320, 240, 0.5});  // one frame every 2 s
+  std::stop_source stop;
+  ASSERT_TRUE(source->Next(stop.get_token()));  // the first is due at once
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(source->Next(stop.get_token()).has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  stopper.join();
+}
+
+TEST(GrabberTest, PublishesNewestFrames) {
+  LatestSlot<FramePtr> raw;
+  Metrics metrics;
+  Grabber grabber(MakePatternSource({320, 240, 100}), raw, metrics);
+  grabber.Start();
+  auto a = raw.WaitNewer(0, std::chrono::seconds(5));
+  ASSERT_TRUE(a.has_value());
+  auto b = raw.WaitNewer(a->version, std::chrono::seconds(5));
+  ASSERT_TRUE(b.has_value());
+  grabber.Stop();
+  EXPECT_GT(b->value->meta.sequence, a->value->meta.sequence);
+  EXPECT_GE(b->value->meta.stamps.grab_us, b->value->meta.stamps.capture_us);
+  EXPECT_GE(metrics.Stage("capture").frames(), 2U);
+}
+
+}  // namespace
+}  // namespace freshframe::capture

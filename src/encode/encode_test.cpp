@@ -1,0 +1,81 @@
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "encode/encode.h"
+
+namespace freshframe::encode {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(JpegEncoderTest, EncodesAndDecodesAtSize) {
+  cv::Mat image(240, 320, CV_8UC3, cv::Scalar(10, 120, 240));
+  JpegEncoder encoder(85);
+  auto jpeg = encoder.Encode(image);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.error().message;
+  ASSERT_GT(jpeg->size(), 4U);
+  EXPECT_EQ((*jpeg)[0], 0xFF);
+  EXPECT_EQ((*jpeg)[1], 0xD8);  // SOI
+  EXPECT_EQ((*jpeg)[jpeg->size() - 2], 0xFF);
+  EXPECT_EQ((*jpeg)[jpeg->size() - 1], 0xD9);  // EOI
+  auto decoded = DecodeJpeg(jpeg->data(), jpeg->size());
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->cols, 320);
+  EXPECT_EQ(decoded->rows, 240);
+  EXPECT_LT(cv::norm(*decoded, image, cv::NORM_INF), 12.0);
+}
+
+TEST(JpegEncoderTest, QualityChangesSize) {
+  cv::Mat image(240, 320, CV_8UC3);
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+  JpegEncoder low(20), high(95);
+  EXPECT_LT(low.Encode(image)->size(), high.Encode(image)->size());
+}
+
+TEST(JpegEncoderTest, BadInputIsAnError) {
+  JpegEncoder encoder(85);
+  EXPECT_FALSE(encoder.Encode(cv::Mat()).ok());
+  EXPECT_FALSE(encoder.Encode(cv::Mat(10, 10, CV_32FC3)).ok());
+  const unsigned char junk[] = {1, 2, 3, 4};
+  EXPECT_FALSE(DecodeJpeg(junk, sizeof junk).ok());
+}
+
+TEST(EncoderStageTest, EncodesOnlyWhileSomeoneWatches) {
+  LatestSlot<FramePtr> annotated;
+  LatestSlot<EncodedFramePtr> encoded;
+  Demand demand;
+  Metrics metrics;
+  EncoderStage stage(85, annotated, encoded, demand, metrics);
+  stage.Start();
+  auto publish = [&](uint64_t sequence) {
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = sequence;
+    frame->meta.width = 64;
+    frame->meta.height = 48;
+    frame->image = cv::Mat(48, 64, CV_8UC3, cv::Scalar::all(100));
+    annotated.Publish(frame);
+  };
+  publish(1);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(encoded.version(), 0U);  // nobody watching: nothing encoded
+  {
+    Demand::Hold watcher(demand);
+    publish(2);
+    auto got = encoded.WaitNewer(0, 5s);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->value->meta.sequence, 2U);
+    EXPECT_GT(got->value->meta.stamps.encode_us, 0);
+    EXPECT_FALSE(got->value->jpeg.empty());
+  }
+  const uint64_t version = encoded.version();
+  publish(3);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(encoded.version(), version);
+  stage.Stop();
+}
+
+}  // namespace
+}  // namespace freshframe::encode

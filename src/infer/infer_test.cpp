@@ -1,0 +1,105 @@
+#include <chrono>
+#include <stop_token>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "capture/capture.h"
+#include "core/timecode.h"
+#include "infer/infer.h"
+
+namespace freshframe::infer {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HaarDetectorTest, MissingCascadeNamesThePathsTried) {
+  HaarOptions options;
+  options.cascade_path = "/nonexistent/cascade.xml";
+  auto detector = MakeHaarFaceDetector(options);
+  ASSERT_FALSE(detector.ok());
+  EXPECT_NE(detector.error().message.find("/nonexistent/cascade.xml"), std::string::npos);
+}
+
+TEST(HaarDetectorTest, FindsTheFaceInTheTestPattern) {
+  auto detector = MakeHaarFaceDetector(HaarOptions{});
+  ASSERT_TRUE(detector.ok()) << detector.error().message;
+  auto source = capture::MakePatternSource({640, 480, 30});
+  std::stop_source stop;
+  auto frame = source->Next(stop.get_token());
+  ASSERT_TRUE(frame);
+  auto found = (*detector)->Detect(frame->image);
+  ASSERT_GE(found.size(), 1U);
+  EXPECT_EQ(found[0].label, "face");
+  EXPECT_GT(found[0].box.area(), 0);
+  EXPECT_GT(found[0].score, 0.0F);
+}
+
+TEST(AnnotatorTest, DrawingNeverTouchesTheTimecodeRows) {
+  cv::Mat image(480, 640, CV_8UC3, cv::Scalar(90, 90, 90));
+  cv::Mat before = image.clone();
+  // Boxes at the very top, partly above the frame, and one normal.
+  DrawDetections(image, {{cv::Rect(0, 0, 200, 100), "face", 0.9F},
+                         {cv::Rect(300, -20, 100, 60), "face", 0.5F},
+                         {cv::Rect(100, 200, 80, 80), "person", 1.0F}});
+  const int strip = timecode::StripRows(640);
+  EXPECT_EQ(cv::norm(image.rowRange(0, strip), before.rowRange(0, strip), cv::NORM_L1), 0.0);
+  EXPECT_GT(cv::norm(image, before, cv::NORM_L1), 0.0);
+}
+
+// A detector that takes a fixed time, to show the stages' pacing.
+class SlowDetector final : public Detector {
+ public:
+  std::vector<Detection> Detect(const cv::Mat&) override {
+    std::this_thread::sleep_for(100ms);
+    return {{cv::Rect(100, 100, 50, 50), "thing", 1.0F}};
+  }
+  std::string_view name() const override { return "slow"; }
+};
+
+TEST(StagesTest, LatestOverlayKeepsSourceRateWhileDetectorIsSlow) {
+  LatestSlot<FramePtr> raw, annotated;
+  LatestSlot<DetectionSetPtr> detections;
+  Metrics metrics;
+  capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw, metrics);
+  DetectorStage detector(std::make_unique<SlowDetector>(), raw, detections, metrics);
+  AnnotatorStage annotator(Overlay::kLatest, raw, &detections, annotated, metrics);
+  annotator.Start();
+  detector.Start();
+  grabber.Start();
+  std::this_thread::sleep_for(1200ms);
+  grabber.Stop();
+  detector.Stop();
+  annotator.Stop();
+  // ~60 frames annotated vs ~12 inferred: the stream did not wait for the
+  // detector (generous bounds).
+  EXPECT_GT(metrics.Stage("annotate").frames(), 3 * metrics.Stage("infer").frames());
+  EXPECT_GT(metrics.Stage("infer").skipped(), 0U);
+  auto last = annotated.Latest();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_GT(last->value->meta.detections_sequence, 0U);
+  EXPECT_LE(last->value->meta.detections_sequence, last->value->meta.sequence);
+}
+
+TEST(StagesTest, InferredOverlayStreamsOnlyInferredFrames) {
+  LatestSlot<FramePtr> raw, annotated;
+  LatestSlot<DetectionSetPtr> detections;
+  Metrics metrics;
+  capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw, metrics);
+  DetectorStage detector(std::make_unique<SlowDetector>(), raw, detections, metrics);
+  AnnotatorStage annotator(Overlay::kInferred, raw, &detections, annotated, metrics);
+  annotator.Start();
+  detector.Start();
+  grabber.Start();
+  std::this_thread::sleep_for(800ms);
+  grabber.Stop();
+  detector.Stop();
+  annotator.Stop();
+  auto last = annotated.Latest();
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->value->meta.detections_sequence, last->value->meta.sequence);
+  EXPECT_LE(metrics.Stage("annotate").frames(), metrics.Stage("infer").frames());
+}
+
+}  // namespace
+}  // namespace freshframe::infer
