@@ -1,7 +1,12 @@
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <array>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,7 +33,8 @@ class MjpegSession final : public PartSubscriber,
         watching_(context.deps.demand),
         stats_(context.clients.Add(peer, path)),
         peer_(std::move(peer)),
-        send_metrics_(context.deps.metrics.Stage("send")) {}
+        send_metrics_(context.deps.metrics.Stage("send")),
+        stall_timer_(stream_.get_executor()) {}
 
   ~MjpegSession() override {
     spdlog::info("client {} disconnected from stream ({}; {} parts sent)", peer_, reason_, sent_);
@@ -36,6 +42,11 @@ class MjpegSession final : public PartSubscriber,
 
   void Start() {
     spdlog::info("client {} connected to stream", peer_);
+    const int lowat = kNotSentLowWater;
+    if (setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat,
+                   sizeof lowat) != 0) {
+      spdlog::warn("client {}: TCP_NOTSENT_LOWAT unavailable; slow clients may lag", peer_);
+    }
     context_.fanout.Subscribe(weak_from_this());
     DoWatchClient();
     // A part encoded moments ago is as fresh as the next one: send it now.
@@ -56,6 +67,9 @@ class MjpegSession final : public PartSubscriber,
 
  private:
   static constexpr int64_t kFreshUs = 100'000;
+  // Unsent bytes below which the previous part counts as delivered: small
+  // against a part (tens of KB), large enough not to wait for the last ACKs.
+  static constexpr int kNotSentLowWater = 16 * 1024;
 
   void Offer(const StreamPartPtr& part) {
     if (closed_.load(std::memory_order_relaxed)) return;
@@ -100,15 +114,27 @@ class MjpegSession final : public PartSubscriber,
                      });
   }
 
+  // The part is in the kernel, but not yet on its way: a client that reads
+  // slowly would otherwise let the socket buffer fill with parts that get
+  // older while they wait. With TCP_NOTSENT_LOWAT the socket reports
+  // writable only once almost all of it has left, so the next part is chosen
+  // (the newest) only when the client can actually take it.
   void OnWrite(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return Fail(ec);
+    stream_.socket().async_wait(net::socket_base::wait_write,
+                                [self = shared_from_this()](beast::error_code wait_ec) {
+                                  self->OnDrained(wait_ec);
+                                });
+    stall_timer_.expires_after(context_.options.write_stall_timeout);
+    stall_timer_.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+      if (!timer_ec && self->writing_) self->Fail(beast::error::timeout);
+    });
+  }
+
+  void OnDrained(beast::error_code ec) {
+    stall_timer_.cancel();
+    if (ec) return Fail(ec);
     writing_ = false;
-    if (ec) {
-      if (!closed_.load(std::memory_order_relaxed)) {
-        reason_ = ec == beast::error::timeout ? "write stalled" : ec.message();
-      }
-      Close();
-      return;
-    }
     const int64_t now = MonotonicMicros();
     const uint64_t skipped = last_index_ == 0 ? 0 : in_flight_->index - last_index_ - 1;
     last_index_ = in_flight_->index;
@@ -125,12 +151,21 @@ class MjpegSession final : public PartSubscriber,
     }
   }
 
+  void Fail(beast::error_code ec) {
+    writing_ = false;
+    if (!closed_.load(std::memory_order_relaxed)) {
+      reason_ = ec == beast::error::timeout ? "write stalled" : ec.message();
+    }
+    Close();
+  }
+
   void Close() {
     if (closed_.load(std::memory_order_relaxed)) return;
     // Relaxed: read by the fan-out thread only to stop posting sooner; the
     // strand still discards anything posted after this.
     closed_.store(true, std::memory_order_relaxed);
     pending_.reset();
+    stall_timer_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -142,6 +177,7 @@ class MjpegSession final : public PartSubscriber,
   std::shared_ptr<ClientStats> stats_;
   std::string peer_;
   StageMetrics& send_metrics_;
+  net::steady_timer stall_timer_;
   std::atomic<bool> closed_{false};
   std::array<char, 512> discard_{};
   bool writing_ = false;

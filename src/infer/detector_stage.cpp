@@ -1,9 +1,19 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
+
+#include <spdlog/spdlog.h>
 
 #include "core/clock.h"
 #include "infer/infer.h"
 
 namespace freshframe::infer {
+namespace {
+
+constexpr int kDetectorNice = 10;
+
+}  // namespace
 
 DetectorStage::DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
                              LatestSlot<DetectionSetPtr>& detections, Metrics& metrics)
@@ -27,6 +37,13 @@ void DetectorStage::Stop() {
 
 void DetectorStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
+  // The detector yields the CPU to capture, encoding and sending: on a
+  // 2-core machine an always-busy detector at the same priority would add
+  // its time slices to every frame's latency. Linux nice values are per
+  // thread (and inherited by threads OpenCV starts from here).
+  if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kDetectorNice) != 0) {
+    spdlog::debug("detector: could not lower thread priority");
+  }
   uint64_t last_version = 0;
   uint64_t last_sequence = 0;
   while (!stop.stop_requested()) {

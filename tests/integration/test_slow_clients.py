@@ -64,7 +64,9 @@ class SlowClients(ff.ServerTestCase):
                 sys.stderr.write(f"round {round_}: ages of parts after a {PAUSE_S}s pause: {ages}\n")
                 self.assertLess(min(ages), FRESH_S,
                                 f"after a {PAUSE_S}s pause the next {len(ages)} parts were all "
-                                f"old (ages {ages} s): frames were queued, not skipped")
+                                f"old (ages {ages} s): frames were queued, not skipped (parts "
+                                f"already in the kernel's send buffer count too: a server must "
+                                f"bound it, e.g. a small SO_SNDBUF or SIOCOUTQ before writing)")
             self.assertServerAlive()
         finally:
             reader.close()
