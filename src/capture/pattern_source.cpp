@@ -44,7 +44,8 @@ bool SleepUntil(std::chrono::steady_clock::time_point deadline, std::stop_token 
 // A cartoon face of height ~size centred at `c`, drawn so that Debian's
 // frontal-face Haar cascade finds it: the default detector then has
 // something to box on the test pattern.
-void DrawFace(cv::Mat& image, cv::Point c, int size) {
+// With `silhouette`, everything is drawn white (to build a mask).
+void DrawFace(cv::Mat& image, cv::Point c, int size, bool silhouette = false) {
   const auto at = [&](double x, double y) {
     return cv::Point(c.x + static_cast<int>(x * size), c.y + static_cast<int>(y * size));
   };
@@ -52,7 +53,8 @@ void DrawFace(cv::Mat& image, cv::Point c, int size) {
     return cv::Size(static_cast<int>(w * size), static_cast<int>(h * size));
   };
   const auto fill = [&](cv::Point centre, cv::Size axes, double from, double to, cv::Scalar bgr) {
-    cv::ellipse(image, centre, axes, 0, from, to, bgr, cv::FILLED, cv::LINE_AA);
+    cv::ellipse(image, centre, axes, 0, from, to, silhouette ? cv::Scalar::all(255) : bgr,
+                cv::FILLED, silhouette ? cv::LINE_8 : cv::LINE_AA);
   };
   fill(c, extent(0.42, 0.55), 0, 360, cv::Scalar(150, 180, 225));                   // skin
   fill(at(0, -0.45), extent(0.44, 0.22), 180, 360, cv::Scalar(40, 50, 70));         // hair
@@ -150,6 +152,17 @@ class PatternSource final : public FrameSource {
     for (int y = 0; y < h; y += grid) {
       cv::line(background_, {0, y}, {w - 1, y}, cv::Scalar(30, 30, 30), 1);
     }
+    const int face = std::max(8, h / 4);
+    const cv::Size sprite_size(face + 4, static_cast<int>(face * 1.25) + 4);
+    const cv::Point sprite_centre(sprite_size.width / 2, sprite_size.height / 2);
+    face_sprite_ = cv::Mat::zeros(sprite_size, CV_8UC3);
+    DrawFace(face_sprite_, sprite_centre, face);
+    face_mask_ = cv::Mat::zeros(sprite_size, CV_8UC1);
+    // The mask is the union of the shapes: drawn in white on black.
+    cv::Mat shape = cv::Mat::zeros(sprite_size, CV_8UC3);
+    DrawFace(shape, sprite_centre, face, true);
+    cv::cvtColor(shape, face_mask_, cv::COLOR_BGR2GRAY);
+    cv::threshold(face_mask_, face_mask_, 0, 255, cv::THRESH_BINARY);
     // Twice as wide, so that any scroll offset is a single ROI copy.
     cv::hconcat(background_, background_, background_);
   }
@@ -164,7 +177,15 @@ class PatternSource final : public FrameSource {
     const int face = std::max(8, h / 4);
     const cv::Point centre(w / 2 + static_cast<int>((w / 2 - face) * std::sin(t * 0.35)),
                            h / 2 + static_cast<int>((h / 4) * std::sin(t * 0.5)));
-    DrawFace(image, centre, face);
+    // The face is drawn once (BuildBackground) and blitted here: anti-aliased
+    // ellipses every frame would cost more than the JPEG encode of a small frame.
+    const cv::Rect sprite_at(centre.x - face_sprite_.cols / 2, centre.y - face_sprite_.rows / 2,
+                             face_sprite_.cols, face_sprite_.rows);
+    const cv::Rect visible = sprite_at & cv::Rect(0, 0, w, h);
+    if (visible.area() > 0) {
+      const cv::Rect from(visible.tl() - sprite_at.tl(), visible.size());
+      face_sprite_(from).copyTo(image(visible), face_mask_(from));
+    }
     // A clock hand turning once every 4 s: motion that is easy to judge by eye.
     const int radius = std::max(4, std::min(w, h) / 14);
     const cv::Point dial(w - radius - 8, h - radius - std::max(24, h / 12));
@@ -180,8 +201,14 @@ class PatternSource final : public FrameSource {
                   static_cast<unsigned long long>(sequence),
                   static_cast<double>(capture_us) / 1e6);
     const int baseline_y = h - std::max(8, h / 40);
-    cv::putText(image, text, {8, baseline_y}, cv::FONT_HERSHEY_SIMPLEX, font,
-                cv::Scalar(0, 0, 0), 3, cv::LINE_AA);
+    // White on a dark band: one text pass (text is the costliest drawing here).
+    int text_baseline = 0;
+    const cv::Size text_size =
+        cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &text_baseline);
+    image(cv::Rect(4, baseline_y - text_size.height - 4, text_size.width + 8,
+                   text_size.height + text_baseline + 8) &
+          cv::Rect(0, 0, w, h))
+        .setTo(cv::Scalar(0, 0, 0));
     cv::putText(image, text, {8, baseline_y}, cv::FONT_HERSHEY_SIMPLEX, font,
                 cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
 
@@ -195,6 +222,8 @@ class PatternSource final : public FrameSource {
   std::chrono::steady_clock::time_point start_;
   int64_t index_ = 0;
   cv::Mat background_;
+  cv::Mat face_sprite_;
+  cv::Mat face_mask_;
 };
 
 }  // namespace

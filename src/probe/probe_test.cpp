@@ -14,7 +14,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
 #include <thread>
@@ -22,6 +21,7 @@
 
 #include "core/clock.h"
 #include "core/timecode.h"
+#include "probe/jpeg_test_util.h"
 
 namespace freshframe::probe {
 namespace {
@@ -160,12 +160,11 @@ class FakeServer {
       if (next > now) std::this_thread::sleep_for(std::chrono::microseconds(next - now));
       cv::Mat frame = base.clone();
       timecode::Write(frame, MonotonicMicros());
-      std::vector<uint8_t> jpeg;
-      cv::imencode(".jpg", frame, jpeg, {cv::IMWRITE_JPEG_QUALITY, 80});
+      const std::string jpeg = test_util::EncodeJpeg(frame, 80);
       std::string part = "Content-Type: image/jpeg\r\n";
       if (style_.content_length) part += "Content-Length: " + std::to_string(jpeg.size()) + "\r\n";
       part += "X-Frame-Timestamp: 1\r\n\r\n";  // nonsense on purpose: the probe must ignore it
-      part.append(jpeg.begin(), jpeg.end());
+      part += jpeg;
       part += style_.crlf_before_boundary ? "\r\n--frame\r\n" : "--frame\r\n";
       ok = SendBody(fd, part);
     }

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <string>
@@ -11,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/timecode.h"
+#include "probe/jpeg_test_util.h"
 
 namespace freshframe::probe {
 namespace {
@@ -27,9 +27,7 @@ cv::Mat StampedFrame(int width, int height, int64_t t_us) {
 }
 
 std::string Encode(const cv::Mat& frame, int quality) {
-  std::vector<uint8_t> bytes;
-  EXPECT_TRUE(cv::imencode(".jpg", frame, bytes, {cv::IMWRITE_JPEG_QUALITY, quality}));
-  return std::string(bytes.begin(), bytes.end());
+  return test_util::EncodeJpeg(frame, quality);
 }
 
 TEST(StripDecoderTest, ReadsStampAcrossSizesAndQualities) {
