@@ -93,9 +93,11 @@ struct ProbeReport {
 // A client that cannot connect (2 s timeout per address), gets no response
 // head within 2 s, gets a non-200 or non-multipart answer, or whose stream
 // breaks or ends before the deadline has its error set. A stream that merely
-// stalls is not an error: its fps shows it. If CheckOptions(options) is not
-// empty, no connection is made and every client (at least one) has that
-// error.
+// stalls is not an error: its fps shows it. The host name is resolved once,
+// before the clients start; that lookup is not bounded by the deadline (a
+// literal address or a name in /etc/hosts resolves at once). If
+// CheckOptions(options) is not empty, no connection is made and every client
+// (at least one) has that error.
 ProbeReport RunProbe(const ProbeOptions& options, const std::atomic<bool>* stop);
 
 // A short human-readable table: totals, fps, latency, and per-client rows
