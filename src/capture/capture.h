@@ -17,11 +17,11 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
+#include "core/stage_thread.h"
 #include "core/metrics.h"
 
 namespace freshframe::capture {
@@ -64,7 +64,6 @@ Expected<std::unique_ptr<FrameSource>> OpenSource(std::string_view spec);
 class Grabber {
  public:
   Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw, Metrics& metrics);
-  ~Grabber();  // stops and joins
   Grabber(const Grabber&) = delete;
   Grabber& operator=(const Grabber&) = delete;
 
@@ -79,7 +78,7 @@ class Grabber {
   LatestSlot<FramePtr>& raw_;
   StageMetrics& capture_metrics_;
   StageMetrics& grab_metrics_;
-  std::jthread thread_;
+  StageThread thread_;  // last: joined before the members it uses go
 };
 
 }  // namespace freshframe::capture

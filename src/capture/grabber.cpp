@@ -12,18 +12,11 @@ Grabber::Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw,
       capture_metrics_(metrics.Stage("capture")),
       grab_metrics_(metrics.Stage("grab")) {}
 
-Grabber::~Grabber() { Stop(); }
-
 void Grabber::Start() {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  thread_.Start([this](std::stop_token stop) { Run(stop); });
 }
 
-void Grabber::Stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
-  }
-}
+void Grabber::Stop() { thread_.Stop(); }
 
 void Grabber::Run(std::stop_token stop) {
   uint64_t last_sequence = 0;

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <memory>
 #include <stop_token>
-#include <thread>
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
@@ -23,6 +22,7 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
+#include "core/stage_thread.h"
 #include "core/metrics.h"
 
 namespace freshframe::encode {
@@ -56,7 +56,6 @@ class EncoderStage {
  public:
   EncoderStage(int quality, LatestSlot<FramePtr>& annotated, LatestSlot<EncodedFramePtr>& encoded,
                const Demand& demand, Metrics& metrics);
-  ~EncoderStage();
   EncoderStage(const EncoderStage&) = delete;
   EncoderStage& operator=(const EncoderStage&) = delete;
 
@@ -71,7 +70,7 @@ class EncoderStage {
   LatestSlot<EncodedFramePtr>& encoded_;
   const Demand& demand_;
   StageMetrics& metrics_;
-  std::jthread thread_;
+  StageThread thread_;  // last: joined before the members it uses go
 };
 
 }  // namespace freshframe::encode

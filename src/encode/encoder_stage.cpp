@@ -16,18 +16,11 @@ EncoderStage::EncoderStage(int quality, LatestSlot<FramePtr>& annotated,
       demand_(demand),
       metrics_(metrics.Stage("encode")) {}
 
-EncoderStage::~EncoderStage() { Stop(); }
-
 void EncoderStage::Start() {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  thread_.Start([this](std::stop_token stop) { Run(stop); });
 }
 
-void EncoderStage::Stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
-  }
-}
+void EncoderStage::Stop() { thread_.Stop(); }
 
 void EncoderStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;

@@ -35,18 +35,11 @@ std::string FormatStampSeconds(int64_t us) {
 
 Fanout::Fanout(LatestSlot<encode::EncodedFramePtr>& frames) : frames_(frames) {}
 
-Fanout::~Fanout() { Stop(); }
-
 void Fanout::Start() {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  thread_.Start([this](std::stop_token stop) { Run(stop); });
 }
 
-void Fanout::Stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
-  }
-}
+void Fanout::Stop() { thread_.Stop(); }
 
 void Fanout::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
   std::lock_guard lock(mutex_);

@@ -14,12 +14,12 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/latest_slot.h"
+#include "core/stage_thread.h"
 #include "encode/encode.h"
 
 namespace freshframe::http {
@@ -48,7 +48,6 @@ class PartSubscriber {
 class Fanout {
  public:
   explicit Fanout(LatestSlot<encode::EncodedFramePtr>& frames);
-  ~Fanout();
 
   void Start();
   void Stop();
@@ -65,7 +64,7 @@ class Fanout {
   std::vector<std::weak_ptr<PartSubscriber>> subscribers_;
   StreamPartPtr latest_;
   uint64_t next_index_ = 1;
-  std::jthread thread_;
+  StageThread thread_;  // last: joined before the members it uses go
 };
 
 // Per-client figures for /api/stats. Written on the client's strand, read

@@ -60,11 +60,9 @@ AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
       annotated_(annotated),
       metrics_(metrics.Stage("annotate")) {}
 
-AnnotatorStage::~AnnotatorStage() { Stop(); }
-
 void AnnotatorStage::Start() {
   const bool inferred = overlay_ == Overlay::kInferred && detections_ != nullptr;
-  thread_ = std::jthread([this, inferred](std::stop_token stop) {
+  thread_.Start([this, inferred](std::stop_token stop) {
     if (inferred) {
       RunInferred(stop);
     } else {
@@ -73,12 +71,7 @@ void AnnotatorStage::Start() {
   });
 }
 
-void AnnotatorStage::Stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
-  }
-}
+void AnnotatorStage::Stop() { thread_.Stop(); }
 
 void AnnotatorStage::RunLatest(std::stop_token stop) {
   using namespace std::chrono_literals;

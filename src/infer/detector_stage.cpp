@@ -22,18 +22,11 @@ DetectorStage::DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<Fram
       detections_(detections),
       metrics_(metrics.Stage("infer")) {}
 
-DetectorStage::~DetectorStage() { Stop(); }
-
 void DetectorStage::Start() {
-  thread_ = std::jthread([this](std::stop_token stop) { Run(stop); });
+  thread_.Start([this](std::stop_token stop) { Run(stop); });
 }
 
-void DetectorStage::Stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
-  }
-}
+void DetectorStage::Stop() { thread_.Stop(); }
 
 void DetectorStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;

@@ -19,7 +19,6 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <opencv2/core/mat.hpp>
@@ -28,6 +27,7 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
+#include "core/stage_thread.h"
 #include "core/metrics.h"
 
 namespace freshframe::infer {
@@ -72,7 +72,6 @@ class DetectorStage {
  public:
   DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
                 LatestSlot<DetectionSetPtr>& detections, Metrics& metrics);
-  ~DetectorStage();
   DetectorStage(const DetectorStage&) = delete;
   DetectorStage& operator=(const DetectorStage&) = delete;
 
@@ -86,7 +85,7 @@ class DetectorStage {
   LatestSlot<FramePtr>& raw_;
   LatestSlot<DetectionSetPtr>& detections_;
   StageMetrics& metrics_;
-  std::jthread thread_;
+  StageThread thread_;  // last: joined before the members it uses go
 };
 
 enum class Overlay { kLatest, kInferred };
@@ -101,7 +100,6 @@ class AnnotatorStage {
   AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                  LatestSlot<DetectionSetPtr>* detections, LatestSlot<FramePtr>& annotated,
                  Metrics& metrics);
-  ~AnnotatorStage();
   AnnotatorStage(const AnnotatorStage&) = delete;
   AnnotatorStage& operator=(const AnnotatorStage&) = delete;
 
@@ -118,7 +116,7 @@ class AnnotatorStage {
   LatestSlot<DetectionSetPtr>* detections_;
   LatestSlot<FramePtr>& annotated_;
   StageMetrics& metrics_;
-  std::jthread thread_;
+  StageThread thread_;  // last: joined before the members it uses go
 };
 
 }  // namespace freshframe::infer

@@ -57,48 +57,45 @@ class SlowDetector final : public Detector {
   std::string_view name() const override { return "slow"; }
 };
 
-TEST(StagesTest, LatestOverlayKeepsSourceRateWhileDetectorIsSlow) {
-  LatestSlot<FramePtr> raw, annotated;
-  LatestSlot<DetectionSetPtr> detections;
-  Metrics metrics;
-  capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw, metrics);
-  DetectorStage detector(std::make_unique<SlowDetector>(), raw, detections, metrics);
-  AnnotatorStage annotator(Overlay::kLatest, raw, &detections, annotated, metrics);
-  annotator.Start();
-  detector.Start();
-  grabber.Start();
-  std::this_thread::sleep_for(1200ms);
-  grabber.Stop();
-  detector.Stop();
-  annotator.Stop();
+// Grabber (50 fps) -> slow detector -> annotator, run for `duration`.
+class StagesTest : public ::testing::Test {
+ protected:
+  void RunPipeline(Overlay overlay, std::chrono::milliseconds duration) {
+    capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw_, metrics_);
+    DetectorStage detector(std::make_unique<SlowDetector>(), raw_, detections_, metrics_);
+    AnnotatorStage annotator(overlay, raw_, &detections_, annotated_, metrics_);
+    annotator.Start();
+    detector.Start();
+    grabber.Start();
+    std::this_thread::sleep_for(duration);
+    grabber.Stop();
+    detector.Stop();
+    annotator.Stop();
+  }
+
+  LatestSlot<FramePtr> raw_, annotated_;
+  LatestSlot<DetectionSetPtr> detections_;
+  Metrics metrics_;
+};
+
+TEST_F(StagesTest, LatestOverlayKeepsSourceRateWhileDetectorIsSlow) {
+  RunPipeline(Overlay::kLatest, 1200ms);
   // ~60 frames annotated vs ~12 inferred: the stream did not wait for the
   // detector (generous bounds).
-  EXPECT_GT(metrics.Stage("annotate").frames(), 3 * metrics.Stage("infer").frames());
-  EXPECT_GT(metrics.Stage("infer").skipped(), 0U);
-  auto last = annotated.Latest();
+  EXPECT_GT(metrics_.Stage("annotate").frames(), 3 * metrics_.Stage("infer").frames());
+  EXPECT_GT(metrics_.Stage("infer").skipped(), 0U);
+  auto last = annotated_.Latest();
   ASSERT_TRUE(last.has_value());
   EXPECT_GT(last->value->meta.detections_sequence, 0U);
   EXPECT_LE(last->value->meta.detections_sequence, last->value->meta.sequence);
 }
 
-TEST(StagesTest, InferredOverlayStreamsOnlyInferredFrames) {
-  LatestSlot<FramePtr> raw, annotated;
-  LatestSlot<DetectionSetPtr> detections;
-  Metrics metrics;
-  capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw, metrics);
-  DetectorStage detector(std::make_unique<SlowDetector>(), raw, detections, metrics);
-  AnnotatorStage annotator(Overlay::kInferred, raw, &detections, annotated, metrics);
-  annotator.Start();
-  detector.Start();
-  grabber.Start();
-  std::this_thread::sleep_for(800ms);
-  grabber.Stop();
-  detector.Stop();
-  annotator.Stop();
-  auto last = annotated.Latest();
+TEST_F(StagesTest, InferredOverlayStreamsOnlyInferredFrames) {
+  RunPipeline(Overlay::kInferred, 800ms);
+  auto last = annotated_.Latest();
   ASSERT_TRUE(last.has_value());
   EXPECT_EQ(last->value->meta.detections_sequence, last->value->meta.sequence);
-  EXPECT_LE(metrics.Stage("annotate").frames(), metrics.Stage("infer").frames());
+  EXPECT_LE(metrics_.Stage("annotate").frames(), metrics_.Stage("infer").frames());
 }
 
 }  // namespace
