@@ -1,0 +1,253 @@
+#include <unistd.h>
+
+#include <cstring>
+
+#include <opencv2/core.hpp>
+
+#include "bus/bus.h"
+#include "bus/bus_layout.h"
+#include "bus/shm_object.h"
+
+namespace freshframe::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void CopyMetaOut(const layout::SlotHeader& slot, BusFrame& out) {
+  FrameMeta& m = out.meta;
+  m.sequence = slot.sequence;
+  m.source_id = slot.source_id;
+  m.width = slot.width;
+  m.height = slot.height;
+  m.format = static_cast<PixelFormat>(slot.format);
+  m.detections_sequence = slot.detections_sequence;
+  m.stamps = FrameStamps{slot.capture_us,   slot.grab_us,    slot.infer_start_us,
+                         slot.infer_end_us, slot.publish_us, slot.encode_us};
+  out.checksum = slot.checksum;
+  out.publish_index = slot.publish_index;
+  out.writer_epoch = slot.writer_epoch;
+}
+
+// Keeps a copy in bounds: the header of a slot being rewritten may be
+// inconsistent (the copy is then discarded by the seq check anyway).
+bool Plausible(const layout::SlotHeader& slot, uint64_t capacity) {
+  if (slot.width <= 0 || slot.height <= 0 || (slot.channels != 1 && slot.channels != 3)) {
+    return false;
+  }
+  const uint64_t row = static_cast<uint64_t>(slot.width) * slot.channels;
+  const uint64_t bytes = row * static_cast<uint64_t>(slot.height);
+  return bytes == slot.pixel_bytes && bytes <= capacity && slot.row_bytes == row;
+}
+
+// The seqlock reader copies bytes the writer may be overwriting; the copy is
+// thrown away when the slot's seq shows that happened. TSan cannot know that
+// protocol, so the copy is not instrumented.
+__attribute__((no_sanitize("thread"))) void RacyCopy(void* to, const void* from, size_t n) {
+  std::memcpy(to, from, n);
+}
+
+// Copies every field but the seq word (same reasoning as RacyCopy).
+__attribute__((no_sanitize("thread"))) void RacyHeader(const layout::SlotHeader& slot,
+                                                       layout::SlotHeader& copy) {
+  std::memcpy(reinterpret_cast<unsigned char*>(&copy) + sizeof(copy.seq),
+              reinterpret_cast<const unsigned char*>(&slot) + sizeof(slot.seq),
+              sizeof(slot) - sizeof(slot.seq));
+}
+
+}  // namespace
+
+struct BusReader::State {
+  std::string shm_name;
+  BusOptions options;
+  std::shared_ptr<Mapping> map;
+  int entry = -1;
+  uint64_t last_index = 0;
+  uint64_t view_generation = 0;  // of the view that holds the pin, if any
+
+  layout::ReaderEntry& Entry() const { return map->header().readers[entry]; }
+
+  Expected<bool> Register() {
+    const pid_t me = getpid();
+    for (int i = 0; i < kMaxReaders; ++i) {
+      auto& reader = map->header().readers[i];
+      int32_t pid = reader.pid.load(std::memory_order_relaxed);
+      if (pid != 0 && ProcessAlive(pid)) continue;
+      // Relaxed: the entry's pid only says who holds it; its pin is what
+      // orders anything, and that starts out -1.
+      if (reader.pid.compare_exchange_strong(pid, me, std::memory_order_relaxed)) {
+        reader.pinned.store(-1, std::memory_order_relaxed);
+        entry = i;
+        return true;
+      }
+    }
+    return Error{"bus " + shm_name + " already has " + std::to_string(kMaxReaders) + " readers"};
+  }
+
+  void Unregister() {
+    if (entry < 0) return;
+    // Release: the pin is dropped only after this reader is done with the
+    // pixels it pinned.
+    Entry().pinned.store(-1, std::memory_order_release);
+    Entry().pid.store(0, std::memory_order_release);
+    entry = -1;
+  }
+
+  // Follows the writer to a replacement object (frames changed size).
+  bool FollowIfReplaced() {
+    if (map->header().state.load(std::memory_order_acquire) != layout::kStateReplaced) {
+      return true;
+    }
+    auto next = OpenOrCreate(shm_name, options);
+    if (!next) return false;
+    Unregister();
+    map = std::move(next).value();
+    return Register().ok();
+  }
+
+  // The packed newest of a frame newer than last_index, waiting until
+  // `deadline`; 0 on timeout.
+  uint64_t WaitNewer(Clock::time_point deadline) {
+    for (;;) {
+      if (!FollowIfReplaced()) return 0;
+      layout::Header& header = map->header();
+      // Acquire on the futex word, then on newest: if the bump we see was
+      // made after a publish, that publish is visible; if a publish comes
+      // after our load of the word, FUTEX_WAIT sees the word changed and
+      // returns at once. No wake-up can be lost.
+      const uint32_t seen = header.futex.load(std::memory_order_acquire);
+      const uint64_t newest = header.newest.load(std::memory_order_acquire);
+      if (layout::IndexOf(newest) > last_index ||
+          (newest != 0 && layout::IndexOf(newest) < last_index)) {
+        // (A smaller index means the bus was recreated from scratch: take it.)
+        return newest;
+      }
+      if (header.state.load(std::memory_order_acquire) == layout::kStateReplaced) continue;
+      const auto now = Clock::now();
+      if (now >= deadline) return 0;
+      FutexWait(header.futex, seen, deadline - now);
+    }
+  }
+};
+
+BusReader::BusReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Expected<std::unique_ptr<BusReader>> BusReader::Open(const std::string& name,
+                                                     const BusOptions& options) {
+  auto shm_name = ShmName(name);
+  if (!shm_name) return shm_name.error();
+  auto map = OpenOrCreate(*shm_name, options);
+  if (!map) return map.error();
+  auto state = std::make_unique<State>();
+  state->shm_name = *shm_name;
+  state->options = options;
+  state->map = std::move(map).value();
+  auto registered = state->Register();
+  if (!registered) return registered.error();
+  return std::unique_ptr<BusReader>(new BusReader(std::move(state)));
+}
+
+BusReader::~BusReader() {
+  if (state_) state_->Unregister();
+}
+
+std::optional<Frame> BusReader::ReadCopy(std::chrono::milliseconds timeout, BusFrame* info) {
+  State& s = *state_;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const uint64_t newest = s.WaitNewer(deadline);
+    if (newest == 0) return std::nullopt;
+    const uint64_t index = layout::IndexOf(newest);
+    const uint32_t slot_index = layout::SlotOf(newest);
+    const layout::SlotHeader& slot = s.map->slot(slot_index);
+    // Acquire: pairs with the writer's release of the even seq; the frame's
+    // bytes read below are at least as new as that store.
+    const uint64_t before = slot.seq.load(std::memory_order_acquire);
+    if (before != 2 * index) continue;  // already reused: take the newest
+    layout::SlotHeader header;
+    RacyHeader(slot, header);
+    if (!Plausible(header, s.map->header().slot_capacity)) continue;
+    Frame frame;
+    BusFrame meta;
+    CopyMetaOut(header, meta);
+    frame.meta = meta.meta;
+    frame.image.create(header.height, header.width, header.channels == 1 ? CV_8UC1 : CV_8UC3);
+    RacyCopy(frame.image.data, s.map->pixels(slot_index), header.pixel_bytes);
+    // Acquire fence, then re-check: if the writer touched the slot while we
+    // copied, its odd (or newer) seq is visible here and the copy is discarded.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (slot.seq.load(std::memory_order_relaxed) != before) continue;
+    s.last_index = index;
+    if (info != nullptr) *info = meta;
+    return frame;
+  }
+}
+
+BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout) {
+  State& s = *state_;
+  ReleasePin(s.view_generation);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const uint64_t newest = s.WaitNewer(deadline);
+    if (newest == 0) return View();
+    const uint64_t index = layout::IndexOf(newest);
+    const auto slot_index = static_cast<int32_t>(layout::SlotOf(newest));
+    layout::SlotHeader& slot = s.map->slot(static_cast<uint32_t>(slot_index));
+    // seq_cst pin store, then seq_cst seq load: pairs with the writer's
+    // seq_cst odd store then pin load (see BusWriter's Pinned()).
+    s.Entry().pinned.store(slot_index, std::memory_order_seq_cst);
+    if (slot.seq.load(std::memory_order_seq_cst) != 2 * index ||
+        !Plausible(slot, s.map->header().slot_capacity)) {
+      s.Entry().pinned.store(-1, std::memory_order_release);
+      continue;
+    }
+    View view;
+    view.reader_ = this;
+    view.generation_ = ++s.view_generation;
+    view.mapping_ = s.map;
+    CopyMetaOut(slot, view.info_);
+    view.image_ = cv::Mat(slot.height, slot.width, slot.channels == 1 ? CV_8UC1 : CV_8UC3,
+                          s.map->pixels(static_cast<uint32_t>(slot_index)));
+    s.last_index = index;
+    return view;
+  }
+}
+
+void BusReader::ReleasePin(uint64_t generation) {
+  // Only the newest view holds the pin; an older View's release is a no-op.
+  if (state_->entry < 0 || generation != state_->view_generation) return;
+  state_->Entry().pinned.store(-1, std::memory_order_release);
+}
+
+bool BusReader::WriterAlive() const {
+  return ProcessAlive(state_->map->header().writer_pid.load(std::memory_order_acquire));
+}
+
+uint64_t BusReader::writer_epoch() const {
+  return state_->map->header().writer_epoch.load(std::memory_order_acquire);
+}
+
+BusReader::View::View(View&& other) noexcept { *this = std::move(other); }
+
+BusReader::View& BusReader::View::operator=(View&& other) noexcept {
+  if (this != &other) {
+    Release();
+    reader_ = std::exchange(other.reader_, nullptr);
+    generation_ = other.generation_;
+    mapping_ = std::move(other.mapping_);
+    info_ = other.info_;
+    image_ = std::move(other.image_);
+  }
+  return *this;
+}
+
+BusReader::View::~View() { Release(); }
+
+void BusReader::View::Release() {
+  if (reader_ == nullptr) return;
+  image_.release();
+  reader_->ReleasePin(generation_);
+  reader_ = nullptr;
+  mapping_.reset();
+}
+
+}  // namespace freshframe::bus

@@ -1,0 +1,57 @@
+// Internal to src/bus: opening, initialising and mapping the shared-memory
+// object of a bus, and the futex calls on its header.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "bus/bus.h"
+#include "bus/bus_layout.h"
+#include "core/expected.h"
+
+namespace freshframe::bus {
+
+// One mapping of a bus object. Unmaps on destruction.
+class Mapping {
+ public:
+  Mapping(void* base, size_t size) : base_(base), size_(size) {}
+  ~Mapping();
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  layout::Header& header() const { return *static_cast<layout::Header*>(base_); }
+  layout::SlotHeader& slot(uint32_t index) const;
+  unsigned char* pixels(uint32_t index) const;
+  size_t size() const { return size_; }
+
+ private:
+  void* base_;
+  size_t size_;
+};
+
+// Opens bus `shm_name`, creating and initialising an empty one (slots with
+// no pixel capacity) if it does not exist, and maps it. Validates magic,
+// version and sizes.
+Expected<std::unique_ptr<Mapping>> OpenOrCreate(const std::string& shm_name,
+                                                const BusOptions& options);
+
+// Creates a fresh object with room for `capacity` pixel bytes per slot under
+// a temporary name and atomically renames it over `shm_name`. The new header
+// starts with `epoch`, no frame, and writer_pid = this process; the caller
+// marks the old object replaced.
+Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, const BusOptions& options,
+                                           uint64_t capacity, uint32_t slot_count, uint64_t epoch);
+
+// Sleeps until the futex word differs from `seen`, `timeout` passes, or a
+// signal arrives. Works across processes (a shared, not private, futex).
+void FutexWait(std::atomic<uint32_t>& word, uint32_t seen, std::chrono::nanoseconds timeout);
+void FutexWakeAll(std::atomic<uint32_t>& word);
+
+// Whether process `pid` exists (EPERM counts as alive: it exists).
+bool ProcessAlive(pid_t pid);
+
+}  // namespace freshframe::bus
