@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
+#include <set>
 
 #include <opencv2/core.hpp>
 
@@ -29,6 +31,11 @@ void Bump(layout::Header& header) {
   header.futex.fetch_add(1, std::memory_order_release);
   FutexWakeAll(header.futex);
 }
+
+// Buses this process is the writer of: the pid in the header cannot tell
+// two writers of one process apart.
+std::mutex g_writers_mutex;
+std::set<std::string> g_writers;
 
 }  // namespace
 
@@ -100,10 +107,18 @@ Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
   state->map = std::move(map).value();
   layout::Header& header = state->map->header();
 
+  {
+    std::lock_guard lock(g_writers_mutex);
+    if (!g_writers.insert(*shm_name).second) {
+      return Error{"bus '" + name + "' already has a writer (in this process)"};
+    }
+  }
   const pid_t me = getpid();
   int32_t current = header.writer_pid.load(std::memory_order_acquire);
   for (;;) {
     if (current != 0 && current != me && ProcessAlive(current)) {
+      std::lock_guard lock(g_writers_mutex);
+      g_writers.erase(*shm_name);
       return Error{"bus '" + name + "' already has a writer (pid " + std::to_string(current) + ")"};
     }
     // acq_rel: winning the CAS makes this process the only writer; the
@@ -123,6 +138,10 @@ Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
 
 BusWriter::~BusWriter() {
   if (!state_) return;
+  {
+    std::lock_guard lock(g_writers_mutex);
+    g_writers.erase(state_->shm_name);
+  }
   layout::Header& header = state_->map->header();
   int32_t me = getpid();
   header.writer_pid.compare_exchange_strong(me, 0, std::memory_order_release);

@@ -1,0 +1,342 @@
+#include "bus/bus.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+namespace freshframe::bus {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A bus name unique to this process and test; unlinked when done.
+class TestBus {
+ public:
+  explicit TestBus(const std::string& tag)
+      : name_("test." + tag + "." + std::to_string(getpid())) {
+    BusWriter::Unlink(name_);
+  }
+  ~TestBus() { BusWriter::Unlink(name_); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+};
+
+Frame MakeFrame(int width, int height, uint64_t sequence, int channels = 3) {
+  Frame frame;
+  frame.meta.sequence = sequence;
+  frame.meta.width = width;
+  frame.meta.height = height;
+  frame.meta.stamps.capture_us = static_cast<int64_t>(1000 + sequence);
+  frame.image.create(height, width, channels == 3 ? CV_8UC3 : CV_8UC1);
+  cv::randu(frame.image, cv::Scalar::all(0), cv::Scalar::all(256));
+  return frame;
+}
+
+uint64_t Checksum(const cv::Mat& image) {
+  return PixelChecksum(image.data, image.total() * image.elemSize());
+}
+
+TEST(BusTest, NamesAreValidated) {
+  EXPECT_TRUE(ShmName("cam0.annotated").ok());
+  EXPECT_EQ(*ShmName("cam0"), "freshframe.cam0");
+  for (const char* bad : {"", "a/b", "with space", "../x"}) {
+    auto name = ShmName(bad);
+    EXPECT_FALSE(name.ok()) << bad;
+  }
+  EXPECT_FALSE(BusWriter::Open("a/b").ok());
+}
+
+TEST(BusTest, CopyAndViewReturnTheFrameAndItsMetadata) {
+  TestBus bus("copy");
+  auto writer = BusWriter::Open(bus.name());
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  Frame frame = MakeFrame(64, 48, 7);
+  frame.meta.stamps.grab_us = 11;
+  frame.meta.stamps.infer_end_us = 22;
+  ASSERT_TRUE((*writer)->Publish(frame, Checksum(frame.image)).ok());
+
+  BusFrame info;
+  auto copy = (*reader)->ReadCopy(1s, &info);
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_EQ(copy->meta.sequence, 7U);
+  EXPECT_EQ(copy->meta.stamps.capture_us, 1007);
+  EXPECT_EQ(copy->meta.stamps.grab_us, 11);
+  EXPECT_EQ(copy->meta.stamps.infer_end_us, 22);
+  EXPECT_EQ(info.checksum, Checksum(frame.image));
+  EXPECT_EQ(cv::norm(copy->image, frame.image, cv::NORM_INF), 0.0);
+  // Nothing newer: the next read times out.
+  EXPECT_FALSE((*reader)->ReadCopy(50ms).has_value());
+
+  ASSERT_TRUE((*writer)->Publish(MakeFrame(64, 48, 8)).ok());
+  auto view = (*reader)->ReadView(1s);
+  ASSERT_TRUE(view);
+  EXPECT_EQ(view.info().meta.sequence, 8U);
+  EXPECT_EQ(view.image().cols, 64);
+}
+
+TEST(BusTest, ReaderGetsTheNewestFrameNotTheOldest) {
+  TestBus bus("newest");
+  auto writer = BusWriter::Open(bus.name());
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  for (uint64_t i = 1; i <= 20; ++i) ASSERT_TRUE((*writer)->Publish(MakeFrame(32, 32, i)).ok());
+  auto frame = (*reader)->ReadCopy(1s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->meta.sequence, 20U);
+}
+
+TEST(BusTest, ReaderMayStartBeforeTheWriter) {
+  TestBus bus("early");
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_FALSE((*reader)->WriterAlive());
+  std::thread late_writer([&] {
+    std::this_thread::sleep_for(100ms);
+    auto writer = BusWriter::Open(bus.name());
+    ASSERT_TRUE(writer.ok());
+    (*writer)->Publish(MakeFrame(320, 240, 1));
+    std::this_thread::sleep_for(200ms);
+  });
+  auto frame = (*reader)->ReadCopy(5s);
+  late_writer.join();
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->image.cols, 320);  // the bus grew from empty slots
+}
+
+TEST(BusTest, RestartedWriterIsPickedUpAndSizeChangesAreFollowed) {
+  TestBus bus("restart");
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok());
+  uint64_t first_epoch = 0;
+  {
+    auto writer = BusWriter::Open(bus.name());
+    ASSERT_TRUE(writer.ok());
+    first_epoch = (*writer)->epoch();
+    // A second live writer is refused.
+    auto second = BusWriter::Open(bus.name());
+    ASSERT_FALSE(second.ok());
+    EXPECT_NE(second.error().message.find("already has a writer"), std::string::npos);
+    (*writer)->Publish(MakeFrame(64, 48, 1));
+    ASSERT_TRUE((*reader)->ReadCopy(1s).has_value());
+  }
+  auto writer = BusWriter::Open(bus.name());
+  ASSERT_TRUE(writer.ok());
+  EXPECT_GT((*writer)->epoch(), first_epoch);
+  (*writer)->Publish(MakeFrame(640, 480, 1));  // larger: the bus is replaced
+  BusFrame info;
+  auto frame = (*reader)->ReadCopy(2s, &info);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->image.cols, 640);
+  EXPECT_EQ(info.writer_epoch, (*writer)->epoch());
+  (*writer)->Publish(MakeFrame(100, 50, 2, 1));  // smaller and gray: same slots
+  frame = (*reader)->ReadCopy(2s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->image.channels(), 1);
+  EXPECT_EQ(frame->image.rows, 50);
+}
+
+TEST(BusTest, ForeignObjectsAreClearErrors) {
+  const std::string junk = "freshframe.test.junk." + std::to_string(getpid());
+  int fd = shm_open(("/" + junk).c_str(), O_RDWR | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  std::vector<char> garbage(8192, 'x');
+  ASSERT_EQ(write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
+  auto reader = BusReader::Open("test.junk." + std::to_string(getpid()));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.error().message.find("not a freshframe bus"), std::string::npos);
+  // The right magic but another layout version.
+  const uint64_t magic = 0x3153554246524646ULL;
+  const uint32_t version = 99;
+  pwrite(fd, &magic, sizeof magic, 0);
+  pwrite(fd, &version, sizeof version, 8);
+  reader = BusReader::Open("test.junk." + std::to_string(getpid()));
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.error().message.find("version 99"), std::string::npos);
+  close(fd);
+  shm_unlink(("/" + junk).c_str());
+}
+
+TEST(BusTest, ViewStaysValidWhileTheWriterGoesOn) {
+  TestBus bus("view");
+  auto writer = BusWriter::Open(bus.name(), BusOptions{4, 0600});
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  Frame first = MakeFrame(64, 48, 1);
+  (*writer)->Publish(first);
+  auto view = (*reader)->ReadView(1s);
+  ASSERT_TRUE(view);
+  for (uint64_t i = 2; i < 50; ++i) {
+    auto result = (*writer)->Publish(MakeFrame(64, 48, i));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(*result, BusWriter::Result::kPublished);  // never blocked by the pin
+  }
+  EXPECT_EQ(view.info().meta.sequence, 1U);
+  EXPECT_EQ(cv::norm(view.image(), first.image, cv::NORM_INF), 0.0);
+  view.Release();
+  auto newest = (*reader)->ReadView(1s);
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(newest.info().meta.sequence, 49U);
+}
+
+TEST(BusTest, WriterDropsRatherThanWaitsWhenEverySlotIsPinned) {
+  TestBus bus("pinned");
+  auto writer = BusWriter::Open(bus.name(), BusOptions{2, 0600});
+  ASSERT_TRUE(writer.ok());
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok());
+  (*writer)->Publish(MakeFrame(16, 16, 1));
+  auto view = (*reader)->ReadView(1s);  // pins slot A (the newest)
+  ASSERT_TRUE(view);
+  (*writer)->Publish(MakeFrame(16, 16, 2));  // goes to slot B, now newest
+  // A is pinned and B is the newest: nowhere to write.
+  auto result = (*writer)->Publish(MakeFrame(16, 16, 3));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(*result, BusWriter::Result::kDropped);
+  EXPECT_EQ((*writer)->dropped(), 1U);
+  view.Release();
+  EXPECT_EQ(*(*writer)->Publish(MakeFrame(16, 16, 4)), BusWriter::Result::kPublished);
+}
+
+// The writer publishes as fast as it can; 8 readers (copy and view) check
+// every frame's checksum. Bounded in time: this is a test, not the benchmark.
+TEST(BusTest, StressReadersNeverSeeTornFrames) {
+  TestBus bus("stress");
+  auto writer = BusWriter::Open(bus.name());
+  ASSERT_TRUE(writer.ok());
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> checked{0}, bad{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 8; ++r) {
+    readers.emplace_back([&, r] {
+      auto reader = BusReader::Open(bus.name());
+      ASSERT_TRUE(reader.ok());
+      while (!done.load()) {
+        if (r % 2 == 0) {
+          BusFrame info;
+          auto frame = (*reader)->ReadCopy(100ms, &info);
+          if (!frame) continue;
+          if (Checksum(frame->image) != info.checksum) bad.fetch_add(1);
+        } else {
+          auto view = (*reader)->ReadView(100ms);
+          if (!view) continue;
+          if (Checksum(view.image()) != view.info().checksum) bad.fetch_add(1);
+        }
+        checked.fetch_add(1);
+      }
+    });
+  }
+  std::vector<Frame> frames;
+  for (int i = 0; i < 8; ++i) frames.push_back(MakeFrame(160, 120, 0));
+  const auto end = std::chrono::steady_clock::now() + 1500ms;
+  uint64_t sequence = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    Frame& frame = frames[sequence % frames.size()];
+    frame.meta.sequence = ++sequence;
+    ASSERT_TRUE((*writer)->Publish(frame, Checksum(frame.image)).ok());
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0U);
+  EXPECT_GT(checked.load(), 100U);
+  EXPECT_GT(sequence, 1000U);
+}
+
+// A child process writes at full speed and is SIGKILLed at random moments,
+// again and again; a reader here checks every frame and a new writer always
+// takes over. Then the same for readers holding pinned views.
+TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
+  TestBus bus("crash");
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok());
+  std::mt19937 random(42);
+  uint64_t checked = 0;
+  for (int round = 0; round < 12; ++round) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto writer = BusWriter::Open(bus.name());
+      if (!writer) _exit(3);
+      Frame frame = MakeFrame(320, 240, 0);
+      for (uint64_t i = 1;; ++i) {
+        frame.image.at<cv::Vec3b>(static_cast<int>(i % 240), 5)[0] = static_cast<uint8_t>(i);
+        frame.meta.sequence = i;
+        (void)(*writer)->Publish(frame, Checksum(frame.image));
+      }
+    }
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(30 + random() % 120);
+    while (std::chrono::steady_clock::now() < until) {
+      BusFrame info;
+      auto frame = (*reader)->ReadCopy(20ms, &info);
+      if (!frame) continue;
+      ASSERT_EQ(Checksum(frame->image), info.checksum) << "round " << round;
+      ++checked;
+    }
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "writer child exited early: " << status;
+  }
+  EXPECT_GT(checked, 12U);
+
+  // Readers killed while holding views: the writer reclaims their pins.
+  auto writer = BusWriter::Open(bus.name(), BusOptions{3, 0600});
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  for (int round = 0; round < 6; ++round) {
+    (*writer)->Publish(MakeFrame(320, 240, 1000U + static_cast<uint64_t>(round)));
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto pinner = BusReader::Open(bus.name());
+      if (!pinner) _exit(3);
+      auto view = (*pinner)->ReadView(1s);
+      pause();  // hold the view until killed
+      _exit(0);
+    }
+    std::this_thread::sleep_for(50ms);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+  }
+  const uint64_t dropped_before = (*writer)->dropped();
+  for (int i = 0; i < 10; ++i) (*writer)->Publish(MakeFrame(320, 240, 2000U + static_cast<uint64_t>(i)));
+  EXPECT_EQ((*writer)->dropped(), dropped_before);
+  auto frame = (*reader)->ReadCopy(1s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->meta.sequence, 2009U);
+}
+
+TEST(BusTest, SixteenReadersAtOnce) {
+  TestBus bus("sixteen");
+  auto writer = BusWriter::Open(bus.name());
+  ASSERT_TRUE(writer.ok());
+  std::vector<std::unique_ptr<BusReader>> readers;
+  for (int i = 0; i < 16; ++i) {
+    auto reader = BusReader::Open(bus.name());
+    ASSERT_TRUE(reader.ok());
+    readers.push_back(std::move(reader).value());
+  }
+  (*writer)->Publish(MakeFrame(64, 48, 5));
+  for (auto& reader : readers) {
+    auto frame = reader->ReadCopy(1s);
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(frame->meta.sequence, 5U);
+  }
+}
+
+}  // namespace
+}  // namespace freshframe::bus
