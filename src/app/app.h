@@ -10,7 +10,12 @@
 
 namespace freshframe::app {
 
+// Which stages a process runs: all of them (`run`), or one part of the
+// pipeline joined to the others by named buses (`capture`, `infer`, `serve`).
+enum class Role { kRun, kCapture, kInfer, kServe };
+
 struct RunOptions {
+  Role role = Role::kRun;
   std::string source = "pattern";
   std::string detector = "faces";  // faces | none
   std::string cascade;             // override the face cascade file
@@ -20,6 +25,11 @@ struct RunOptions {
   int port = 8080;
   int threads = 0;           // HTTP I/O threads; 0: one per core
   int detector_threads = 1;  // OpenCV threads for the detector
+  std::string in_bus;        // infer, serve: read frames from this bus
+  std::string out_bus;       // capture, infer: publish frames on this bus
+  std::string publish;       // run: also publish NAME (annotated), NAME.raw
+  uint32_t bus_mode = 0600;  // file mode of buses this process creates
+  uint32_t bus_slots = 8;    // slots of buses this process creates
 };
 
 struct ProbeCommandOptions {
@@ -33,6 +43,7 @@ struct ProbeCommandOptions {
 // 2 bad command line.
 int Main(int argc, char** argv);
 
+// Runs the stages of options.role until SIGINT/SIGTERM.
 int RunPipeline(const RunOptions& options);
 int RunProbeCommand(const ProbeCommandOptions& options);
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
+#include "bus/bus.h"
 #include "capture/capture.h"
 #include "http/http.h"
 
@@ -34,35 +35,78 @@ CLI::Validator BindValidator() {
       "ADDR");
 }
 
-void AddRunOptions(CLI::App& run, RunOptions& options) {
-  run.add_option("--source", options.source, "Video source: pattern[:WxH][@FPS]")
+CLI::Validator BusNameValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        auto name = bus::ShmName(value);
+        return name ? std::string() : name.error().message;
+      },
+      "NAME");
+}
+
+void AddSourceOptions(CLI::App& app, RunOptions& options) {
+  app.add_option("--source", options.source, "Video source: pattern[:WxH][@FPS]")
       ->check(SourceValidator())
       ->capture_default_str();
-  run.add_option("--detector", options.detector, "Detector: faces | none")
+}
+
+void AddDetectorOptions(CLI::App& app, RunOptions& options) {
+  app.add_option("--detector", options.detector, "Detector: faces | none")
       ->check(CLI::IsMember({"faces", "none"}))
       ->capture_default_str();
-  run.add_option("--cascade", options.cascade, "Haar cascade file for --detector faces");
-  run.add_option("--overlay", options.overlay,
+  app.add_option("--cascade", options.cascade, "Haar cascade file for --detector faces");
+  app.add_option("--overlay", options.overlay,
                  "latest: every frame drawn with the newest detections; inferred: only "
                  "frames the detector finished")
       ->check(CLI::IsMember({"latest", "inferred"}))
       ->capture_default_str();
-  run.add_option("--quality", options.quality, "JPEG quality 1..100")
-      ->check(CLI::Range(1, 100))
-      ->capture_default_str();
-  run.add_option("--bind", options.bind, "Address to listen on")
-      ->check(BindValidator())
-      ->capture_default_str();
-  run.add_option("--port", options.port, "TCP port (0 picks a free one and prints it)")
-      ->check(CLI::Range(0, 65535))
-      ->capture_default_str();
-  run.add_option("--threads", options.threads, "HTTP I/O threads (0: one per core)")
-      ->check(CLI::Range(0, 256))
-      ->capture_default_str();
-  run.add_option("--detector-threads", options.detector_threads,
+  app.add_option("--detector-threads", options.detector_threads,
                  "OpenCV threads the detector may use")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+}
+
+void AddServerOptions(CLI::App& app, RunOptions& options) {
+  app.add_option("--quality", options.quality, "JPEG quality 1..100")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--bind", options.bind, "Address to listen on")
+      ->check(BindValidator())
+      ->capture_default_str();
+  app.add_option("--port", options.port, "TCP port (0 picks a free one and prints it)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "HTTP I/O threads (0: one per core)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+}
+
+void AddBusOptions(CLI::App& app, RunOptions& options) {
+  app.add_option_function<std::string>(
+         "--bus-mode",
+         [&options](const std::string& mode) {
+           options.bus_mode = static_cast<uint32_t>(std::stoul(mode, nullptr, 8));
+         },
+         "File mode of buses this process creates, octal (default 0600)")
+      ->check([](const std::string& mode) -> std::string {
+        const bool octal = !mode.empty() && mode.size() <= 4 &&
+                           mode.find_first_not_of("01234567") == std::string::npos;
+        return octal ? std::string() : "bus mode must be octal, e.g. 0600 or 0660";
+      });
+  app.add_option("--bus-slots", options.bus_slots,
+                 "Slots of buses this process creates (readers holding views + 2)")
+      ->check(CLI::Range(2, 255))
+      ->capture_default_str();
+}
+
+void AddRunOptions(CLI::App& run, RunOptions& options) {
+  AddSourceOptions(run, options);
+  AddDetectorOptions(run, options);
+  AddServerOptions(run, options);
+  run.add_option("--publish", options.publish,
+                 "Also publish annotated frames on bus NAME and raw frames on NAME.raw")
+      ->check(BusNameValidator());
+  AddBusOptions(run, options);
 }
 
 void AddProbeOptions(CLI::App& probe, ProbeCommandOptions& options) {
@@ -98,8 +142,41 @@ int Main(int argc, char** argv) {
   RunOptions run_options;
   CLI::App* run = app.add_subcommand("run", "Run the whole pipeline in one process");
   AddRunOptions(*run, run_options);
-  run->add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  RunOptions capture_options;
+  capture_options.role = Role::kCapture;
+  CLI::App* capture = app.add_subcommand("capture", "Capture a source into a bus");
+  AddSourceOptions(*capture, capture_options);
+  capture->add_option("--out", capture_options.out_bus, "Bus to publish raw frames on")
+      ->required()
+      ->check(BusNameValidator());
+  AddBusOptions(*capture, capture_options);
+
+  RunOptions infer_options;
+  infer_options.role = Role::kInfer;
+  CLI::App* infer = app.add_subcommand("infer", "Detect and annotate frames from bus to bus");
+  infer->add_option("--in", infer_options.in_bus, "Bus to read raw frames from")
+      ->required()
+      ->check(BusNameValidator());
+  infer->add_option("--out", infer_options.out_bus, "Bus to publish annotated frames on")
+      ->required()
+      ->check(BusNameValidator());
+  AddDetectorOptions(*infer, infer_options);
+  AddBusOptions(*infer, infer_options);
+
+  RunOptions serve_options;
+  serve_options.role = Role::kServe;
+  CLI::App* serve = app.add_subcommand("serve", "Serve the frames of a bus over HTTP");
+  serve->add_option("--in", serve_options.in_bus, "Bus to read annotated frames from")
+      ->required()
+      ->check(BusNameValidator());
+  AddServerOptions(*serve, serve_options);
+  AddBusOptions(*serve, serve_options);
+
+  for (CLI::App* sub : {run, capture, infer, serve}) {
+    sub->add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  }
 
   ProbeCommandOptions probe_options;
   CLI::App* probe =
@@ -122,6 +199,9 @@ int Main(int argc, char** argv) {
 
   SetUpLogging(log_level);
   if (*run) return RunPipeline(run_options);
+  if (*capture) return RunPipeline(capture_options);
+  if (*infer) return RunPipeline(infer_options);
+  if (*serve) return RunPipeline(serve_options);
   if (*probe) return RunProbeCommand(probe_options);
   return 2;
 }

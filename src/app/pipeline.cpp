@@ -1,11 +1,13 @@
 #include "app/pipeline.h"
 
 #include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bus/bus_stages.h"
 #include "capture/capture.h"
 #include "core/demand.h"
 #include "core/latest_slot.h"
@@ -19,6 +21,23 @@ extern const std::string_view kIndexHtml;
 }
 
 namespace freshframe::app {
+namespace {
+
+bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; }
+bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
+bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kRun: return "run";
+    case Role::kCapture: return "capture";
+    case Role::kInfer: return "infer";
+    case Role::kServe: return "serve";
+  }
+  return "run";
+}
+
+}  // namespace
 
 // Declaration order is construction order: slots and shared state first,
 // stages after, server last; destruction runs the other way round, so
@@ -36,73 +55,135 @@ struct Pipeline::Parts {
   int height = 0;
   double fps = 0;
   std::optional<capture::Grabber> grabber;
+  std::optional<bus::BusSubscriberStage> input;
   std::optional<infer::DetectorStage> detector;
   std::optional<infer::AnnotatorStage> annotator;
+  std::vector<std::unique_ptr<bus::BusPublisherStage>> outputs;
   std::optional<encode::EncoderStage> encoder;
   std::unique_ptr<http::Server> server;
   bool stopped = false;
 
+  bool Live() const { return !input || input->live(); }
+
   nlohmann::json Describe() const {
-    return {{"source",
-             {{"spec", source_description}, {"width", width}, {"height", height}, {"fps", fps}}},
-            {"detector", options.detector},
-            {"overlay", options.overlay},
-            {"quality", options.quality}};
+    nlohmann::json out = {{"role", RoleName(options.role)},
+                          {"detector", options.detector},
+                          {"overlay", options.overlay},
+                          {"quality", options.quality},
+                          {"stale", !Live()}};
+    if (grabber) {
+      out["source"] = {
+          {"spec", source_description}, {"width", width}, {"height", height}, {"fps", fps}};
+    }
+    if (input) {
+      out["input"] = input->State();
+      out["source"] = {{"spec", "bus:" + options.in_bus}};
+      if (auto last = annotated.Latest()) {
+        out["source"]["width"] = last->value->meta.width;
+        out["source"]["height"] = last->value->meta.height;
+      }
+    }
+    return out;
+  }
+
+  Expected<bool> AddOutput(LatestSlot<FramePtr>& slot, const std::string& name) {
+    auto writer = bus::BusWriter::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    if (!writer) return writer.error();
+    outputs.push_back(
+        std::make_unique<bus::BusPublisherStage>(slot, std::move(writer).value(), name, metrics));
+    return true;
   }
 };
 
 Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) {
   auto parts = std::make_unique<Parts>();
   parts->options = options;
+  const Role role = options.role;
 
-  auto source = capture::OpenSource(options.source);
-  if (!source) return source.error();
-  parts->source_description = (*source)->Describe();
-  parts->width = (*source)->width();
-  parts->height = (*source)->height();
-  parts->fps = (*source)->fps();
-
-  std::unique_ptr<infer::Detector> detector;
-  if (options.detector == "faces") {
-    // The detector gets a bounded share of the machine, so it cannot starve
-    // capture, encoding and sending.
-    cv::setNumThreads(options.detector_threads);
-    infer::HaarOptions haar;
-    haar.cascade_path = options.cascade;
-    auto made = infer::MakeHaarFaceDetector(haar);
-    if (!made) return made.error();
-    detector = std::move(made).value();
+  // Input: a source (run, capture) or a bus (infer, serve). serve's bus
+  // carries annotated frames, so it feeds the annotated slot directly.
+  if (Captures(role)) {
+    auto source = capture::OpenSource(options.source);
+    if (!source) return source.error();
+    parts->source_description = (*source)->Describe();
+    parts->width = (*source)->width();
+    parts->height = (*source)->height();
+    parts->fps = (*source)->fps();
+    parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
+  } else {
+    auto reader = bus::BusReader::Open(options.in_bus,
+                                       bus::BusOptions{options.bus_slots, options.bus_mode});
+    if (!reader) return reader.error();
+    parts->input.emplace(std::move(reader).value(), options.in_bus,
+                         role == Role::kServe ? parts->annotated : parts->raw, parts->metrics);
   }
 
-  http::ServerOptions server_options;
-  server_options.bind = options.bind;
-  server_options.port = static_cast<uint16_t>(options.port);
-  server_options.threads = options.threads;
-  Parts* raw_parts = parts.get();
-  auto server = http::Server::Start(
-      server_options, http::ServerDeps{parts->jpeg, parts->demand, parts->metrics,
-                                       web::kIndexHtml,
-                                       [raw_parts] { return raw_parts->Describe(); }});
-  if (!server) return server.error();
-  parts->server = std::move(server).value();
-
-  const bool has_detector = detector != nullptr;
-  parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
-  if (has_detector) {
-    parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics);
+  if (Annotates(role)) {
+    std::unique_ptr<infer::Detector> detector;
+    if (options.detector == "faces") {
+      // The detector gets a bounded share of the machine, so it cannot starve
+      // capture, encoding and sending.
+      cv::setNumThreads(options.detector_threads);
+      infer::HaarOptions haar;
+      haar.cascade_path = options.cascade;
+      auto made = infer::MakeHaarFaceDetector(haar);
+      if (!made) return made.error();
+      detector = std::move(made).value();
+    }
+    const bool has_detector = detector != nullptr;
+    if (has_detector) {
+      parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics);
+    }
+    parts->annotator.emplace(
+        options.overlay == "inferred" ? infer::Overlay::kInferred : infer::Overlay::kLatest,
+        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated,
+        parts->metrics);
   }
-  parts->annotator.emplace(
-      options.overlay == "inferred" ? infer::Overlay::kInferred : infer::Overlay::kLatest,
-      parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated, parts->metrics);
-  parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
-                         parts->metrics);
 
-  parts->encoder->Start();
-  parts->annotator->Start();
+  // Outputs on buses.
+  if (role == Role::kCapture) {
+    if (auto added = parts->AddOutput(parts->raw, options.out_bus); !added) return added.error();
+  }
+  if (role == Role::kInfer) {
+    if (auto added = parts->AddOutput(parts->annotated, options.out_bus); !added) {
+      return added.error();
+    }
+  }
+  if (role == Role::kRun && !options.publish.empty()) {
+    if (auto added = parts->AddOutput(parts->annotated, options.publish); !added) {
+      return added.error();
+    }
+    if (auto added = parts->AddOutput(parts->raw, options.publish + ".raw"); !added) {
+      return added.error();
+    }
+  }
+
+  if (Serves(role)) {
+    http::ServerOptions server_options;
+    server_options.bind = options.bind;
+    server_options.port = static_cast<uint16_t>(options.port);
+    server_options.threads = options.threads;
+    Parts* raw_parts = parts.get();
+    auto server = http::Server::Start(
+        server_options,
+        http::ServerDeps{parts->jpeg, parts->demand, parts->metrics, web::kIndexHtml,
+                         [raw_parts] { return raw_parts->Describe(); },
+                         [raw_parts] { return raw_parts->Live(); }});
+    if (!server) return server.error();
+    parts->server = std::move(server).value();
+    parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
+                           parts->metrics);
+    parts->encoder->Start();
+  }
+
+  for (auto& output : parts->outputs) output->Start();
+  if (parts->annotator) parts->annotator->Start();
   if (parts->detector) parts->detector->Start();
-  parts->grabber->Start();
-  spdlog::info("pipeline: source {} detector {} overlay {} quality {}", parts->source_description,
-               options.detector, options.overlay, options.quality);
+  if (parts->input) parts->input->Start();
+  if (parts->grabber) parts->grabber->Start();
+  spdlog::info("{}: source {} detector {} overlay {}", RoleName(role),
+               parts->grabber ? parts->source_description : "bus:" + options.in_bus,
+               Annotates(role) ? options.detector : "-", options.overlay);
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));
 }
 
@@ -115,12 +196,15 @@ std::string Pipeline::url() const { return parts_->server ? parts_->server->url(
 void Pipeline::Stop() {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
-  parts_->server->Stop();
-  parts_->grabber->Stop();
+  if (parts_->server) parts_->server->Stop();
+  if (parts_->grabber) parts_->grabber->Stop();
+  if (parts_->input) parts_->input->Stop();
   if (parts_->detector) parts_->detector->Stop();
-  parts_->annotator->Stop();
-  parts_->encoder->Stop();
-  for (auto* slot : {&parts_->raw, &parts_->annotated}) slot->Close();
+  if (parts_->annotator) parts_->annotator->Stop();
+  for (auto& output : parts_->outputs) output->Stop();
+  if (parts_->encoder) parts_->encoder->Stop();
+  parts_->raw.Close();
+  parts_->annotated.Close();
   parts_->detections.Close();
   parts_->jpeg.Close();
 }

@@ -24,7 +24,14 @@ int RunPipeline(const RunOptions& options) {
     std::fprintf(stderr, "freshframe: error: %s\n", pipeline.error().message.c_str());
     return 1;
   }
-  std::printf("freshframe: serving on %s\n", (*pipeline)->url().c_str());
+  const std::string url = (*pipeline)->url();
+  if (!url.empty()) {
+    std::printf("freshframe: serving on %s\n", url.c_str());
+  } else {
+    std::printf("freshframe: running (%s -> bus %s)\n",
+                options.role == Role::kCapture ? options.source.c_str() : options.in_bus.c_str(),
+                options.out_bus.c_str());
+  }
   std::fflush(stdout);
 
   int signal_number = 0;

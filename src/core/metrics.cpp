@@ -76,6 +76,11 @@ void StageMetrics::Record(int64_t now_us, double work_ms, double since_capture_m
   latency_.Record(now_us, since_capture_ms);
 }
 
+void StageMetrics::RecordWork(int64_t now_us, double work_ms) {
+  frames_.fetch_add(1, std::memory_order_relaxed);
+  work_.Record(now_us, work_ms);
+}
+
 StageMetrics& Metrics::Stage(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto& slot = stages_[name];

@@ -11,6 +11,7 @@
 // valid for the life of the Metrics object.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -52,12 +53,16 @@ class StageMetrics {
   // One frame handled: `work_ms` is the stage's own processing time (<0 if not
   // meaningful), `since_capture_ms` the frame's age when the stage finished.
   void Record(int64_t now_us, double work_ms, double since_capture_ms);
+  // One frame handled whose age since capture is not known here.
+  void RecordWork(int64_t now_us, double work_ms);
   // Counts a frame the stage skipped or dropped.
   void CountSkipped(uint64_t n = 1) { skipped_.fetch_add(n, std::memory_order_relaxed); }
 
   uint64_t frames() const { return frames_.load(std::memory_order_relaxed); }
   uint64_t skipped() const { return skipped_.load(std::memory_order_relaxed); }
-  double Fps(int64_t now_us) const { return latency_.Rate(now_us); }
+  double Fps(int64_t now_us) const {
+    return std::max(latency_.Rate(now_us), work_.Rate(now_us));
+  }
   Percentiles Work(int64_t now_us) const { return work_.Snapshot(now_us); }
   Percentiles Latency(int64_t now_us) const { return latency_.Snapshot(now_us); }
 

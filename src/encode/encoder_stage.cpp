@@ -1,4 +1,5 @@
 #include <chrono>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -24,12 +25,19 @@ void EncoderStage::Stop() { thread_.Stop(); }
 
 void EncoderStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
-  uint64_t last_version = 0;
+  uint64_t last_version = 0;   // newest annotated frame seen
+  uint64_t encoded_version = 0;  // newest annotated frame encoded
   uint64_t last_sequence = 0;
   while (!stop.stop_requested()) {
-    auto next = annotated_.WaitNewer(last_version, 100ms);
+    std::optional<LatestSlot<FramePtr>::Versioned> next = annotated_.WaitNewer(last_version, 100ms);
+    if (next) {
+      last_version = next->version;
+    } else if (demand_.Wanted() && encoded_version < annotated_.version()) {
+      // A watcher arrived while no new frame comes (a stalled source, or a
+      // bus whose writer died): encode the last frame so it can be served.
+      next = annotated_.Latest();
+    }
     if (!next) continue;
-    last_version = next->version;
     if (!demand_.Wanted()) {  // nobody watches: spend nothing
       last_sequence = 0;
       continue;
@@ -41,6 +49,7 @@ void EncoderStage::Run(std::stop_token stop) {
       spdlog::error("encoder: {}", jpeg.error().message);
       continue;
     }
+    encoded_version = next->version;
     auto out = std::make_shared<EncodedFrame>();
     out->meta = frame->meta;
     out->jpeg = std::move(jpeg).value();

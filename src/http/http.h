@@ -50,6 +50,9 @@ struct ServerDeps {
   std::string_view page;  // served at GET /
   // Describes the pipeline for /api/stats (source, detector, ...).
   std::function<nlohmann::json()> describe;
+  // Whether frames are still coming (empty: always). While they are not, new
+  // viewers and snapshots get the last frame at once instead of waiting.
+  std::function<bool()> source_live;
 };
 
 class Server {

@@ -131,11 +131,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Snapshot() {
     if (auto latest = context_.fanout.Latest()) {
-      if (MonotonicMicros() - latest->frame->meta.stamps.encode_us < kSnapshotFreshUs) {
+      if (MonotonicMicros() - latest->frame->meta.stamps.capture_us < kSnapshotFreshUs ||
+          !context_.SourceLive()) {
         return SendJpeg(*latest);
       }
     }
-    // Nothing fresh (nobody was watching): ask for the next frame.
+    // Nothing fresh (nobody was watching): ask for the next frame (or, from a
+    // stalled source, for the encoder to encode the last one).
     waiter_ = std::make_shared<SnapshotWaiter>(weak_from_this(), context_.deps.demand);
     context_.fanout.Subscribe(waiter_);
     snapshot_timer_.expires_after(context_.options.snapshot_timeout);

@@ -49,10 +49,13 @@ class MjpegSession final : public PartSubscriber,
     }
     context_.fanout.Subscribe(weak_from_this());
     DoWatchClient();
-    // A part encoded moments ago is as fresh as the next one: send it now.
-    // Anything older (encoded for an earlier viewer) is stale: wait instead.
+    // A part captured moments ago is as fresh as the next one: send it now.
+    // Anything older (e.g. encoded for an earlier viewer or a snapshot) is
+    // stale: wait for the next, unless no new frames are coming, in which
+    // case the last one is served.
     if (auto latest = context_.fanout.Latest()) {
-      if (MonotonicMicros() - latest->frame->meta.stamps.encode_us < kFreshUs) {
+      if (MonotonicMicros() - latest->frame->meta.stamps.capture_us < kFreshUs ||
+          !context_.SourceLive()) {
         net::post(stream_.get_executor(),
                   [self = shared_from_this(), latest] { self->Offer(latest); });
       }

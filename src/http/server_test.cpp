@@ -76,7 +76,7 @@ class ServerTest : public ::testing::Test {
     options.snapshot_timeout = 2000ms;
     auto server = Server::Start(
         options, ServerDeps{frames_, demand_, metrics_, "<html>page</html>",
-                            [] { return nlohmann::json{{"source", {{"spec", "test"}}}}; }});
+                            [] { return nlohmann::json{{"source", {{"spec", "test"}}}}; }, nullptr});
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(server).value();
     publisher_ = std::jthread([this](std::stop_token stop) { Publish(stop); });
@@ -186,10 +186,10 @@ TEST(ServerStartTest, PortInUseIsAClearError) {
   Metrics metrics;
   ServerOptions options;
   options.port = 0;
-  auto first = Server::Start(options, ServerDeps{frames, demand, metrics, "", nullptr});
+  auto first = Server::Start(options, ServerDeps{frames, demand, metrics, "", nullptr, nullptr});
   ASSERT_TRUE(first.ok());
   options.port = (*first)->port();
-  auto second = Server::Start(options, ServerDeps{frames, demand, metrics, "", nullptr});
+  auto second = Server::Start(options, ServerDeps{frames, demand, metrics, "", nullptr, nullptr});
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.error().message.find(std::to_string(options.port)), std::string::npos);
   EXPECT_NE(second.error().message.find("in use"), std::string::npos);

@@ -24,6 +24,8 @@ struct ServerContext {
   Fanout& fanout;
   ClientRegistry& clients;
   int64_t started_us;
+
+  bool SourceLive() const { return !deps.source_live || deps.source_live(); }
 };
 
 void StartHttpSession(boost::asio::ip::tcp::socket socket, ServerContext& context);
