@@ -14,35 +14,30 @@ namespace freshframe::app {
 namespace {
 
 // A CLI11 check that runs one of our parsers and reports its error text.
-CLI::Validator SourceValidator() {
+template <typename Check>
+CLI::Validator ErrorValidator(Check check, std::string name) {
   return CLI::Validator(
-      [](std::string& value) -> std::string {
+      [check](std::string& value) -> std::string {
+        auto result = check(value);
+        return result ? std::string() : result.error().message;
+      },
+      std::move(name));
+}
+
+CLI::Validator SourceValidator() {
+  return ErrorValidator(
+      [](const std::string& value) -> Expected<capture::PatternSpec> {
         if (value.rfind("pattern", 0) != 0) {
-          return "unknown source '" + value + "' (supported: pattern[:WxH][@FPS])";
+          return Error{"unknown source '" + value + "' (supported: pattern[:WxH][@FPS])"};
         }
-        auto spec = capture::ParsePatternSpec(value);
-        return spec ? std::string() : spec.error().message;
+        return capture::ParsePatternSpec(value);
       },
       "SOURCE");
 }
 
-CLI::Validator BindValidator() {
-  return CLI::Validator(
-      [](std::string& value) -> std::string {
-        auto bind = http::ValidateBind(value);
-        return bind ? std::string() : bind.error().message;
-      },
-      "ADDR");
-}
+CLI::Validator BindValidator() { return ErrorValidator(http::ValidateBind, "ADDR"); }
 
-CLI::Validator BusNameValidator() {
-  return CLI::Validator(
-      [](std::string& value) -> std::string {
-        auto name = bus::ShmName(value);
-        return name ? std::string() : name.error().message;
-      },
-      "NAME");
-}
+CLI::Validator BusNameValidator() { return ErrorValidator(bus::ShmName, "NAME"); }
 
 void AddSourceOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--source", options.source, "Video source: pattern[:WxH][@FPS]")

@@ -64,10 +64,7 @@ uint64_t PixelChecksum(const void* data, size_t size) {
 
 // ---------------------------------------------------------------- writer
 
-struct BusWriter::State {
-  std::string shm_name;
-  BusOptions options;
-  std::shared_ptr<Mapping> map;
+struct BusWriter::State : BusHandle {
   uint64_t epoch = 0;
   uint64_t last_index = 0;
   uint32_t next_slot = 0;
@@ -97,19 +94,16 @@ BusWriter::BusWriter(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
                                                      const BusOptions& options) {
-  auto shm_name = ShmName(name);
-  if (!shm_name) return shm_name.error();
-  auto map = OpenOrCreate(*shm_name, options);
-  if (!map) return map.error();
+  auto handle = AttachBus(name, options);
+  if (!handle) return handle.error();
   auto state = std::make_unique<State>();
-  state->shm_name = *shm_name;
-  state->options = options;
-  state->map = std::move(map).value();
+  static_cast<BusHandle&>(*state) = std::move(handle).value();
+  const std::string& shm_name = state->shm_name;
   layout::Header& header = state->map->header();
 
   {
     std::lock_guard lock(g_writers_mutex);
-    if (!g_writers.insert(*shm_name).second) {
+    if (!g_writers.insert(shm_name).second) {
       return Error{"bus '" + name + "' already has a writer (in this process)"};
     }
   }
@@ -118,7 +112,7 @@ Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
   for (;;) {
     if (current != 0 && current != me && ProcessAlive(current)) {
       std::lock_guard lock(g_writers_mutex);
-      g_writers.erase(*shm_name);
+      g_writers.erase(shm_name);
       return Error{"bus '" + name + "' already has a writer (pid " + std::to_string(current) + ")"};
     }
     // acq_rel: winning the CAS makes this process the only writer; the

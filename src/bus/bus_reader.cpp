@@ -56,10 +56,7 @@ __attribute__((no_sanitize("thread"))) void RacyHeader(const layout::SlotHeader&
 
 }  // namespace
 
-struct BusReader::State {
-  std::string shm_name;
-  BusOptions options;
-  std::shared_ptr<Mapping> map;
+struct BusReader::State : BusHandle {
   int entry = -1;
   uint64_t last_index = 0;
   uint64_t view_generation = 0;  // of the view that holds the pin, if any
@@ -133,14 +130,10 @@ BusReader::BusReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Expected<std::unique_ptr<BusReader>> BusReader::Open(const std::string& name,
                                                      const BusOptions& options) {
-  auto shm_name = ShmName(name);
-  if (!shm_name) return shm_name.error();
-  auto map = OpenOrCreate(*shm_name, options);
-  if (!map) return map.error();
+  auto handle = AttachBus(name, options);
+  if (!handle) return handle.error();
   auto state = std::make_unique<State>();
-  state->shm_name = *shm_name;
-  state->options = options;
-  state->map = std::move(map).value();
+  static_cast<BusHandle&>(*state) = std::move(handle).value();
   auto registered = state->Register();
   if (!registered) return registered.error();
   return std::unique_ptr<BusReader>(new BusReader(std::move(state)));

@@ -149,6 +149,14 @@ Expected<std::unique_ptr<Mapping>> OpenOrCreate(const std::string& shm_name,
   return MapAndValidate(fd.fd, shm_name);
 }
 
+Expected<BusHandle> AttachBus(const std::string& name, const BusOptions& options) {
+  auto shm_name = ShmName(name);
+  if (!shm_name) return shm_name.error();
+  auto map = OpenOrCreate(*shm_name, options);
+  if (!map) return map.error();
+  return BusHandle{*shm_name, options, std::move(map).value()};
+}
+
 Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, const BusOptions& options,
                                            uint64_t capacity, uint32_t slot_count, uint64_t epoch) {
   const std::string temp = shm_name + ".new." + std::to_string(getpid());

@@ -33,6 +33,16 @@ class Mapping {
   size_t size_;
 };
 
+// What both ends of a bus hold: its object name, options and mapping.
+struct BusHandle {
+  std::string shm_name;
+  BusOptions options;
+  std::shared_ptr<Mapping> map;
+};
+
+// Checks `name`, then opens (creating if needed) and maps its bus.
+Expected<BusHandle> AttachBus(const std::string& name, const BusOptions& options);
+
 // Opens bus `shm_name`, creating and initialising an empty one (slots with
 // no pixel capacity) if it does not exist, and maps it. Validates magic,
 // version and sizes.
