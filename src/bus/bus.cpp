@@ -5,9 +5,8 @@
 
 #include <cstring>
 #include <mutex>
-#include <set>
-
 #include <opencv2/core.hpp>
+#include <set>
 
 #include "bus/bus_layout.h"
 #include "bus/shm_object.h"
@@ -79,12 +78,10 @@ struct BusWriter::State : BusHandle {
       // stores its pin, then loads seq. One of them sees the other, so a
       // slot is never both written and pinned.
       if (reader.pinned.load(std::memory_order_seq_cst) != static_cast<int32_t>(slot)) continue;
-      const int32_t pid = reader.pid.load(std::memory_order_relaxed);
-      if (ProcessAlive(pid)) return true;
-      // The reader died holding a view: nobody can be reading through it.
-      reader.pinned.store(-1, std::memory_order_relaxed);
-      int32_t expected = pid;
-      reader.pid.compare_exchange_strong(expected, 0, std::memory_order_relaxed);
+      // A dead reader's pin is ignored, not cleared: a new reader may be
+      // claiming the entry right now, and clearing would drop its pin. The
+      // claimer resets the pin itself.
+      if (ProcessAlive(reader.pid.load(std::memory_order_relaxed))) return true;
     }
     return false;
   }
@@ -144,8 +141,7 @@ BusWriter::~BusWriter() {
 
 Expected<BusWriter::Result> BusWriter::Publish(const Frame& frame, uint64_t checksum) {
   const cv::Mat& image = frame.image;
-  if (image.empty() || image.depth() != CV_8U ||
-      (image.channels() != 1 && image.channels() != 3)) {
+  if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3)) {
     return Error{"bus frames must be 8-bit BGR or gray"};
   }
   const auto channels = static_cast<uint32_t>(image.channels());
@@ -156,7 +152,7 @@ Expected<BusWriter::Result> BusWriter::Publish(const Frame& frame, uint64_t chec
   if (bytes > s.map->header().slot_capacity) {
     // Frames grew: install a bus with larger slots under the same name and
     // tell readers of the old one to follow.
-    auto bigger = Replace(s.shm_name, s.options, bytes, s.map->header().slot_count, s.epoch);
+    auto bigger = Replace(s.shm_name, bytes, s.map->header().slot_count, s.epoch, s.map->mode());
     if (!bigger) return bigger.error();
     layout::Header& old = s.map->header();
     old.state.store(layout::kStateReplaced, std::memory_order_release);

@@ -44,7 +44,7 @@ inline constexpr int kMaxReaders = 64;
 inline constexpr uint32_t kDefaultSlots = 8;
 
 struct BusOptions {
-  uint32_t slots = kDefaultSlots;  // used when this process creates the bus
+  uint32_t slots = kDefaultSlots;  // 2..255, used when this process creates the bus
   uint32_t mode = 0600;            // file mode of a bus this process creates
 };
 
@@ -123,11 +123,12 @@ class BusReader {
     friend class BusReader;
     BusReader* reader_ = nullptr;
     uint64_t generation_ = 0;              // which of the reader's views
-    std::shared_ptr<const void> mapping_;    // keeps the pinned memory mapped
+    std::shared_ptr<const void> mapping_;  // keeps the pinned memory mapped
     BusFrame info_;
     cv::Mat image_;
   };
-  // As ReadCopy, but zero-copy: the returned View pins its slot. Taking a new
+  // As ReadCopy, but zero-copy: the returned View pins its slot. A View must
+  // not outlive the BusReader it came from. Taking a new
   // view releases this reader's previous one: the older View object must not
   // be used any more (its pixels may be overwritten).
   View ReadView(std::chrono::milliseconds timeout);

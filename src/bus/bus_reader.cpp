@@ -1,7 +1,7 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
-
 #include <opencv2/core.hpp>
 
 #include "bus/bus.h"
@@ -12,6 +12,7 @@ namespace freshframe::bus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr auto kNameCheckInterval = std::chrono::milliseconds(250);
 
 void CopyMetaOut(const layout::SlotHeader& slot, BusFrame& out) {
   FrameMeta& m = out.meta;
@@ -89,23 +90,40 @@ struct BusReader::State : BusHandle {
     entry = -1;
   }
 
-  // Follows the writer to a replacement object (frames changed size).
-  bool FollowIfReplaced() {
-    if (map->header().state.load(std::memory_order_acquire) != layout::kStateReplaced) {
-      return true;
-    }
+  // Follows the writer to a replacement object (frames changed size): the
+  // old object says so, or (if its writer died before saying so) the name
+  // now leads elsewhere. On failure the reader stays where it is.
+  bool Follow(bool check_name) {
+    const bool replaced =
+        map->header().state.load(std::memory_order_acquire) == layout::kStateReplaced ||
+        (check_name && NameMovedOn(shm_name, *map));
+    if (!replaced) return true;
     auto next = OpenOrCreate(shm_name, options);
     if (!next) return false;
-    Unregister();
+    BusHandle old{shm_name, options, map};
+    const int old_entry = entry;
     map = std::move(next).value();
-    return Register().ok();
+    entry = -1;
+    if (!Register()) {  // the new object is full of readers: stay on the old
+      map = std::move(old.map);
+      entry = old_entry;
+      return false;
+    }
+    // Leave the old object's reader table (release: as in Unregister).
+    old.map->header().readers[old_entry].pinned.store(-1, std::memory_order_release);
+    old.map->header().readers[old_entry].pid.store(0, std::memory_order_release);
+    // Every frame in the new object is newer than anything read from the old
+    // one, whatever its publish index (a new writer may start counting anew).
+    last_index = 0;
+    return true;
   }
 
   // The packed newest of a frame newer than last_index, waiting until
   // `deadline`; 0 on timeout.
   uint64_t WaitNewer(Clock::time_point deadline) {
+    bool check_name = false;
     for (;;) {
-      if (!FollowIfReplaced()) return 0;
+      const bool followed = Follow(check_name);
       layout::Header& header = map->header();
       // Acquire on the futex word, then on newest: if the bump we see was
       // made after a publish, that publish is visible; if a publish comes
@@ -113,15 +131,23 @@ struct BusReader::State : BusHandle {
       // returns at once. No wake-up can be lost.
       const uint32_t seen = header.futex.load(std::memory_order_acquire);
       const uint64_t newest = header.newest.load(std::memory_order_acquire);
-      if (layout::IndexOf(newest) > last_index ||
-          (newest != 0 && layout::IndexOf(newest) < last_index)) {
+      if (layout::SlotOf(newest) < header.slot_count &&
+          (layout::IndexOf(newest) > last_index ||
+           (newest != 0 && layout::IndexOf(newest) < last_index))) {
         // (A smaller index means the bus was recreated from scratch: take it.)
         return newest;
       }
-      if (header.state.load(std::memory_order_acquire) == layout::kStateReplaced) continue;
+      if (followed && header.state.load(std::memory_order_acquire) == layout::kStateReplaced) {
+        continue;
+      }
       const auto now = Clock::now();
       if (now >= deadline) return 0;
-      FutexWait(header.futex, seen, deadline - now);
+      // Sleep in slices: after a quiet slice, also look whether the name
+      // moved on to another object (a writer that died mid-resize never
+      // marks the old one), which costs one stat().
+      const auto slice = std::min<Clock::duration>(deadline - now, kNameCheckInterval);
+      FutexWait(header.futex, seen, slice);
+      check_name = Clock::now() - now >= slice;
     }
   }
 };
@@ -182,6 +208,7 @@ BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout) {
   for (;;) {
     const uint64_t newest = s.WaitNewer(deadline);
     if (newest == 0) return View();
+    if (s.entry < 0) return View();  // not registered: a view cannot be pinned
     const uint64_t index = layout::IndexOf(newest);
     const auto slot_index = static_cast<int32_t>(layout::SlotOf(newest));
     layout::SlotHeader& slot = s.map->slot(static_cast<uint32_t>(slot_index));

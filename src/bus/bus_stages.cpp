@@ -1,9 +1,9 @@
 #include "bus/bus_stages.h"
 
-#include <chrono>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 
@@ -124,8 +124,9 @@ nlohmann::json BusSubscriberStage::State() const {
                           {"live", live()},
                           {"writer_alive", writer_alive_.load(std::memory_order_relaxed)},
                           {"writer_epoch", writer_epoch_.load(std::memory_order_relaxed)}};
-  state["stale_s"] = last == 0 ? nlohmann::json(nullptr)
-                               : nlohmann::json(static_cast<double>(MonotonicMicros() - last) / 1e6);
+  state["stale_s"] = last == 0
+                         ? nlohmann::json(nullptr)
+                         : nlohmann::json(static_cast<double>(MonotonicMicros() - last) / 1e6);
   return state;
 }
 

@@ -12,10 +12,9 @@
 
 #include <atomic>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <stop_token>
 #include <string>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "bus/bus.h"
 #include "core/latest_slot.h"

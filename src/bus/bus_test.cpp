@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 
+#include "bus/shm_object.h"
+
 namespace freshframe::bus {
 namespace {
 
@@ -23,8 +25,7 @@ using namespace std::chrono_literals;
 // A bus name unique to this process and test; unlinked when done.
 class TestBus {
  public:
-  explicit TestBus(const std::string& tag)
-      : name_("test." + tag + "." + std::to_string(getpid())) {
+  explicit TestBus(const std::string& tag) : name_("test." + tag + "." + std::to_string(getpid())) {
     BusWriter::Unlink(name_);
   }
   ~TestBus() { BusWriter::Unlink(name_); }
@@ -150,6 +151,39 @@ TEST(BusTest, RestartedWriterIsPickedUpAndSizeChangesAreFollowed) {
   EXPECT_EQ(frame->image.rows, 50);
 }
 
+// A writer that died between installing a resized object and marking the
+// old one replaced: readers still find the new object by its name.
+TEST(BusTest, ReadersFollowAReplacementThatWasNeverAnnounced) {
+  TestBus bus("unannounced");
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(reader.ok());
+  {
+    auto writer = BusWriter::Open(bus.name());
+    ASSERT_TRUE(writer.ok());
+    (*writer)->Publish(MakeFrame(64, 48, 1));
+    ASSERT_TRUE((*reader)->ReadCopy(1s).has_value());
+  }
+  auto replaced = Replace(*ShmName(bus.name()), 640 * 480 * 3, kDefaultSlots, 7, 0600);
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  auto writer = BusWriter::Open(bus.name());
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  (*writer)->Publish(MakeFrame(640, 480, 2));
+  auto frame = (*reader)->ReadCopy(3s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->meta.sequence, 2U);
+}
+
+TEST(BusTest, ZombiesAreNotAlive) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  std::this_thread::sleep_for(100ms);  // exited, not yet reaped: a zombie
+  EXPECT_FALSE(ProcessAlive(child));
+  EXPECT_TRUE(ProcessAlive(getpid()));
+  waitpid(child, nullptr, 0);
+  EXPECT_FALSE(ProcessAlive(child));
+}
+
 TEST(BusTest, ForeignObjectsAreClearErrors) {
   const std::string junk = "freshframe.test.junk." + std::to_string(getpid());
   int fd = shm_open(("/" + junk).c_str(), O_RDWR | O_CREAT, 0600);
@@ -195,6 +229,7 @@ TEST(BusTest, ViewStaysValidWhileTheWriterGoesOn) {
 
 TEST(BusTest, WriterDropsRatherThanWaitsWhenEverySlotIsPinned) {
   TestBus bus("pinned");
+  EXPECT_FALSE(BusWriter::Open(bus.name() + ".one", BusOptions{1, 0600}).ok());
   auto writer = BusWriter::Open(bus.name(), BusOptions{2, 0600});
   ASSERT_TRUE(writer.ok());
   auto reader = BusReader::Open(bus.name());
@@ -278,8 +313,8 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
         (void)(*writer)->Publish(frame, Checksum(frame.image));
       }
     }
-    const auto until = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(30 + random() % 120);
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(30 + random() % 120);
     while (std::chrono::steady_clock::now() < until) {
       BusFrame info;
       auto frame = (*reader)->ReadCopy(20ms, &info);
@@ -313,7 +348,8 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
     waitpid(child, nullptr, 0);
   }
   const uint64_t dropped_before = (*writer)->dropped();
-  for (int i = 0; i < 10; ++i) (*writer)->Publish(MakeFrame(320, 240, 2000U + static_cast<uint64_t>(i)));
+  for (int i = 0; i < 10; ++i)
+    (*writer)->Publish(MakeFrame(320, 240, 2000U + static_cast<uint64_t>(i)));
   EXPECT_EQ((*writer)->dropped(), dropped_before);
   auto frame = (*reader)->ReadCopy(1s);
   ASSERT_TRUE(frame.has_value());

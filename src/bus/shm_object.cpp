@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -30,8 +30,8 @@ struct Fd {
   }
 };
 
-void Initialise(void* base, size_t total, uint32_t slot_count, uint64_t capacity,
-                uint64_t stride, uint64_t slots_offset) {
+void Initialise(void* base, size_t total, uint32_t slot_count, uint64_t capacity, uint64_t stride,
+                uint64_t slots_offset) {
   std::memset(base, 0, sizeof(layout::Header));
   auto* header = new (base) layout::Header{};
   header->version = layout::kVersion;
@@ -78,7 +78,7 @@ Expected<std::unique_ptr<Mapping>> MapAndValidate(int fd, const std::string& shm
   }
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return Error{Errno(("cannot map bus " + shm_name).c_str())};
-  auto mapping = std::make_unique<Mapping>(base, size);
+  auto mapping = std::make_unique<Mapping>(base, size, st.st_ino, st.st_mode & 07777);
   const layout::Header& h = mapping->header();
   if (h.magic != layout::kMagic) {
     return Error{"/dev/shm/" + shm_name + " is not a freshframe bus (bad magic)"};
@@ -90,9 +90,9 @@ Expected<std::unique_ptr<Mapping>> MapAndValidate(int fd, const std::string& shm
   }
   const Geometry g = GeometryFor(h.slot_count, h.slot_capacity);
   if (h.header_bytes != sizeof(layout::Header) ||
-      h.slot_header_bytes != sizeof(layout::SlotHeader) || h.slot_count == 0 ||
-      h.slot_count > 255 || h.slot_stride != g.stride || h.slots_offset != g.slots_offset ||
-      h.total_bytes != g.total || h.total_bytes > size) {
+      h.slot_header_bytes != sizeof(layout::SlotHeader) || h.slot_count < 2 || h.slot_count > 255 ||
+      h.slot_stride != g.stride || h.slots_offset != g.slots_offset || h.total_bytes != g.total ||
+      h.total_bytes > size) {
     return Error{"bus " + shm_name + " has an inconsistent header"};
   }
   return mapping;
@@ -114,7 +114,9 @@ unsigned char* Mapping::pixels(uint32_t index) const {
 
 Expected<std::unique_ptr<Mapping>> OpenOrCreate(const std::string& shm_name,
                                                 const BusOptions& options) {
-  if (options.slots == 0 || options.slots > 255) return Error{"bus slots must be 1..255"};
+  // Two slots at least: the writer never overwrites the newest frame, so it
+  // needs another slot to write into.
+  if (options.slots < 2 || options.slots > 255) return Error{"bus slots must be 2..255"};
   Fd fd{shm_open(("/" + shm_name).c_str(), O_RDWR | O_CREAT, options.mode)};
   if (fd.fd < 0) return Error{Errno(("cannot open bus /dev/shm/" + shm_name).c_str())};
   // Creation and initialisation happen under an exclusive flock, which the
@@ -157,13 +159,13 @@ Expected<BusHandle> AttachBus(const std::string& name, const BusOptions& options
   return BusHandle{*shm_name, options, std::move(map).value()};
 }
 
-Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, const BusOptions& options,
-                                           uint64_t capacity, uint32_t slot_count, uint64_t epoch) {
+Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, uint64_t capacity,
+                                           uint32_t slot_count, uint64_t epoch, mode_t mode) {
   const std::string temp = shm_name + ".new." + std::to_string(getpid());
   shm_unlink(("/" + temp).c_str());  // a leftover of an earlier crash
-  Fd fd{shm_open(("/" + temp).c_str(), O_RDWR | O_CREAT | O_EXCL, options.mode)};
+  Fd fd{shm_open(("/" + temp).c_str(), O_RDWR | O_CREAT | O_EXCL, mode)};
   if (fd.fd < 0) return Error{Errno(("cannot create bus /dev/shm/" + temp).c_str())};
-  fchmod(fd.fd, options.mode);
+  fchmod(fd.fd, mode);  // the old object's mode: its readers must still get in
   const Geometry g = GeometryFor(slot_count, capacity);
   void* base = MAP_FAILED;
   if (ftruncate(fd.fd, static_cast<off_t>(g.total)) == 0) {
@@ -203,6 +205,26 @@ void FutexWakeAll(std::atomic<uint32_t>& word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
-bool ProcessAlive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+  // /proc/PID/stat is "PID (comm) STATE ...": comm may hold spaces and
+  // parentheses, so the state is the first field after the last ')'.
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  Fd fd{open(path, O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return true;  // no /proc: trust kill()
+  char text[512];
+  const ssize_t n = read(fd.fd, text, sizeof text - 1);
+  if (n <= 0) return true;
+  text[n] = '\0';
+  const char* close = std::strrchr(text, ')');
+  return close == nullptr || close[1] == '\0' || close[2] != 'Z';
+}
+
+bool NameMovedOn(const std::string& shm_name, const Mapping& mapping) {
+  struct stat st {};
+  if (stat(("/dev/shm/" + shm_name).c_str(), &st) != 0) return false;  // gone: nothing newer
+  return st.st_ino != mapping.inode();
+}
 
 }  // namespace freshframe::bus

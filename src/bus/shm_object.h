@@ -18,7 +18,8 @@ namespace freshframe::bus {
 // One mapping of a bus object. Unmaps on destruction.
 class Mapping {
  public:
-  Mapping(void* base, size_t size) : base_(base), size_(size) {}
+  Mapping(void* base, size_t size, ino_t inode, mode_t mode)
+      : base_(base), size_(size), inode_(inode), mode_(mode) {}
   ~Mapping();
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
@@ -27,11 +28,19 @@ class Mapping {
   layout::SlotHeader& slot(uint32_t index) const;
   unsigned char* pixels(uint32_t index) const;
   size_t size() const { return size_; }
+  ino_t inode() const { return inode_; }  // identifies the object behind a name
+  mode_t mode() const { return mode_; }
 
  private:
   void* base_;
   size_t size_;
+  ino_t inode_;
+  mode_t mode_;
 };
+
+// Whether `shm_name` now names another object than `mapping` (a writer
+// replaced it and died before marking the old one replaced) or none.
+bool NameMovedOn(const std::string& shm_name, const Mapping& mapping);
 
 // What both ends of a bus hold: its object name, options and mapping.
 struct BusHandle {
@@ -53,15 +62,16 @@ Expected<std::unique_ptr<Mapping>> OpenOrCreate(const std::string& shm_name,
 // a temporary name and atomically renames it over `shm_name`. The new header
 // starts with `epoch`, no frame, and writer_pid = this process; the caller
 // marks the old object replaced.
-Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, const BusOptions& options,
-                                           uint64_t capacity, uint32_t slot_count, uint64_t epoch);
+Expected<std::unique_ptr<Mapping>> Replace(const std::string& shm_name, uint64_t capacity,
+                                           uint32_t slot_count, uint64_t epoch, mode_t mode);
 
 // Sleeps until the futex word differs from `seen`, `timeout` passes, or a
 // signal arrives. Works across processes (a shared, not private, futex).
 void FutexWait(std::atomic<uint32_t>& word, uint32_t seen, std::chrono::nanoseconds timeout);
 void FutexWakeAll(std::atomic<uint32_t>& word);
 
-// Whether process `pid` exists (EPERM counts as alive: it exists).
+// Whether process `pid` is running: it exists (EPERM counts) and is not a
+// zombie (a killed process whose parent has not reaped it yet).
 bool ProcessAlive(pid_t pid);
 
 }  // namespace freshframe::bus
