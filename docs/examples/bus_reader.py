@@ -37,7 +37,7 @@ class Bus:
             raise BadBus("not a freshframe bus (bad magic)")
         if version != VERSION:
             raise BadBus(f"layout version {version}, this reader speaks {VERSION}")
-        if (header_bytes, slot_header_bytes) != (HEADER_BYTES, SLOT_HEADER_BYTES) or not 1 <= self.count <= 255 \
+        if (header_bytes, slot_header_bytes) != (HEADER_BYTES, SLOT_HEADER_BYTES) or not 2 <= self.count <= 255 \
                 or self.slots != align(HEADER_BYTES) or self.stride != align(SLOT_HEADER_BYTES + self.capacity) \
                 or total != self.slots + self.stride * self.count or total > len(mm):
             raise BadBus("inconsistent header")
