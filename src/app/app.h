@@ -17,6 +17,12 @@ enum class Role { kRun, kCapture, kInfer, kServe };
 struct RunOptions {
   Role role = Role::kRun;
   std::string source = "pattern";
+  int width = 0;            // --size WxH (cameras)
+  int height = 0;
+  double source_fps = 0;    // --fps (cameras)
+  std::string fourcc;       // --fourcc (cameras)
+  bool loop = false;        // --loop (files)
+  std::string rtsp_transport = "tcp";
   std::string detector = "faces";  // faces | none
   std::string cascade;             // override the face cascade file
   std::string overlay = "latest";  // latest | inferred

@@ -1,9 +1,10 @@
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "app/app.h"
 #include "bus/bus.h"
@@ -24,15 +25,31 @@ CLI::Validator ErrorValidator(Check check, std::string name) {
       std::move(name));
 }
 
+// A bad --source is a bad argument (exit 2); one that is well formed but
+// cannot be opened is a runtime failure (exit 1, from Pipeline::Create).
 CLI::Validator SourceValidator() {
   return ErrorValidator(
-      [](const std::string& value) -> Expected<capture::PatternSpec> {
-        if (value.rfind("pattern", 0) != 0) {
-          return Error{"unknown source '" + value + "' (supported: pattern[:WxH][@FPS])"};
-        }
-        return capture::ParsePatternSpec(value);
+      [](const std::string& value) {
+        capture::SourceOptions options;
+        options.spec = value;
+        return capture::MakeSource(options);
       },
       "SOURCE");
+}
+
+// --size WxH
+CLI::Validator SizeValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        int w = 0, h = 0;
+        char x = 0, extra = 0;
+        if (std::sscanf(value.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || x != 'x' || w < 16 ||
+            h < 16 || w > 7680 || h > 4320) {
+          return "size must be WxH between 16x16 and 7680x4320, e.g. 1280x720";
+        }
+        return {};
+      },
+      "WxH");
 }
 
 CLI::Validator BindValidator() { return ErrorValidator(http::ValidateBind, "ADDR"); }
@@ -40,8 +57,27 @@ CLI::Validator BindValidator() { return ErrorValidator(http::ValidateBind, "ADDR
 CLI::Validator BusNameValidator() { return ErrorValidator(bus::ShmName, "NAME"); }
 
 void AddSourceOptions(CLI::App& app, RunOptions& options) {
-  app.add_option("--source", options.source, "Video source: pattern[:WxH][@FPS]")
+  app.add_option("--source", options.source,
+                 "Video source: pattern[:WxH][@FPS], /dev/videoN or N, a file, http://.../"
+                 "stream.mjpg, rtsp://..., ffmpeg:URL, gst:PIPELINE ! appsink, bufcam:...")
       ->check(SourceValidator())
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--size",
+         [&options](const std::string& size) {
+           std::sscanf(size.c_str(), "%dx%d", &options.width, &options.height);
+         },
+         "Camera frame size WxH (default: the device's)")
+      ->check(SizeValidator());
+  app.add_option("--fps", options.source_fps, "Camera frame rate (default: the device's)")
+      ->check(CLI::Range(0.1, 240.0));
+  app.add_option("--fourcc", options.fourcc, "Camera pixel format, e.g. MJPG or YUYV")
+      ->check([](const std::string& fourcc) -> std::string {
+        return fourcc.size() == 4 ? std::string() : "a FOURCC is 4 characters, e.g. MJPG";
+      });
+  app.add_flag("--loop", options.loop, "Files: start again at the end");
+  app.add_option("--rtsp-transport", options.rtsp_transport, "RTSP over tcp or udp")
+      ->check(CLI::IsMember({"tcp", "udp"}))
       ->capture_default_str();
 }
 

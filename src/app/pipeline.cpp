@@ -3,9 +3,9 @@
 #include <optional>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
-#include <spdlog/spdlog.h>
 
 #include "bus/bus_stages.h"
 #include "capture/capture.h"
@@ -29,10 +29,14 @@ bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kRun: return "run";
-    case Role::kCapture: return "capture";
-    case Role::kInfer: return "infer";
-    case Role::kServe: return "serve";
+    case Role::kRun:
+      return "run";
+    case Role::kCapture:
+      return "capture";
+    case Role::kInfer:
+      return "infer";
+    case Role::kServe:
+      return "serve";
   }
   return "run";
 }
@@ -50,10 +54,6 @@ struct Pipeline::Parts {
   LatestSlot<infer::DetectionSetPtr> detections;
   LatestSlot<FramePtr> annotated;
   LatestSlot<encode::EncodedFramePtr> jpeg;
-  std::string source_description;
-  int width = 0;
-  int height = 0;
-  double fps = 0;
   std::optional<capture::Grabber> grabber;
   std::optional<bus::BusSubscriberStage> input;
   std::optional<infer::DetectorStage> detector;
@@ -63,7 +63,7 @@ struct Pipeline::Parts {
   std::unique_ptr<http::Server> server;
   bool stopped = false;
 
-  bool Live() const { return !input || input->live(); }
+  bool Live() const { return (!input || input->live()) && (!grabber || grabber->live()); }
 
   nlohmann::json Describe() const {
     nlohmann::json out = {{"role", RoleName(options.role)},
@@ -71,10 +71,7 @@ struct Pipeline::Parts {
                           {"overlay", options.overlay},
                           {"quality", options.quality},
                           {"stale", !Live()}};
-    if (grabber) {
-      out["source"] = {
-          {"spec", source_description}, {"width", width}, {"height", height}, {"fps", fps}};
-    }
+    if (grabber) out["source"] = grabber->Status();
     if (input) {
       out["input"] = input->State();
       out["source"] = {{"spec", "bus:" + options.in_bus}};
@@ -103,16 +100,23 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   // Input: a source (run, capture) or a bus (infer, serve). serve's bus
   // carries annotated frames, so it feeds the annotated slot directly.
   if (Captures(role)) {
-    auto source = capture::OpenSource(options.source);
+    capture::SourceOptions source_options;
+    source_options.spec = options.source;
+    source_options.width = options.width;
+    source_options.height = options.height;
+    source_options.fps = options.source_fps;
+    source_options.fourcc = options.fourcc;
+    source_options.loop = options.loop;
+    source_options.rtsp_transport = options.rtsp_transport;
+    auto source = capture::MakeSource(source_options);
     if (!source) return source.error();
-    parts->source_description = (*source)->Describe();
-    parts->width = (*source)->width();
-    parts->height = (*source)->height();
-    parts->fps = (*source)->fps();
+    // A source that cannot be opened at start-up is an error (exit 1); one
+    // that fails later is reopened by the grabber.
+    if (auto opened = (*source)->Open(); !opened) return opened.error();
     parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
   } else {
-    auto reader = bus::BusReader::Open(options.in_bus,
-                                       bus::BusOptions{options.bus_slots, options.bus_mode});
+    auto reader =
+        bus::BusReader::Open(options.in_bus, bus::BusOptions{options.bus_slots, options.bus_mode});
     if (!reader) return reader.error();
     parts->input.emplace(std::move(reader).value(), options.in_bus,
                          role == Role::kServe ? parts->annotated : parts->raw, parts->metrics);
@@ -136,8 +140,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     }
     parts->annotator.emplace(
         options.overlay == "inferred" ? infer::Overlay::kInferred : infer::Overlay::kLatest,
-        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated,
-        parts->metrics);
+        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated, parts->metrics);
   }
 
   // Outputs on buses.
@@ -182,7 +185,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (parts->input) parts->input->Start();
   if (parts->grabber) parts->grabber->Start();
   spdlog::info("{}: source {} detector {} overlay {}", RoleName(role),
-               parts->grabber ? parts->source_description : "bus:" + options.in_bus,
+               parts->grabber ? options.source : "bus:" + options.in_bus,
                Annotates(role) ? options.detector : "-", options.overlay);
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));
 }

@@ -3,41 +3,81 @@
 // A FrameSource produces frames at its own pace; the Grabber runs one source
 // on its own thread and publishes every frame into a LatestSlot, so the
 // source is drained continuously and later stages only ever see the newest
-// frame (a slow stage skips frames, it never makes the source wait).
+// frame (a slow stage skips frames, it never makes the source wait). When a
+// live source stops (end of stream, error, device gone), the grabber publishes
+// a labelled "no signal" frame and reopens the source with capped backoff.
 //
 // Thread-safety: a FrameSource is used by one thread at a time (the
-// grabber's). Grabber's public members are called from the owning thread;
-// the grabber's own thread is the only one touching the source. The Grabber
-// owns its source; frames it publishes are shared, immutable FramePtrs.
+// grabber's, after Open at start-up). Grabber's Start/Stop are called from
+// the owning thread; Status() from any thread. The Grabber owns its source;
+// frames it publishes are shared, immutable FramePtrs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
-#include "core/stage_thread.h"
 #include "core/metrics.h"
+#include "core/stage_thread.h"
 
 namespace freshframe::capture {
+
+// What a --source and its companion options ask for.
+struct SourceOptions {
+  std::string spec = "pattern";
+  int width = 0;  // --size WxH for cameras; 0 keeps the device's
+  int height = 0;
+  double fps = 0;                      // --fps for cameras; 0 keeps the device's
+  std::string fourcc;                  // --fourcc for cameras, e.g. MJPG
+  bool loop = false;                   // --loop: files restart at the end
+  std::string rtsp_transport = "tcp";  // --rtsp-transport tcp|udp
+};
+
+// The outcome of waiting for a frame.
+struct ReadResult {
+  enum class Status { kFrame, kEnd, kError, kStopped };
+  Status status = Status::kStopped;
+  std::optional<Frame> frame;  // with kFrame
+  std::string message;         // with kEnd and kError: what happened
+
+  static ReadResult Of(Frame frame) { return {Status::kFrame, std::move(frame), {}}; }
+  static ReadResult End(std::string why) { return {Status::kEnd, std::nullopt, std::move(why)}; }
+  static ReadResult Failed(std::string why) {
+    return {Status::kError, std::nullopt, std::move(why)};
+  }
+  static ReadResult Stopped() { return {}; }
+};
 
 class FrameSource {
  public:
   virtual ~FrameSource() = default;
-  // Blocks until the next frame is due and returns it with meta.sequence,
-  // size, format and stamps.capture_us set. nullopt once `stop` is
-  // requested (or the source has ended).
-  virtual std::optional<Frame> Next(std::stop_token stop) = 0;
-  // e.g. "pattern:640x480@30".
+  // Opens the source, or reopens it after a failure. The Error names what
+  // was tried and why it failed ("cannot open /dev/video3: no such device").
+  virtual Expected<bool> Open() = 0;
+  // Blocks until the next frame and returns it with meta.sequence
+  // (increasing), size, format and stamps.capture_us set; or says why there
+  // is none (end, error, or `stop` requested). Sources that are not live
+  // (files, the pattern) pace themselves at their frame rate.
+  virtual ReadResult Read(std::stop_token stop) = 0;
+  virtual void Close() {}
+  // e.g. "pattern:640x480@30", "file:/tmp/a.avi", "rtsp://cam/stream".
   virtual std::string Describe() const = 0;
-  virtual int width() const = 0;
+  virtual int width() const = 0;  // 0 until known
   virtual int height() const = 0;
-  virtual double fps() const = 0;
+  virtual double fps() const = 0;  // 0 if unknown
+  // Whether the grabber reopens the source when it stops (cameras, network
+  // streams) or lets it end (a file played without --loop).
+  virtual bool reconnects() const { return true; }
 };
 
 // --source pattern[:WxH][@FPS]
@@ -51,34 +91,90 @@ struct PatternSpec {
 // Sizes 16..7680 x 16..4320, fps in (0, 240].
 Expected<PatternSpec> ParsePatternSpec(std::string_view spec);
 
-// The built-in test pattern: a textured, scrolling background, a moving
-// object, a frame counter and the timecode strip (core/timecode.h) with the
-// capture stamp. Frames are due on absolute deadlines (start + n / fps), so
-// the rate does not drift; when the caller falls behind by more than a frame,
-// missed deadlines are skipped rather than delivered late in a burst.
-std::unique_ptr<FrameSource> MakePatternSource(const PatternSpec& spec, uint32_t source_id = 0);
+enum class SourceKind {
+  kPattern,         // pattern[:WxH][@FPS]
+  kBufferedCamera,  // bufcam:...: an emulated camera driver queue (capture/buffered_camera.cpp)
+  kCamera,          // /dev/videoN or N
+  kFile,            // a path, or file:PATH
+  kNetwork,         // rtsp://, rtsps://, rtmp://, https://, udp://, or ffmpeg:URL (FFmpeg)
+  kMjpegHttp,       // http://...: multipart MJPEG (e.g. another freshframe's /stream.mjpg)
+  kGStreamer,       // gst:PIPELINE ending in appsink
+};
 
-// Opens a source from a --source argument. Only the test pattern exists so far.
-Expected<std::unique_ptr<FrameSource>> OpenSource(std::string_view spec);
+struct SourceSpec {
+  SourceKind kind = SourceKind::kPattern;
+  std::string location;  // path, device, URL or pipeline (prefix removed)
+  std::string text;      // the --source as given
+};
+
+std::string_view SourceKindName(SourceKind kind);
+
+// Classifies a --source. An Error is a bad argument (exit status 2): an
+// unsupported scheme, an empty pipeline, a malformed pattern.
+Expected<SourceSpec> ParseSourceSpec(std::string_view spec);
+
+// Makes the source a --source asks for, without opening it.
+Expected<std::unique_ptr<FrameSource>> MakeSource(const SourceOptions& options);
+
+// The factories behind MakeSource, each in its own file.
+std::unique_ptr<FrameSource> MakePatternSource(const PatternSpec& spec, uint32_t source_id = 0);
+// Cameras, files, FFmpeg network streams and GStreamer through cv::VideoCapture.
+std::unique_ptr<FrameSource> MakeOpenCvSource(const SourceSpec& spec, const SourceOptions& options);
+// http:// multipart MJPEG, read and decoded natively (lowest latency).
+std::unique_ptr<FrameSource> MakeMjpegSource(const SourceSpec& spec, const SourceOptions& options);
+// bufcam:...: see buffered_camera.h.
+Expected<std::unique_ptr<FrameSource>> MakeBufferedCameraSource(const SourceSpec& spec);
+
+// A frame that says, in large letters, that the source is not delivering:
+// `why` and since when. It carries the timecode strip of `now_us`.
+Frame MakeNoSignalFrame(int width, int height, const std::string& why, double seconds,
+                        int64_t now_us);
+
+struct GrabberOptions {
+  std::chrono::milliseconds first_backoff{250};
+  std::chrono::milliseconds max_backoff{5000};
+  double no_signal_fps = 5;  // rate of "no signal" frames while reconnecting
+};
 
 class Grabber {
  public:
-  Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw, Metrics& metrics);
+  // `source` must already be open.
+  Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw, Metrics& metrics,
+          GrabberOptions options = {});
   Grabber(const Grabber&) = delete;
   Grabber& operator=(const Grabber&) = delete;
 
   void Start();
   void Stop();
-  const FrameSource& source() const { return *source_; }
+
+  // {"spec", "kind"?, "width", "height", "fps", "state": "live" |
+  //  "reconnecting" | "ended", "message", "reconnects", "since_s"}
+  nlohmann::json Status() const;
+  // False once a source that does not reconnect has ended.
+  bool live() const;
 
  private:
   void Run(std::stop_token stop);
+  bool Reconnect(std::stop_token stop, const std::string& why);
+  void Publish(Frame frame, bool real);
+  void SetState(std::string state, std::string message);
 
   std::unique_ptr<FrameSource> source_;
   LatestSlot<FramePtr>& raw_;
   StageMetrics& capture_metrics_;
   StageMetrics& grab_metrics_;
-  StageThread thread_;  // last: joined before the members it uses go
+  GrabberOptions options_;
+  const std::string description_;
+  mutable std::mutex mutex_;  // guards the status below
+  std::string state_ = "live";
+  std::string message_;
+  uint64_t reconnects_ = 0;
+  int64_t since_us_ = 0;
+  int width_ = 0;
+  int height_ = 0;
+  uint64_t last_sequence_ = 0;
+  uint64_t source_sequence_ = 0;  // the last number the source itself gave
+  StageThread thread_;            // last: joined before the members it uses go
 };
 
 }  // namespace freshframe::capture

@@ -1,16 +1,33 @@
+#include <algorithm>
 #include <utility>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "capture/capture.h"
 #include "core/clock.h"
 
 namespace freshframe::capture {
+namespace {
 
-Grabber::Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw,
-                 Metrics& metrics)
+constexpr int kDefaultWidth = 640;
+constexpr int kDefaultHeight = 480;
+
+double Seconds(int64_t us) { return static_cast<double>(us) / 1e6; }
+
+}  // namespace
+
+Grabber::Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw, Metrics& metrics,
+                 GrabberOptions options)
     : source_(std::move(source)),
       raw_(raw),
       capture_metrics_(metrics.Stage("capture")),
-      grab_metrics_(metrics.Stage("grab")) {}
+      grab_metrics_(metrics.Stage("grab")),
+      options_(options),
+      description_(source_->Describe()),
+      since_us_(MonotonicMicros()),
+      width_(source_->width()),
+      height_(source_->height()) {}
 
 void Grabber::Start() {
   thread_.Start([this](std::stop_token stop) { Run(stop); });
@@ -18,21 +35,122 @@ void Grabber::Start() {
 
 void Grabber::Stop() { thread_.Stop(); }
 
-void Grabber::Run(std::stop_token stop) {
-  uint64_t last_sequence = 0;
-  while (!stop.stop_requested()) {
-    std::optional<Frame> frame = source_->Next(stop);
-    if (!frame) break;
-    const int64_t now = MonotonicMicros();
-    frame->meta.stamps.grab_us = now;
-    const int64_t capture = frame->meta.stamps.capture_us;
-    if (last_sequence != 0 && frame->meta.sequence > last_sequence + 1) {
-      capture_metrics_.CountSkipped(frame->meta.sequence - last_sequence - 1);
+void Grabber::SetState(std::string state, std::string message) {
+  std::lock_guard lock(mutex_);
+  if (state != state_) since_us_ = MonotonicMicros();
+  state_ = std::move(state);
+  message_ = std::move(message);
+}
+
+bool Grabber::live() const {
+  std::lock_guard lock(mutex_);
+  return state_ != "ended";
+}
+
+nlohmann::json Grabber::Status() const {
+  std::lock_guard lock(mutex_);
+  return {{"spec", description_},      {"width", width_},
+          {"height", height_},         {"fps", source_->fps()},
+          {"state", state_},           {"message", message_},
+          {"reconnects", reconnects_}, {"since_s", Seconds(MonotonicMicros() - since_us_)}};
+}
+
+void Grabber::Publish(Frame frame, bool real) {
+  const int64_t now = MonotonicMicros();
+  const int64_t capture = frame.meta.stamps.capture_us;
+  if (real) {
+    // Gaps in the source's own numbering are frames it dropped (the pattern
+    // when the machine was too busy, a camera's driver).
+    if (source_sequence_ != 0 && frame.meta.sequence > source_sequence_ + 1) {
+      capture_metrics_.CountSkipped(frame.meta.sequence - source_sequence_ - 1);
     }
-    last_sequence = frame->meta.sequence;
-    raw_.Publish(std::make_shared<const Frame>(std::move(*frame)));
+    source_sequence_ = frame.meta.sequence;
+    std::lock_guard lock(mutex_);
+    width_ = frame.image.cols;
+    height_ = frame.image.rows;
+  }
+  // One numbering for everything published, across reconnects.
+  frame.meta.sequence = ++last_sequence_;
+  frame.meta.stamps.grab_us = now;
+  raw_.Publish(std::make_shared<const Frame>(std::move(frame)));
+  if (real) {
     capture_metrics_.Record(capture, -1, 0);
     grab_metrics_.Record(now, -1, static_cast<double>(now - capture) / 1000.0);
+  }
+}
+
+void Grabber::Run(std::stop_token stop) {
+  while (!stop.stop_requested()) {
+    ReadResult result = source_->Read(stop);
+    switch (result.status) {
+      case ReadResult::Status::kFrame: {
+        bool was_down = false;
+        {
+          std::lock_guard lock(mutex_);
+          was_down = state_ != "live";
+        }
+        if (was_down) SetState("live", "");
+        Publish(std::move(*result.frame), true);
+        break;
+      }
+      case ReadResult::Status::kStopped:
+        return;
+      case ReadResult::Status::kEnd:
+        if (!source_->reconnects()) {
+          spdlog::info("source {}: {} (the last frame stays on view)", description_,
+                       result.message);
+          SetState("ended", result.message);
+          return;
+        }
+        [[fallthrough]];
+      case ReadResult::Status::kError:
+        spdlog::warn("source {}: {}", description_, result.message);
+        SetState("reconnecting", result.message);
+        if (!Reconnect(stop, result.message)) return;
+        break;
+    }
+  }
+}
+
+// Shows "no signal" frames and reopens the source with doubling, capped
+// backoff until it opens or the grabber is stopped.
+bool Grabber::Reconnect(std::stop_token stop, const std::string& first_reason) {
+  using Clock = std::chrono::steady_clock;
+  source_->Close();
+  std::string why = first_reason;
+  auto backoff = options_.first_backoff;
+  const int64_t down_since = MonotonicMicros();
+  const auto frame_interval = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / std::max(0.1, options_.no_signal_fps)));
+  for (;;) {
+    const auto attempt_at = Clock::now() + backoff;
+    auto next_frame = Clock::now();
+    while (Clock::now() < attempt_at) {
+      int width = 0, height = 0;
+      {
+        std::lock_guard lock(mutex_);
+        width = width_ > 0 ? width_ : kDefaultWidth;
+        height = height_ > 0 ? height_ : kDefaultHeight;
+      }
+      const int64_t now = MonotonicMicros();
+      Publish(MakeNoSignalFrame(width, height, why, Seconds(now - down_since), now), false);
+      next_frame += frame_interval;
+      if (!SleepUntil(std::min(next_frame, attempt_at), stop)) return false;
+    }
+    auto opened = source_->Open();
+    {
+      std::lock_guard lock(mutex_);
+      ++reconnects_;
+    }
+    if (opened) {
+      spdlog::info("source {}: reopened after {:.1f} s", description_,
+                   Seconds(MonotonicMicros() - down_since));
+      return true;
+    }
+    why = opened.error().message;
+    SetState("reconnecting", why);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+    spdlog::warn("source {}: {}; next attempt in {} ms", description_, why, backoff.count());
   }
 }
 

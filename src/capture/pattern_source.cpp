@@ -1,9 +1,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 #include <numbers>
 
 #include <opencv2/core.hpp>
@@ -11,6 +9,7 @@
 
 #include "capture/capture.h"
 #include "core/clock.h"
+#include "core/stage_thread.h"
 #include "core/timecode.h"
 
 namespace freshframe::capture {
@@ -32,15 +31,6 @@ bool ParseDouble(std::string_view text, double& out) {
   return ec == std::errc() && ptr == end && std::isfinite(out);
 }
 
-// Sleeps until `deadline` or until stop is requested; false if stopped.
-bool SleepUntil(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
-  std::mutex mutex;
-  std::condition_variable_any wake;
-  std::unique_lock lock(mutex);
-  wake.wait_until(lock, stop, deadline, [] { return false; });
-  return !stop.stop_requested();
-}
-
 // A cartoon face of height ~size centred at `c`, drawn so that Debian's
 // frontal-face Haar cascade finds it: the default detector then has
 // something to box on the test pattern.
@@ -56,10 +46,10 @@ void DrawFace(cv::Mat& image, cv::Point c, int size, bool silhouette = false) {
     cv::ellipse(image, centre, axes, 0, from, to, silhouette ? cv::Scalar::all(255) : bgr,
                 cv::FILLED, silhouette ? cv::LINE_8 : cv::LINE_AA);
   };
-  fill(c, extent(0.42, 0.55), 0, 360, cv::Scalar(150, 180, 225));                   // skin
-  fill(at(0, -0.45), extent(0.44, 0.22), 180, 360, cv::Scalar(40, 50, 70));         // hair
+  fill(c, extent(0.42, 0.55), 0, 360, cv::Scalar(150, 180, 225));            // skin
+  fill(at(0, -0.45), extent(0.44, 0.22), 180, 360, cv::Scalar(40, 50, 70));  // hair
   for (const double side : {-1.0, 1.0}) {
-    fill(at(side * 0.17, -0.12), extent(0.11, 0.05), 0, 360, cv::Scalar(60, 60, 70));  // eye
+    fill(at(side * 0.17, -0.12), extent(0.11, 0.05), 0, 360, cv::Scalar(60, 60, 70));   // eye
     fill(at(side * 0.17, -0.22), extent(0.12, 0.025), 0, 360, cv::Scalar(50, 60, 80));  // brow
   }
   fill(at(0, 0.08), extent(0.05, 0.1), 0, 360, cv::Scalar(125, 150, 200));  // nose
@@ -76,7 +66,11 @@ class PatternSource final : public FrameSource {
     BuildBackground();
   }
 
-  std::optional<Frame> Next(std::stop_token stop) override {
+  Expected<bool> Open() override { return true; }
+
+  bool reconnects() const override { return false; }  // it never fails
+
+  ReadResult Read(std::stop_token stop) override {
     const auto now = std::chrono::steady_clock::now();
     if (index_ == 0) start_ = now;
     auto deadline = start_ + period_ * index_;
@@ -86,7 +80,7 @@ class PatternSource final : public FrameSource {
       index_ = static_cast<int64_t>((now - start_) / period_);
       deadline = start_ + period_ * index_;
     }
-    if (!SleepUntil(deadline, stop)) return std::nullopt;
+    if (!SleepUntil(deadline, stop)) return ReadResult::Stopped();
     const int64_t capture_us = MonotonicMicros();
     Frame frame;
     frame.meta.sequence = static_cast<uint64_t>(index_) + 1;
@@ -97,7 +91,7 @@ class PatternSource final : public FrameSource {
     frame.meta.stamps.capture_us = capture_us;
     frame.image = Render(frame.meta.sequence, capture_us);
     ++index_;
-    return frame;
+    return ReadResult::Of(std::move(frame));
   }
 
   std::string Describe() const override {
@@ -198,8 +192,7 @@ class PatternSource final : public FrameSource {
     const double font = std::max(0.4, w / 1280.0);
     char text[96];
     std::snprintf(text, sizeof text, "freshframe #%06llu  %.3f s",
-                  static_cast<unsigned long long>(sequence),
-                  static_cast<double>(capture_us) / 1e6);
+                  static_cast<unsigned long long>(sequence), static_cast<double>(capture_us) / 1e6);
     const int baseline_y = h - std::max(8, h / 40);
     // White on a dark band: one text pass (text is the costliest drawing here).
     int text_baseline = 0;
@@ -261,16 +254,6 @@ Expected<PatternSpec> ParsePatternSpec(std::string_view spec) {
 
 std::unique_ptr<FrameSource> MakePatternSource(const PatternSpec& spec, uint32_t source_id) {
   return std::make_unique<PatternSource>(spec, source_id);
-}
-
-Expected<std::unique_ptr<FrameSource>> OpenSource(std::string_view spec) {
-  if (spec.substr(0, kPatternPrefix.size()) == kPatternPrefix) {
-    auto parsed = ParsePatternSpec(spec);
-    if (!parsed) return parsed.error();
-    return MakePatternSource(*parsed);
-  }
-  return Error{"unknown source '" + std::string(spec) +
-               "' (this build supports pattern[:WxH][@FPS])"};
 }
 
 }  // namespace freshframe::capture

@@ -33,9 +33,9 @@ TEST(PatternSpecTest, ParsesForms) {
 }
 
 TEST(PatternSpecTest, RejectsBadValuesWithAClearMessage) {
-  for (const char* bad : {"pattern:0x0@0", "pattern:640x480@0", "pattern:640x480@-1",
-                          "pattern:640@30", "pattern:axb", "pattern:640x480@x", "pattern;",
-                          "pattern:100000x10", "pattern:640x480@300", "camera"}) {
+  for (const char* bad :
+       {"pattern:0x0@0", "pattern:640x480@0", "pattern:640x480@-1", "pattern:640@30", "pattern:axb",
+        "pattern:640x480@x", "pattern;", "pattern:100000x10", "pattern:640x480@300", "camera"}) {
     auto spec = ParsePatternSpec(bad);
     EXPECT_FALSE(spec.ok()) << bad;
     if (!spec.ok()) {
@@ -47,8 +47,8 @@ TEST(PatternSpecTest, RejectsBadValuesWithAClearMessage) {
 TEST(PatternSourceTest, FramesCarryMetadataAndTimecode) {
   auto source = MakePatternSource({640, 480, 60});
   std::stop_source stop;
-  auto first = source->Next(stop.get_token());
-  auto second = source->Next(stop.get_token());
+  auto first = source->Read(stop.get_token()).frame;
+  auto second = source->Read(stop.get_token()).frame;
   ASSERT_TRUE(first && second);
   EXPECT_EQ(first->meta.sequence, 1U);
   EXPECT_EQ(second->meta.sequence, 2U);
@@ -70,7 +70,7 @@ TEST(PatternSourceTest, PacedOnAbsoluteDeadlines) {
   const auto start = std::chrono::steady_clock::now();
   int frames = 0;
   while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000)) {
-    ASSERT_TRUE(source->Next(stop.get_token()));
+    ASSERT_TRUE(source->Read(stop.get_token()).frame);
     ++frames;
   }
   // 50 fps for 1 s: generous bounds, this is not a benchmark.
@@ -81,13 +81,13 @@ TEST(PatternSourceTest, PacedOnAbsoluteDeadlines) {
 TEST(PatternSourceTest, StopInterruptsTheWait) {
   auto source = MakePatternSource({320, 240, 0.5});  // one frame every 2 s
   std::stop_source stop;
-  ASSERT_TRUE(source->Next(stop.get_token()));  // the first is due at once
+  ASSERT_TRUE(source->Read(stop.get_token()).frame);  // the first is due at once
   std::thread stopper([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     stop.request_stop();
   });
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(source->Next(stop.get_token()).has_value());
+  EXPECT_EQ(source->Read(stop.get_token()).status, ReadResult::Status::kStopped);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
   stopper.join();
 }

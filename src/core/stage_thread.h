@@ -8,7 +8,10 @@
 // Thread-safety: Start and Stop are called from the owning thread only.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <stop_token>
 #include <thread>
 #include <utility>
@@ -37,5 +40,14 @@ class StageThread {
  private:
   std::jthread thread_;
 };
+
+// Sleeps until `deadline` or until stop is requested; false if stopped.
+inline bool SleepUntil(std::chrono::steady_clock::time_point deadline, std::stop_token stop) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  wake.wait_until(lock, stop, deadline, [] { return false; });
+  return !stop.stop_requested();
+}
 
 }  // namespace freshframe

@@ -26,7 +26,7 @@ TEST(HaarDetectorTest, FindsTheFaceInTheTestPattern) {
   ASSERT_TRUE(detector.ok()) << detector.error().message;
   auto source = capture::MakePatternSource({640, 480, 30});
   std::stop_source stop;
-  auto frame = source->Next(stop.get_token());
+  auto frame = source->Read(stop.get_token()).frame;
   ASSERT_TRUE(frame);
   auto found = (*detector)->Detect(frame->image);
   ASSERT_GE(found.size(), 1U);
