@@ -28,12 +28,4 @@ std::unique_ptr<FrameSource> MakeOpenCvSource(const SourceSpec& spec, const Sour
   return std::make_unique<UnavailableSource>(spec);
 }
 
-std::unique_ptr<FrameSource> MakeMjpegSource(const SourceSpec& spec, const SourceOptions&) {
-  return std::make_unique<UnavailableSource>(spec);
-}
-
-Expected<std::unique_ptr<FrameSource>> MakeBufferedCameraSource(const SourceSpec& spec) {
-  return std::unique_ptr<FrameSource>(std::make_unique<UnavailableSource>(spec));
-}
-
 }  // namespace freshframe::capture
