@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build run test bench test-asan test-tsan format clean
+.PHONY: deps configure build run test bench bench-bus bench-sources test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,12 @@ test: build
 
 bench: build
 	/usr/bin/python3 bench/latency --binary $(BUILD_DIR)/freshframe
+
+bench-bus: build
+	$(BUILD_DIR)/bench/bus_bench $(BUS_BENCH_ARGS)
+
+bench-sources: build
+	$(BUILD_DIR)/bench/sources_bench $(SOURCES_BENCH_ARGS)
 
 test-asan:
 	@$(MAKE) --no-print-directory PRESET=asan build
