@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -261,6 +262,7 @@ struct RunResult {
   uint64_t dropped = 0;         // bus writer: every slot pinned
   std::vector<uint64_t> received;
   int timeouts = 0;
+  double other_cpu = 0;        // % of all CPUs used by other processes meanwhile
   long writer_faults = 0;      // minor page faults in the measured phase
   long writer_preempted = 0;   // involuntary context switches in it
   long reader_faults = 0;      // summed over readers
@@ -273,6 +275,43 @@ std::string LoadAverage() {
   std::string one;
   in >> one;
   return one.empty() ? "?" : one;
+}
+
+// CPU seconds: busy and total over all CPUs (/proc/stat), and this process
+// with its reaped children (getrusage). Other processes' share of the machine
+// during a run = (busy - ours) / total.
+struct CpuSample {
+  double busy = 0;
+  double total = 0;
+  double ours = 0;
+};
+
+CpuSample SampleCpu() {
+  CpuSample c;
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  const auto hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  c.busy = (user + nice + system + irq + softirq + steal) / hz;
+  c.total = c.busy + (idle + iowait) / hz;
+  auto seconds = [](const rusage& ru) {
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  rusage self{};
+  rusage children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  c.ours = seconds(self) + seconds(children);
+  return c;
+}
+
+// Percent of all CPUs used by processes other than ours between a and b.
+double OtherCpuPercent(const CpuSample& a, const CpuSample& b) {
+  const double total = b.total - a.total;
+  if (total <= 0) return 0;
+  return std::max(0.0, 100.0 * ((b.busy - a.busy) - (b.ours - a.ours)) / total);
 }
 
 std::string SizeName(Size s) { return std::to_string(s.width) + "x" + std::to_string(s.height); }
@@ -310,7 +349,9 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
     }
   };
 
-  const int slots = std::max(static_cast<int>(freshframe::bus::kDefaultSlots), readers + 2);
+  const int slots = o.bus_slots > 0
+                        ? o.bus_slots
+                        : std::max(static_cast<int>(freshframe::bus::kDefaultSlots), readers + 2);
   std::vector<std::string> common = {
       "--transport", std::string(TransportName(t)),
       "--mode",      latency ? "latency" : "throughput",
@@ -323,6 +364,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
       "--slots",     std::to_string(slots),
       "--expect-readers", std::to_string(readers)};
 
+  const CpuSample cpu0 = SampleCpu();
   Child writer;
   writer.name = "writer";
   std::vector<Child> reader_kids(static_cast<size_t>(readers));
@@ -378,12 +420,14 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
   }
   Pump(all, NowNs() + 10 * kSecond, [&] { return AllEof(all); });
   Reap(all, 2 * kSecond);
+  res.other_cpu = OtherCpuPercent(cpu0, SampleCpu());
   cleanup();
   if (g_interrupted) return fail("interrupted");
   if (!ExitedOk(writer)) return fail("writer failed (status " + std::to_string(writer.status) + ")");
 
   // Writer: per measured frame its stamps, then the summary.
   std::map<uint64_t, int64_t> after;
+  std::map<uint64_t, int64_t> before;
   for (const auto& line : Lines(writer)) {
     std::istringstream in(line);
     char what = 0;
@@ -394,6 +438,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
       int64_t a = 0;
       in >> seq >> b >> a;
       after[seq] = a;
+      before[seq] = b;
       res.send_us.push_back(static_cast<double>(a - b) / 1e3);
     } else if (what == 'S') {
       int64_t window_ns = 0;
@@ -402,7 +447,10 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
       res.window_s = static_cast<double>(window_ns) / 1e9;
     }
   }
-  for (Child* r : rkids) {
+  std::ofstream dump;
+  if (!o.dump_path.empty() && latency) dump.open(o.dump_path, std::ios::app);
+  for (size_t ri = 0; ri < rkids.size(); ++ri) {
+    Child* r = rkids[ri];
     bool summary = false;
     for (const auto& line : Lines(*r)) {
       std::istringstream in(line);
@@ -416,6 +464,10 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
         res.lat_us.push_back(static_cast<double>(lat) / 1e3);
         auto it = after.find(seq);
         if (it != after.end()) res.wake_us.push_back(static_cast<double>(recv - it->second) / 1e3);
+        if (dump.is_open() && it != after.end()) {
+          dump << TransportName(t) << ',' << SizeName(size) << ',' << readers << ',' << ri << ','
+               << seq << ',' << before[seq] << ',' << it->second << ',' << recv << '\n';
+        }
       } else if (what == 'R') {
         uint64_t received = 0;
         int64_t first = 0;
@@ -454,6 +506,7 @@ struct Row {
   double recv_fps_min = 0;
   uint64_t dropped = 0;
   json process;  // page faults and preemptions of the latency run's processes
+  std::optional<double> other_cpu;  // % of all CPUs other processes used in the runs
   std::string error;
 };
 
@@ -470,6 +523,7 @@ json RowJson(const Row& r) {
               {"recv_fps_min", r.recv_fps_min},
               {"bus_writer_dropped", r.dropped},
               {"latency_run_processes", r.process},
+              {"other_processes_cpu_percent", r.other_cpu ? json(*r.other_cpu) : json(nullptr)},
               {"error", r.error.empty() ? json(nullptr) : json(r.error)}};
 }
 
@@ -483,23 +537,24 @@ void PrintTable(const std::vector<Row>& rows) {
   auto opt = [](const std::optional<Stats>& st, double Stats::*field) {
     return st ? Fmt((*st).*field) : std::string("-");
   };
-  std::printf("\n%-11s %-9s %2s | %8s %8s %8s | %7s %7s | %8s | %6s %4s | %8s %8s\n", "transport",
-              "size", "rd", "p50 us", "p99 us", "max us", "ret p50", "ret p99", "call p50",
-              "lat Hz", "got%", "pub fps", "recv fps");
-  std::printf("%s\n", std::string(117, '-').c_str());
+  std::printf("\n%-11s %-9s %2s | %8s %8s %8s | %7s %7s | %8s | %6s %4s | %8s %8s | %4s\n",
+              "transport", "size", "rd", "p50 us", "p99 us", "max us", "ret p50", "ret p99",
+              "call p50", "lat Hz", "got%", "pub fps", "recv fps", "bg%");
+  std::printf("%s\n", std::string(124, '-').c_str());
   for (const Row& r : rows) {
     if (!r.error.empty()) {
       std::printf("%-11s %-9s %2d | FAILED: %s\n", r.transport.c_str(), SizeName(r.size).c_str(),
                   r.readers, r.error.c_str());
       continue;
     }
-    std::printf("%-11s %-9s %2d | %8s %8s %8s | %7s %7s | %8s | %6s %4s | %8s %8s\n",
+    std::printf("%-11s %-9s %2d | %8s %8s %8s | %7s %7s | %8s | %6s %4s | %8s %8s | %4s\n",
                 r.transport.c_str(), SizeName(r.size).c_str(), r.readers,
                 opt(r.lat, &Stats::p50).c_str(), opt(r.lat, &Stats::p99).c_str(),
                 opt(r.lat, &Stats::max).c_str(), opt(r.wake, &Stats::p50).c_str(),
                 opt(r.wake, &Stats::p99).c_str(), opt(r.send, &Stats::p50).c_str(),
                 Fmt(r.rate_hz, 0).c_str(), Fmt(100 * r.got_min, 0).c_str(),
-                Fmt(r.pub_fps, 0).c_str(), Fmt(r.recv_fps_min, 0).c_str());
+                Fmt(r.pub_fps, 0).c_str(), Fmt(r.recv_fps_min, 0).c_str(),
+                r.other_cpu ? Fmt(*r.other_cpu, 0).c_str() : "-");
   }
   std::printf(
       "\n"
@@ -517,6 +572,8 @@ void PrintTable(const std::vector<Row>& rows) {
       "  measured frames the slowest reader got.  pub fps / recv fps: throughput run, writer\n"
       "  publishing flat out; recv fps is the slowest reader's frames received per second\n"
       "  (zmq-ipc pub fps counts send() calls, most of them dropped at the HWM).\n"
+      "bg%%: CPU used by processes other than this benchmark's during the row's runs, %% of all\n"
+      "  CPUs (/proc/stat minus our own and our children's): high values inflate the tails.\n"
       "Semantics differ: bus = newest-only (writer never waits, readers skip frames they were too\n"
       "  slow for); uds = every frame to every reader (writer blocks on the slowest reader);\n"
       "  zmq-ipc = PUB/SUB, SNDHWM=RCVHWM=2 (plus kernel socket buffers), a subscriber that falls\n"
@@ -728,6 +785,8 @@ int RunBenchmark(const DriverOptions& o) {
                                     : *std::min_element(thr.received.begin(), thr.received.end());
           row.recv_fps_min = thr.window_s > 0 ? static_cast<double>(recv) / thr.window_s : 0;
           row.dropped = lat.dropped + thr.dropped;
+          row.other_cpu = (lat.other_cpu * lat.window_s + thr.other_cpu * thr.window_s) /
+                          std::max(lat.window_s + thr.window_s, 1e-9);
         }
         std::fprintf(stderr, " %s\n",
                      row.error.empty()

@@ -30,6 +30,8 @@ struct DriverOptions {
   double py_rate_hz = 10;
   double py_seconds = 2;
   std::string json_path;
+  std::string dump_path;
+  int bus_slots = 0;            // 0: max(8, readers + 2)        // latency runs' per-frame stamps, CSV (appended)
   int64_t stress_frames = 0;    // > 0: run the stress test instead
   Size stress_size{64, 48};
   int stress_readers = 8;

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   double seconds = -1;
   int64_t py_frames = -1;
   double py_seconds = -1;
-  app.add_flag("--quick", o.quick, "smoke run: 300 latency frames (python 60), 0.5 s throughput");
+  app.add_flag("--quick", o.quick, "smoke run: 300 latency frames (python 30), 0.5 s throughput");
   app.add_option("--frames", frames, "measured frames per latency run (default 2000, --quick 300)");
   app.add_option("--rate", o.rate_hz, "latency runs: publish rate, Hz")->capture_default_str();
   app.add_option("--seconds", seconds, "throughput runs: seconds of flat-out publishing (default 2)");
@@ -71,7 +71,12 @@ int main(int argc, char** argv) {
   app.add_option("--py-frames", py_frames, "python: measured frames per latency run (default 150, --quick 30)");
   app.add_option("--py-rate", o.py_rate_hz, "python: latency-run publish rate, Hz")->capture_default_str();
   app.add_option("--py-seconds", py_seconds, "python: throughput seconds (default 2, --quick 0.5)");
+  app.add_option("--bus-slots", o.bus_slots,
+                 "slots of the benchmark's buses (default max(8, readers + 2))");
   app.add_option("--json", o.json_path, "also write every figure to this JSON file");
+  app.add_option("--dump", o.dump_path,
+                 "append every latency-run frame's stamps to this CSV: transport,size,readers,"
+                 "reader,seq,before_ns,after_ns,recv_ns");
   app.add_option("--stress", o.stress_frames,
                  "instead of the benchmark: publish N frames flat out, 8 reader processes verify "
                  "every frame's checksum (e.g. --stress 1000000)");
