@@ -8,6 +8,7 @@
 #include <thread>
 #include <utility>
 
+#include "capture/spec_parse.h"
 #include "core/clock.h"
 #include "core/latest_slot.h"
 #include "core/metrics.h"
@@ -18,20 +19,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kPrefix = "bufcam";
-
-bool ParseInt(std::string_view text, int& out) {
-  if (text.empty()) return false;
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end;
-}
-
-bool ParseDouble(std::string_view text, double& out) {
-  if (text.empty()) return false;
-  const auto* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  return ec == std::errc() && ptr == end && std::isfinite(out);
-}
 
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -201,22 +188,8 @@ Expected<BufferedCameraSpec> ParseBufferedCameraSpec(std::string_view spec) {
     }
     rest = rest.substr(0, slash);
   }
-  const auto at = rest.find('@');
-  const std::string_view size = rest.substr(0, at);
-  if (!size.empty()) {
-    const auto x = size.find('x');
-    if (x == std::string_view::npos || !ParseInt(size.substr(0, x), out.width) ||
-        !ParseInt(size.substr(x + 1), out.height)) {
-      return bad("size must be WxH");
-    }
-    if (out.width < 16 || out.width > 7680 || out.height < 16 || out.height > 4320) {
-      return bad("size must be between 16x16 and 7680x4320");
-    }
-  }
-  if (at != std::string_view::npos) {
-    if (!ParseDouble(rest.substr(at + 1), out.fps) || out.fps <= 0 || out.fps > 240) {
-      return bad("fps must be a number in (0, 240]");
-    }
+  if (auto problem = ParseSizeAndRate(rest, out.width, out.height, out.fps)) {
+    return bad(*problem);
   }
   return out;
 }
