@@ -55,8 +55,10 @@ BusSubscriberStage::BusSubscriberStage(std::unique_ptr<BusReader> reader, std::s
     : reader_(std::move(reader)),
       bus_name_(std::move(bus_name)),
       out_(out),
-      metrics_(metrics),
       bus_metrics_(metrics.Stage("bus:" + bus_name_)),
+      grab_metrics_(metrics.Stage("grab")),
+      infer_metrics_(metrics.Stage("infer")),
+      annotate_metrics_(metrics.Stage("annotate")),
       stale_after_(stale_after) {}
 
 void BusSubscriberStage::Start() {
@@ -98,16 +100,16 @@ void BusSubscriberStage::RecordUpstream(const Frame& frame, int64_t now_us) {
   if (t.capture_us <= 0) return;
   bus_metrics_.Record(now_us, t.publish_us > 0 ? Ms(now_us - t.publish_us) : -1,
                       Ms(now_us - t.capture_us));
-  if (t.grab_us > 0) metrics_.Stage("grab").Record(now_us, -1, Ms(t.grab_us - t.capture_us));
+  if (t.grab_us > 0) grab_metrics_.Record(now_us, -1, Ms(t.grab_us - t.capture_us));
   if (frame.meta.detections_sequence != 0 &&
       frame.meta.detections_sequence != last_detections_sequence_ && t.infer_end_us > 0) {
     last_detections_sequence_ = frame.meta.detections_sequence;
     // Only the detector's time: these detections were computed on an earlier
     // frame, whose capture stamp this frame does not carry.
-    metrics_.Stage("infer").RecordWork(now_us, Ms(t.infer_end_us - t.infer_start_us));
+    infer_metrics_.RecordWork(now_us, Ms(t.infer_end_us - t.infer_start_us));
   }
   if (t.publish_us > 0) {
-    metrics_.Stage("annotate").Record(now_us, -1, Ms(t.publish_us - t.capture_us));
+    annotate_metrics_.Record(now_us, -1, Ms(t.publish_us - t.capture_us));
   }
 }
 

@@ -64,8 +64,11 @@ class BusSubscriberStage {
   std::unique_ptr<BusReader> reader_;
   std::string bus_name_;
   LatestSlot<FramePtr>& out_;
-  Metrics& metrics_;
   StageMetrics& bus_metrics_;
+  // Stages that ran upstream, in other processes (looked up once).
+  StageMetrics& grab_metrics_;
+  StageMetrics& infer_metrics_;
+  StageMetrics& annotate_metrics_;
   std::chrono::milliseconds stale_after_;
   // Relaxed: read by the stats handler for display only.
   std::atomic<int64_t> last_frame_us_{0};
