@@ -1,11 +1,11 @@
 #include <optional>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/clock.h"
 #include "http/router.h"
@@ -65,10 +65,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(static_cast<uint32_t>(context_.options.header_limit));
     parser_->body_limit(context_.options.body_limit);
     stream_.expires_after(context_.options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -90,8 +89,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Handle() {
     const std::string_view target(request_.target().data(), request_.target().size());
-    const std::string_view method(request_.method_string().data(),
-                                  request_.method_string().size());
+    const std::string_view method(request_.method_string().data(), request_.method_string().size());
     const RouteResult result = Classify(method, target);
     head_ = result.head;
     switch (result.route) {
@@ -118,7 +116,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::string StatsJson() const {
     const int64_t now = MonotonicMicros();
-    nlohmann::json out = context_.deps.describe ? context_.deps.describe() : nlohmann::json::object();
+    nlohmann::json out =
+        context_.deps.describe ? context_.deps.describe() : nlohmann::json::object();
     out["version"] = FRESHFRAME_VERSION;
     out["uptime_s"] = static_cast<double>(now - context_.started_us) / 1e6;
     out["now_us"] = now;
@@ -150,8 +149,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void SendJpeg(const StreamPart& part) {
     const auto& jpeg = part.frame->jpeg;
-    auto response = MakeResponse(bhttp::status::ok, "image/jpeg",
-                                 std::string(jpeg.begin(), jpeg.end()));
+    auto response =
+        MakeResponse(bhttp::status::ok, "image/jpeg", std::string(jpeg.begin(), jpeg.end()));
     const int64_t capture = part.frame->meta.stamps.capture_us;
     response.set("X-Frame-Timestamp", FormatStampSeconds(capture));
     response.set("X-Frame-Sequence", std::to_string(part.frame->meta.sequence));
@@ -160,14 +159,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Stream(std::string path) {
     if (head_) {
-      auto response = MakeResponse(bhttp::status::ok, "multipart/x-mixed-replace;boundary=" +
-                                                          std::string(kBoundary), "");
+      auto response = MakeResponse(
+          bhttp::status::ok, "multipart/x-mixed-replace;boundary=" + std::string(kBoundary), "");
       return Send(std::move(response));
     }
     auto header = std::make_shared<std::string>(
         "HTTP/1.1 200 OK\r\n"
-        "Server: freshframe/" FRESHFRAME_VERSION "\r\n"
-        "Content-Type: multipart/x-mixed-replace;boundary=" + std::string(kBoundary) + "\r\n"
+        "Server: freshframe/" FRESHFRAME_VERSION
+        "\r\n"
+        "Content-Type: multipart/x-mixed-replace;boundary=" +
+        std::string(kBoundary) +
+        "\r\n"
         "Cache-Control: no-store, no-cache, must-revalidate\r\n"
         "Pragma: no-cache\r\n"
         "Access-Control-Allow-Origin: *\r\n"
@@ -210,13 +212,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Send(Response response) {
     response_ = std::make_shared<Response>(std::move(response));
     stream_.expires_after(context_.options.write_stall_timeout);
-    const bool head = head_;
-    bhttp::async_write(stream_, *response_, [self = shared_from_this(), head](beast::error_code ec, size_t) {
-      self->OnWrite(ec, head);
-    });
+    bhttp::async_write(
+        stream_, *response_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
 
-  void OnWrite(beast::error_code ec, bool /*head*/) {
+  void OnWrite(beast::error_code ec) {
     if (ec) return Close();
     const bool keep_alive = response_->keep_alive();
     response_.reset();
@@ -244,8 +245,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 bool SnapshotWaiter::OnPart(const StreamPartPtr& part) {
   if (auto session = session_.lock()) {
-    net::post(session->executor(),
-              [session, part] { session->OnSnapshotPart(part); });
+    net::post(session->executor(), [session, part] { session->OnSnapshotPart(part); });
   }
   return false;
 }
