@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libzmq3-dev cppzmq-dev python3-numpy
+  libzmq3-dev cppzmq-dev python3-numpy python3-onnx
   python3
 )
 

@@ -14,6 +14,7 @@
 // immutable and shared.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -38,11 +39,21 @@ struct Detection {
   float score = 0;  // detector-specific confidence; 1 if it has none
 };
 
+// How often a detector ran its expensive part: a motion-gated detector runs
+// its model only on frames with motion (model_runs < frames).
+struct DetectorActivity {
+  uint64_t frames = 0;      // Detect calls
+  uint64_t model_runs = 0;  // of which ran the (inner) model
+};
+
 class Detector {
  public:
   virtual ~Detector() = default;
+  // Detections in `bgr`'s coordinates. Never throws.
   virtual std::vector<Detection> Detect(const cv::Mat& bgr) = 0;
   virtual std::string_view name() const = 0;
+  // Only gated detectors count; others report zeroes (every call runs).
+  virtual DetectorActivity activity() const { return {}; }
 };
 
 struct HaarOptions {
