@@ -7,6 +7,7 @@
 #include <mutex>
 #include <opencv2/core.hpp>
 #include <set>
+#include <utility>
 
 #include "bus/bus_layout.h"
 #include "bus/shm_object.h"
@@ -69,6 +70,13 @@ struct BusWriter::State : BusHandle {
   uint32_t next_slot = 0;
   uint64_t published = 0;
   uint64_t dropped = 0;
+  // The slot of the claim in progress (-1: none) and the index it will get.
+  int claimed_slot = -1;
+  uint64_t claimed_index = 0;
+  int claimed_width = 0;
+  int claimed_height = 0;
+  int claimed_channels = 0;
+  uint64_t claim_generation = 0;
 
   // Whether a live reader pins `slot`; clears pins of dead readers.
   bool Pinned(uint32_t slot) {
@@ -129,6 +137,7 @@ Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
 
 BusWriter::~BusWriter() {
   if (!state_) return;
+  Abandon(state_->claim_generation);
   {
     std::lock_guard lock(g_writers_mutex);
     g_writers.erase(state_->shm_name);
@@ -144,10 +153,20 @@ Expected<BusWriter::Result> BusWriter::Publish(const Frame& frame, uint64_t chec
   if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3)) {
     return Error{"bus frames must be 8-bit BGR or gray"};
   }
-  const auto channels = static_cast<uint32_t>(image.channels());
-  const uint64_t row_bytes = static_cast<uint64_t>(image.cols) * channels;
-  const uint64_t bytes = row_bytes * static_cast<uint64_t>(image.rows);
+  auto claim = ClaimSlot(image.cols, image.rows, image.channels());
+  if (!claim) return claim.error();
+  if (*claim) image.copyTo(claim->image());  // copyTo into a same-size Mat never reallocates
+  return Commit(*claim, frame.meta, checksum);
+}
+
+Expected<BusWriter::Claim> BusWriter::ClaimSlot(int width, int height, int channels) {
+  if (width <= 0 || height <= 0 || (channels != 1 && channels != 3)) {
+    return Error{"bus frames must be 8-bit BGR or gray with a positive size"};
+  }
   State& s = *state_;
+  Abandon(s.claim_generation);  // at most one claim at a time
+  const uint64_t row_bytes = static_cast<uint64_t>(width) * static_cast<uint64_t>(channels);
+  const uint64_t bytes = row_bytes * static_cast<uint64_t>(height);
 
   if (bytes > s.map->header().slot_capacity) {
     // Frames grew: install a bus with larger slots under the same name and
@@ -183,26 +202,49 @@ Expected<BusWriter::Result> BusWriter::Publish(const Frame& frame, uint64_t chec
     }
     chosen = static_cast<int>(candidate);
   }
+  Claim claim;
   if (chosen < 0) {
     ++s.dropped;  // every slot pinned: drop rather than wait
+    return claim;
+  }
+  // Release fence: the odd seq stored above becomes visible before any of
+  // the data the producer writes into the slot (the seqlock writer's side).
+  std::atomic_thread_fence(std::memory_order_release);
+  s.claimed_slot = chosen;
+  s.claimed_index = index;
+  s.claimed_width = width;
+  s.claimed_height = height;
+  s.claimed_channels = channels;
+  claim.writer_ = this;
+  claim.generation_ = ++s.claim_generation;
+  claim.image_ = cv::Mat(height, width, channels == 1 ? CV_8UC1 : CV_8UC3,
+                         s.map->pixels(static_cast<uint32_t>(chosen)));
+  return claim;
+}
+
+Expected<BusWriter::Result> BusWriter::Commit(Claim& claim, const FrameMeta& m, uint64_t checksum) {
+  State& s = *state_;
+  if (claim.writer_ != this || claim.generation_ != s.claim_generation || s.claimed_slot < 0) {
+    claim = Claim();
     return Result::kDropped;
   }
-  const auto slot_index = static_cast<uint32_t>(chosen);
-  // Release fence: the odd seq stored above becomes visible before any of
-  // the data written below (the seqlock writer's side).
-  std::atomic_thread_fence(std::memory_order_release);
+  const auto slot_index = static_cast<uint32_t>(s.claimed_slot);
+  const uint64_t index = s.claimed_index;
+  // The claim's geometry, not claim.image()'s: the caller may have
+  // reassigned that Mat.
+  const auto channels = static_cast<uint32_t>(s.claimed_channels);
   layout::SlotHeader& slot = s.map->slot(slot_index);
-  const FrameMeta& m = frame.meta;
   slot.publish_index = index;
   slot.writer_epoch = s.epoch;
   slot.sequence = m.sequence;
   slot.source_id = m.source_id;
-  slot.width = image.cols;
-  slot.height = image.rows;
+  slot.width = s.claimed_width;
+  slot.height = s.claimed_height;
   slot.format = static_cast<uint32_t>(channels == 1 ? PixelFormat::kGray8 : PixelFormat::kBgr24);
   slot.channels = channels;
-  slot.row_bytes = static_cast<uint32_t>(row_bytes);
-  slot.pixel_bytes = bytes;
+  slot.row_bytes = static_cast<uint32_t>(s.claimed_width) * channels;
+  slot.pixel_bytes =
+      static_cast<uint64_t>(slot.row_bytes) * static_cast<uint64_t>(s.claimed_height);
   slot.detections_sequence = m.detections_sequence;
   slot.capture_us = m.stamps.capture_us;
   slot.grab_us = m.stamps.grab_us;
@@ -211,23 +253,43 @@ Expected<BusWriter::Result> BusWriter::Publish(const Frame& frame, uint64_t chec
   slot.publish_us = m.stamps.publish_us;
   slot.encode_us = m.stamps.encode_us;
   slot.checksum = checksum;
-  unsigned char* out = s.map->pixels(slot_index);
-  if (image.isContinuous()) {
-    std::memcpy(out, image.data, bytes);
-  } else {
-    for (int y = 0; y < image.rows; ++y) {
-      std::memcpy(out + static_cast<uint64_t>(y) * row_bytes, image.ptr(y), row_bytes);
-    }
-  }
   // Release: the frame is complete before its even seq, and before `newest`
   // names it; readers load both with acquire.
   slot.seq.store(2 * index, std::memory_order_release);
-  header.newest.store(layout::Pack(index, slot_index), std::memory_order_release);
-  Bump(header);
+  s.map->header().newest.store(layout::Pack(index, slot_index), std::memory_order_release);
+  Bump(s.map->header());
+  s.claimed_slot = -1;
+  claim.writer_ = nullptr;
+  claim.image_.release();
   s.last_index = index;
-  s.next_slot = (slot_index + 1) % count;
+  s.next_slot = (slot_index + 1) % s.map->header().slot_count;
   ++s.published;
   return Result::kPublished;
+}
+
+void BusWriter::Abandon(uint64_t generation) {
+  State& s = *state_;
+  if (generation != s.claim_generation || s.claimed_slot < 0) return;
+  // Relaxed: 0 marks the slot empty and never matches a reader's expected
+  // seq, so no reader returns it whatever else it sees.
+  s.map->slot(static_cast<uint32_t>(s.claimed_slot)).seq.store(0, std::memory_order_relaxed);
+  s.claimed_slot = -1;
+}
+
+BusWriter::Claim::Claim(Claim&& other) noexcept { *this = std::move(other); }
+
+BusWriter::Claim& BusWriter::Claim::operator=(Claim&& other) noexcept {
+  if (this != &other) {
+    if (writer_ != nullptr) writer_->Abandon(generation_);
+    writer_ = std::exchange(other.writer_, nullptr);
+    generation_ = other.generation_;
+    image_ = std::move(other.image_);
+  }
+  return *this;
+}
+
+BusWriter::Claim::~Claim() {
+  if (writer_ != nullptr) writer_->Abandon(generation_);
 }
 
 uint64_t BusWriter::epoch() const { return state_->epoch; }

@@ -35,6 +35,8 @@
 #include <optional>
 #include <string>
 
+#include <opencv2/core/mat.hpp>
+
 #include "core/expected.h"
 #include "core/frame.h"
 
@@ -77,6 +79,38 @@ class BusWriter {
   // readers follow). Never waits for a reader.
   Expected<Result> Publish(const Frame& frame, uint64_t checksum = 0);
 
+  // In-place publishing, for a producer that can write its pixels straight
+  // into shared memory: ClaimSlot picks a slot for a frame of this size (as
+  // Publish would, growing the bus if needed), the producer fills
+  // claim.image(), then Commit makes it the newest frame. Readers see nothing
+  // of it before Commit, so the only work left on the publish path is a few
+  // header stores and the futex wake. The writer holds at most one claim:
+  // claiming again, or destroying a Claim without committing it, abandons it
+  // (the slot just holds no frame). A Claim must not outlive its BusWriter.
+  class Claim {
+   public:
+    Claim() = default;
+    Claim(Claim&& other) noexcept;
+    Claim& operator=(Claim&& other) noexcept;
+    ~Claim();
+    // False when every slot was pinned by readers' views: the frame is
+    // dropped (counted in dropped()), and Commit of it returns kDropped.
+    explicit operator bool() const { return writer_ != nullptr; }
+    // The slot's pixels (CV_8UC3 or CV_8UC1): write the frame into them
+    // (do not reassign the Mat).
+    cv::Mat& image() { return image_; }
+
+   private:
+    friend class BusWriter;
+    BusWriter* writer_ = nullptr;
+    uint64_t generation_ = 0;
+    cv::Mat image_;
+  };
+  Expected<Claim> ClaimSlot(int width, int height, int channels);
+  // Publishes the claimed frame with `meta` (width/height/format are taken
+  // from the claim). An abandoned or empty claim returns kDropped.
+  Expected<Result> Commit(Claim& claim, const FrameMeta& meta, uint64_t checksum = 0);
+
   uint64_t epoch() const;
   uint64_t published() const;
   uint64_t dropped() const;
@@ -87,6 +121,7 @@ class BusWriter {
 
  private:
   explicit BusWriter(std::unique_ptr<State> state);
+  void Abandon(uint64_t generation);
   std::unique_ptr<State> state_;
 };
 

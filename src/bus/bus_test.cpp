@@ -247,6 +247,75 @@ TEST(BusTest, WriterDropsRatherThanWaitsWhenEverySlotIsPinned) {
   EXPECT_EQ(*(*writer)->Publish(MakeFrame(16, 16, 4)), BusWriter::Result::kPublished);
 }
 
+TEST(BusTest, ClaimedFramesAreInvisibleUntilCommitted) {
+  TestBus bus("claim");
+  auto writer = BusWriter::Open(bus.name(), BusOptions{3, 0600});
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  ASSERT_TRUE((*writer)->Publish(MakeFrame(64, 48, 1)).ok());
+  ASSERT_TRUE((*reader)->ReadCopy(1s).has_value());
+
+  auto claim = (*writer)->ClaimSlot(64, 48, 3);
+  ASSERT_TRUE(claim.ok()) << claim.error().message;
+  ASSERT_TRUE(*claim);
+  ASSERT_EQ(claim->image().size(), cv::Size(64, 48));
+  ASSERT_EQ(claim->image().type(), CV_8UC3);
+  cv::randu(claim->image(), cv::Scalar::all(0), cv::Scalar::all(256));
+  const cv::Mat written = claim->image().clone();
+  // Filled but not committed: readers have nothing new.
+  EXPECT_FALSE((*reader)->ReadCopy(50ms).has_value());
+
+  FrameMeta meta;
+  meta.sequence = 2;
+  meta.stamps.capture_us = 1234;
+  auto result = (*writer)->Commit(*claim, meta, Checksum(written));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(*result, BusWriter::Result::kPublished);
+  EXPECT_FALSE(*claim);  // spent
+  BusFrame info;
+  auto frame = (*reader)->ReadCopy(1s, &info);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->meta.sequence, 2U);
+  EXPECT_EQ(frame->meta.width, 64);
+  EXPECT_EQ(frame->meta.stamps.capture_us, 1234);
+  EXPECT_EQ(info.checksum, Checksum(written));
+  EXPECT_EQ(cv::norm(frame->image, written, cv::NORM_INF), 0.0);
+  // A spent claim commits nothing.
+  EXPECT_EQ(*(*writer)->Commit(*claim, meta), BusWriter::Result::kDropped);
+  EXPECT_EQ((*writer)->published(), 2U);
+}
+
+TEST(BusTest, AbandonedClaimsPublishNothingAndGrowTheBus) {
+  TestBus bus("abandon");
+  auto writer = BusWriter::Open(bus.name(), BusOptions{2, 0600});
+  auto reader = BusReader::Open(bus.name());
+  ASSERT_TRUE(writer.ok() && reader.ok());
+  ASSERT_TRUE((*writer)->Publish(MakeFrame(32, 32, 1)).ok());
+  {
+    auto dropped = (*writer)->ClaimSlot(32, 32, 3);
+    ASSERT_TRUE(dropped.ok() && *dropped);
+  }  // destroyed uncommitted: abandoned
+  auto first = (*writer)->ClaimSlot(32, 32, 1);
+  ASSERT_TRUE(first.ok() && *first);
+  // Claiming again abandons the first claim: committing it does nothing.
+  auto second = (*writer)->ClaimSlot(320, 240, 1);  // larger: the bus grows
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  ASSERT_TRUE(*second);
+  EXPECT_EQ(*(*writer)->Commit(*first, FrameMeta{}), BusWriter::Result::kDropped);
+  second->image().setTo(cv::Scalar(77));
+  FrameMeta meta;
+  meta.sequence = 9;
+  ASSERT_EQ(*(*writer)->Commit(*second, meta), BusWriter::Result::kPublished);
+  auto frame = (*reader)->ReadCopy(1s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->meta.sequence, 9U);
+  EXPECT_EQ(frame->image.type(), CV_8UC1);
+  EXPECT_EQ(frame->image.size(), cv::Size(320, 240));
+  EXPECT_EQ(cv::norm(frame->image, cv::NORM_INF), 77.0);
+  EXPECT_FALSE((*writer)->ClaimSlot(0, 10, 3).ok());
+  EXPECT_FALSE((*writer)->ClaimSlot(10, 10, 4).ok());
+}
+
 // The writer publishes as fast as it can; 8 readers (copy and view) check
 // every frame's checksum. Bounded in time: this is a test, not the benchmark.
 TEST(BusTest, StressReadersNeverSeeTornFrames) {
@@ -282,7 +351,17 @@ TEST(BusTest, StressReadersNeverSeeTornFrames) {
   while (std::chrono::steady_clock::now() < end) {
     Frame& frame = frames[sequence % frames.size()];
     frame.meta.sequence = ++sequence;
-    ASSERT_TRUE((*writer)->Publish(frame, Checksum(frame.image)).ok());
+    const uint64_t checksum = Checksum(frame.image);
+    if (sequence % 2 == 0) {
+      ASSERT_TRUE((*writer)->Publish(frame, checksum).ok());
+      continue;
+    }
+    // Every other frame written in place: the claim path must be as safe.
+    auto claim = (*writer)->ClaimSlot(frame.image.cols, frame.image.rows, 3);
+    ASSERT_TRUE(claim.ok());
+    if (!*claim) continue;
+    frame.image.copyTo(claim->image());
+    ASSERT_TRUE((*writer)->Commit(*claim, frame.meta, checksum).ok());
   }
   done = true;
   for (auto& t : readers) t.join();
