@@ -39,7 +39,10 @@ struct WireHeader {
 inline constexpr uint32_t kWireMagic = 0x46425542;  // "BUBF"
 static_assert(sizeof(WireHeader) == 32);
 
-enum class Transport { kBusView, kBusCopy, kUds, kZmq };
+// bus / bus-copy: the writer fills a claimed slot in place (ClaimSlot, before
+// the stamp) and the measured publish is Commit; readers use ReadView /
+// ReadCopy. bus-publish: the copying BusWriter::Publish, ReadView readers.
+enum class Transport { kBusView, kBusCopy, kBusPublish, kUds, kZmq };
 std::string_view TransportName(Transport t);
 std::optional<Transport> ParseTransport(std::string_view name);
 
@@ -53,13 +56,13 @@ struct RoleArgs {
   int width = 0;
   int height = 0;
   int channels = 3;
-  int readers = 1;      // the writer waits for this many
-  int index = 0;        // reader number
-  int warm = 20;        // warm-up frames before the measured ones
-  int64_t frames = 0;   // latency: measured frames; stress: frames to publish
+  int readers = 1;     // the writer waits for this many
+  int index = 0;       // reader number
+  int warm = 20;       // warm-up frames before the measured ones
+  int64_t frames = 0;  // latency: measured frames; stress: frames to publish
   double rate_hz = 200;
-  double seconds = 2;   // throughput window
-  int slots = 10;       // bus slots (the writer creates the bus)
+  double seconds = 2;  // throughput window
+  int slots = 10;      // bus slots (the writer creates the bus)
 };
 
 int RunWriter(const RoleArgs& args);

@@ -34,9 +34,9 @@ using nlohmann::json;
 volatile std::sig_atomic_t g_interrupted = 0;
 void OnInterrupt(int) { g_interrupted = 1; }
 
-std::vector<pid_t> g_live;          // children started and not reaped yet
-std::vector<std::string> g_files;   // socket paths to remove at the end
-std::vector<std::string> g_buses;   // bus names to unlink at the end
+std::vector<pid_t> g_live;         // children started and not reaped yet
+std::vector<std::string> g_files;  // socket paths to remove at the end
+std::vector<std::string> g_buses;  // bus names to unlink at the end
 
 constexpr int64_t kSecond = 1'000'000'000;
 
@@ -59,7 +59,9 @@ struct Child {
   int status = -1;
 };
 
-void Forget(pid_t pid) { g_live.erase(std::remove(g_live.begin(), g_live.end(), pid), g_live.end()); }
+void Forget(pid_t pid) {
+  g_live.erase(std::remove(g_live.begin(), g_live.end(), pid), g_live.end());
+}
 
 bool Spawn(const std::string& exe, const std::vector<std::string>& args, bool with_stdin,
            Child* c) {
@@ -121,7 +123,8 @@ bool Pump(const std::vector<Child*>& kids, int64_t deadline_ns, const std::funct
       }
     }
     if (fds.empty()) return done();
-    const auto timeout = static_cast<int>(std::min<int64_t>((deadline_ns - now) / 1'000'000 + 1, 200));
+    const auto timeout =
+        static_cast<int>(std::min<int64_t>((deadline_ns - now) / 1'000'000 + 1, 200));
     const int r = poll(fds.data(), fds.size(), timeout);
     if (r < 0 && errno != EINTR) return false;
     for (size_t i = 0; r > 0 && i < fds.size(); ++i) {
@@ -256,16 +259,19 @@ struct RunResult {
   std::vector<double> lat_us;   // publish call -> frame in the reader's hands
   std::vector<double> wake_us;  // publish call returned -> frame in hands
   std::vector<double> send_us;  // the publish/send call itself (writer)
-  double rate_hz = 0;           // publish rate achieved
+  // Per frame, the earliest reader's latency: with more readers than cores
+  // the others wait for a CPU, and this separates that from the hand-over.
+  std::vector<double> first_us;
+  double rate_hz = 0;  // publish rate achieved
   double window_s = 0;
   uint64_t published = 0;
-  uint64_t dropped = 0;         // bus writer: every slot pinned
+  uint64_t dropped = 0;  // bus writer: every slot pinned
   std::vector<uint64_t> received;
   int timeouts = 0;
-  double other_cpu = 0;        // % of all CPUs used by other processes meanwhile
-  long writer_faults = 0;      // minor page faults in the measured phase
-  long writer_preempted = 0;   // involuntary context switches in it
-  long reader_faults = 0;      // summed over readers
+  double other_cpu = 0;       // % of all CPUs used by other processes meanwhile
+  long writer_faults = 0;     // minor page faults in the measured phase
+  long writer_preempted = 0;  // involuntary context switches in it
+  long reader_faults = 0;     // summed over readers
   long reader_preempted = 0;
 };
 
@@ -316,6 +322,10 @@ double OtherCpuPercent(const CpuSample& a, const CpuSample& b) {
 
 std::string SizeName(Size s) { return std::to_string(s.width) + "x" + std::to_string(s.height); }
 
+bool IsBus(Transport t) {
+  return t == Transport::kBusView || t == Transport::kBusCopy || t == Transport::kBusPublish;
+}
+
 RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bool latency,
                  const DriverOptions& o, int run_no) {
   RunResult res;
@@ -325,6 +335,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
   switch (t) {
     case Transport::kBusView:
     case Transport::kBusCopy:
+    case Transport::kBusPublish:
       endpoint = tag;
       g_buses.push_back(tag);
       break;
@@ -343,7 +354,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
       unlink(file.c_str());
       g_files.erase(std::remove(g_files.begin(), g_files.end(), file), g_files.end());
     }
-    if (t == Transport::kBusView || t == Transport::kBusCopy) {
+    if (IsBus(t)) {
       freshframe::bus::BusWriter::Unlink(tag);
       g_buses.erase(std::remove(g_buses.begin(), g_buses.end(), tag), g_buses.end());
     }
@@ -352,17 +363,16 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
   const int slots = o.bus_slots > 0
                         ? o.bus_slots
                         : std::max(static_cast<int>(freshframe::bus::kDefaultSlots), readers + 2);
-  std::vector<std::string> common = {
-      "--transport", std::string(TransportName(t)),
-      "--mode",      latency ? "latency" : "throughput",
-      "--endpoint",  endpoint,
-      "--width",     std::to_string(size.width),
-      "--height",    std::to_string(size.height),
-      "--frames",    std::to_string(o.frames),
-      "--rate",      std::to_string(o.rate_hz),
-      "--seconds",   std::to_string(o.seconds),
-      "--slots",     std::to_string(slots),
-      "--expect-readers", std::to_string(readers)};
+  std::vector<std::string> common = {"--transport",      std::string(TransportName(t)),
+                                     "--mode",           latency ? "latency" : "throughput",
+                                     "--endpoint",       endpoint,
+                                     "--width",          std::to_string(size.width),
+                                     "--height",         std::to_string(size.height),
+                                     "--frames",         std::to_string(o.frames),
+                                     "--rate",           std::to_string(o.rate_hz),
+                                     "--seconds",        std::to_string(o.seconds),
+                                     "--slots",          std::to_string(slots),
+                                     "--expect-readers", std::to_string(readers)};
 
   const CpuSample cpu0 = SampleCpu();
   Child writer;
@@ -423,7 +433,8 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
   res.other_cpu = OtherCpuPercent(cpu0, SampleCpu());
   cleanup();
   if (g_interrupted) return fail("interrupted");
-  if (!ExitedOk(writer)) return fail("writer failed (status " + std::to_string(writer.status) + ")");
+  if (!ExitedOk(writer))
+    return fail("writer failed (status " + std::to_string(writer.status) + ")");
 
   // Writer: per measured frame its stamps, then the summary.
   std::map<uint64_t, int64_t> after;
@@ -449,6 +460,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
   }
   std::ofstream dump;
   if (!o.dump_path.empty() && latency) dump.open(o.dump_path, std::ios::app);
+  std::map<uint64_t, int64_t> earliest;  // seq -> smallest latency over readers, ns
   for (size_t ri = 0; ri < rkids.size(); ++ri) {
     Child* r = rkids[ri];
     bool summary = false;
@@ -462,6 +474,8 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
         int64_t lat = 0;
         in >> seq >> recv >> lat;
         res.lat_us.push_back(static_cast<double>(lat) / 1e3);
+        auto [first, fresh] = earliest.try_emplace(seq, lat);
+        if (!fresh) first->second = std::min(first->second, lat);
         auto it = after.find(seq);
         if (it != after.end()) res.wake_us.push_back(static_cast<double>(recv - it->second) / 1e3);
         if (dump.is_open() && it != after.end()) {
@@ -487,6 +501,7 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
     }
     if (!summary || !ExitedOk(*r)) return fail(r->name + " failed");
   }
+  for (const auto& [seq, lat] : earliest) res.first_us.push_back(static_cast<double>(lat) / 1e3);
   res.ok = true;
   return res;
 }
@@ -500,12 +515,13 @@ struct Row {
   std::optional<Stats> lat;
   std::optional<Stats> wake;
   std::optional<Stats> send;
+  std::optional<Stats> first;  // earliest reader per frame
   double rate_hz = 0;
   double got_min = 0;  // latency run: frames the slowest reader got / published
   double pub_fps = 0;
   double recv_fps_min = 0;
   uint64_t dropped = 0;
-  json process;  // page faults and preemptions of the latency run's processes
+  json process;                     // page faults and preemptions of the latency run's processes
   std::optional<double> other_cpu;  // % of all CPUs other processes used in the runs
   std::string error;
 };
@@ -517,6 +533,7 @@ json RowJson(const Row& r) {
               {"latency", StatsJson(r.lat)},
               {"wake_after_publish_returned", StatsJson(r.wake)},
               {"publish_call", StatsJson(r.send)},
+              {"latency_earliest_reader", StatsJson(r.first)},
               {"latency_run_rate_hz", r.rate_hz},
               {"latency_run_got_min", r.got_min},
               {"pub_fps", r.pub_fps},
@@ -560,15 +577,20 @@ void PrintTable(const std::vector<Row>& rows) {
       "\n"
       "p50/p99/max: CLOCK_MONOTONIC stamp taken just before the publish/send call -> the reader "
       "has\n"
-      "  the whole frame in hand (bus: ReadView returned; bus-copy: ReadCopy returned; uds/zmq: "
-      "last\n"
-      "  byte received; python: Queue.get returned the array), over all readers, latency runs.\n"
-      "ret p50/p99: bus only, from Publish() *returning* (frame copied in, futex woken) -> in\n"
-      "  hand: the wake-up alone, without the writer's copy of the frame into the slot. Can be\n"
-      "  negative: a woken reader may run before the writer's wake-all syscall returns.\n"
-      "call p50: the writer's publish/send call itself (bus: copy into the slot + wake; uds: the\n"
-      "  sends to every reader in turn; zmq: queueing a zero-copy message to the I/O thread).\n"
-      "lat Hz / got%%: publish rate achieved in the latency run (asked: see header) and the share of\n"
+      "  the whole frame in hand (bus, bus-publish: ReadView returned; bus-copy: ReadCopy "
+      "returned;\n"
+      "  uds/zmq: last byte received; python: Queue.get returned the array), over all readers.\n"
+      "  bus, bus-copy: the writer produced the frame in a claimed slot before the stamp; the\n"
+      "  publish call is Commit. bus-publish: the copying Publish() (a memcpy of the frame).\n"
+      "ret p50/p99: bus rows, from the publish call *returning* (futex woken) -> in hand: the\n"
+      "  wake-up alone. Can be negative: a woken reader may run before the writer's wake-all\n"
+      "  syscall returns.\n"
+      "call p50: the writer's publish/send call itself (bus: Commit + wake; bus-publish: copy "
+      "into\n"
+      "  the slot + wake; uds: the sends to every reader in turn; zmq: queueing a zero-copy\n"
+      "  message to the I/O thread).\n"
+      "lat Hz / got%%: publish rate achieved in the latency run (asked: see header) and the share "
+      "of\n"
       "  measured frames the slowest reader got.  pub fps / recv fps: throughput run, writer\n"
       "  publishing flat out; recv fps is the slowest reader's frames received per second\n"
       "  (zmq-ipc pub fps counts send() calls, most of them dropped at the HWM).\n"
@@ -660,22 +682,27 @@ std::vector<Check> Checks(const std::vector<Row>& rows, const DriverOptions& o) 
   for (const Row& r : rows) {
     if (r.transport != "bus") continue;
     Check c;
-    c.name = "bus p99 < 50 us, " + SizeName(r.size) + ", " + std::to_string(r.readers) + " reader(s)";
+    c.name =
+        "bus p99 < 50 us, " + SizeName(r.size) + ", " + std::to_string(r.readers) + " reader(s)";
     if (!r.lat) {
       c.result = "FAIL";
       c.detail = "no measurement" + (r.error.empty() ? "" : ": " + r.error);
     } else {
       c.result = r.lat->p99 < 50 ? "PASS" : "FAIL";
-      c.detail = "p99 " + Fmt(r.lat->p99) + " us from before Publish() (Publish() itself, the copy " +
-                 "into the slot + wake: p50 " + (r.send ? Fmt(r.send->p50) : "?") + " us); p99 " +
-                 (r.wake ? Fmt(r.wake->p99) : "?") + " us from Publish() returning (wake-up only)";
+      c.detail = "p99 " + Fmt(r.lat->p99) + " us from before Commit() (Commit() itself: p50 " +
+                 (r.send ? Fmt(r.send->p50) : "?") + " us); p99 " +
+                 (r.wake ? Fmt(r.wake->p99) : "?") + " us from Commit() returning";
+      if (r.readers > 1 && r.first) {
+        c.detail += "; first reader to have each frame: p99 " + Fmt(r.first->p99) + " us";
+      }
     }
     checks.push_back(c);
   }
   const Size hd{1920, 1080};
   for (int readers : o.readers) {
     Check c;
-    c.name = "bus >= 1000 frames/s published at 1920x1080, " + std::to_string(readers) + " reader(s)";
+    c.name =
+        "bus >= 1000 frames/s published at 1920x1080, " + std::to_string(readers) + " reader(s)";
     if (const Row* r = FindRow(rows, "bus", hd, readers)) {
       c.result = r->pub_fps >= 1000 ? "PASS" : "FAIL";
       c.detail = "published " + Fmt(r->pub_fps, 0) + " fps; slowest reader received " +
@@ -688,8 +715,8 @@ std::vector<Check> Checks(const std::vector<Row>& rows, const DriverOptions& o) 
   }
   for (int readers : o.readers) {
     Check c;
-    c.name = "bus p99 >= 10x lower than zmq-ipc at 1920x1080, " + std::to_string(readers) +
-             " reader(s)";
+    c.name =
+        "bus p99 >= 10x lower than zmq-ipc at 1920x1080, " + std::to_string(readers) + " reader(s)";
     const Row* bus = FindRow(rows, "bus", hd, readers);
     const Row* zmq = FindRow(rows, "zmq-ipc", hd, readers);
     if (bus != nullptr && zmq != nullptr && bus->lat && zmq->lat) {
@@ -732,8 +759,8 @@ int RunBenchmark(const DriverOptions& o) {
     }
     transports.push_back(*t);
   }
-  const bool want_python =
-      o.python && std::find(o.transports.begin(), o.transports.end(), "py-mp-queue") != o.transports.end();
+  const bool want_python = o.python && std::find(o.transports.begin(), o.transports.end(),
+                                                 "py-mp-queue") != o.transports.end();
 
   const std::string load_before = LoadAverage();
   std::printf(
@@ -768,8 +795,9 @@ int RunBenchmark(const DriverOptions& o) {
           run_failed = true;
         } else {
           row.lat = Summarise(lat.lat_us);
-          if (t == Transport::kBusView || t == Transport::kBusCopy) row.wake = Summarise(lat.wake_us);
+          if (IsBus(t)) row.wake = Summarise(lat.wake_us);
           row.send = Summarise(lat.send_us);
+          row.first = Summarise(lat.first_us);
           row.process = {{"writer_minor_faults", lat.writer_faults},
                          {"writer_involuntary_switches", lat.writer_preempted},
                          {"readers_minor_faults", lat.reader_faults},
@@ -778,7 +806,8 @@ int RunBenchmark(const DriverOptions& o) {
           const uint64_t got = lat.received.empty()
                                    ? 0
                                    : *std::min_element(lat.received.begin(), lat.received.end());
-          row.got_min = lat.published ? static_cast<double>(got) / static_cast<double>(lat.published) : 0;
+          row.got_min =
+              lat.published ? static_cast<double>(got) / static_cast<double>(lat.published) : 0;
           row.pub_fps = thr.window_s > 0 ? static_cast<double>(thr.published) / thr.window_s : 0;
           const uint64_t recv = thr.received.empty()
                                     ? 0
@@ -788,10 +817,11 @@ int RunBenchmark(const DriverOptions& o) {
           row.other_cpu = (lat.other_cpu * lat.window_s + thr.other_cpu * thr.window_s) /
                           std::max(lat.window_s + thr.window_s, 1e-9);
         }
-        std::fprintf(stderr, " %s\n",
-                     row.error.empty()
-                         ? ("p99 " + Fmt(row.lat->p99) + " us, " + Fmt(row.pub_fps, 0) + " fps").c_str()
-                         : row.error.c_str());
+        std::fprintf(
+            stderr, " %s\n",
+            row.error.empty()
+                ? ("p99 " + Fmt(row.lat->p99) + " us, " + Fmt(row.pub_fps, 0) + " fps").c_str()
+                : row.error.c_str());
         rows.push_back(row);
       }
     }
@@ -830,7 +860,8 @@ int RunBenchmark(const DriverOptions& o) {
   }
 
   // Group rows by size and reader count, transports in a fixed order.
-  const std::vector<std::string> order = {"bus", "bus-copy", "uds", "zmq-ipc", "py-mp-queue"};
+  const std::vector<std::string> order = {"bus", "bus-copy", "bus-publish",
+                                          "uds", "zmq-ipc",  "py-mp-queue"};
   auto rank = [&](const Row& r) {
     return static_cast<size_t>(std::find(order.begin(), order.end(), r.transport) - order.begin());
   };
@@ -845,18 +876,20 @@ int RunBenchmark(const DriverOptions& o) {
   if (!py_skipped.empty()) {
     std::printf("\npy-mp-queue rows SKIPPED: %s\n", py_skipped.c_str());
   } else {
-    std::printf("py-mp-queue: %lld frames at %.0f Hz per latency run (the C++ rows: %lld at %.0f Hz)\n",
-                static_cast<long long>(o.py_frames), o.py_rate_hz, static_cast<long long>(o.frames),
-                o.rate_hz);
+    std::printf(
+        "py-mp-queue: %lld frames at %.0f Hz per latency run (the C++ rows: %lld at %.0f Hz)\n",
+        static_cast<long long>(o.py_frames), o.py_rate_hz, static_cast<long long>(o.frames),
+        o.rate_hz);
   }
   uint64_t dropped = 0;
   for (const Row& r : rows) dropped += r.dropped;
   std::printf("bus writer drops (every slot pinned) over all bus runs: %llu\n",
               static_cast<unsigned long long>(dropped));
   const std::string load_after = LoadAverage();
-  std::printf("load average (1 min) at start %s, at end %s: anything else running shares the "
-              "CPUs and shows in the tails\n",
-              load_before.c_str(), load_after.c_str());
+  std::printf(
+      "load average (1 min) at start %s, at end %s: anything else running shares the "
+      "CPUs and shows in the tails\n",
+      load_before.c_str(), load_after.c_str());
 
   const std::vector<Check> checks = Checks(rows, o);
   bool all_pass = true;
@@ -868,11 +901,16 @@ int RunBenchmark(const DriverOptions& o) {
 
   if (!o.json_path.empty()) {
     json j;
-    j["config"] = {{"quick", o.quick},         {"frames", o.frames},
-                   {"rate_hz", o.rate_hz},     {"seconds", o.seconds},
-                   {"py_frames", o.py_frames}, {"py_rate_hz", o.py_rate_hz},
-                   {"py_seconds", o.py_seconds}, {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
-                   {"load_average_start", load_before}, {"load_average_end", load_after}};
+    j["config"] = {{"quick", o.quick},
+                   {"frames", o.frames},
+                   {"rate_hz", o.rate_hz},
+                   {"seconds", o.seconds},
+                   {"py_frames", o.py_frames},
+                   {"py_rate_hz", o.py_rate_hz},
+                   {"py_seconds", o.py_seconds},
+                   {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
+                   {"load_average_start", load_before},
+                   {"load_average_end", load_after}};
     j["rows"] = json::array();
     for (const Row& r : rows) j["rows"].push_back(RowJson(r));
     j["python"] = py ? *py : json{{"skipped", py_skipped}};
@@ -896,17 +934,17 @@ int RunStress(const DriverOptions& o) {
   g_buses.push_back(name);
   const int views = o.stress_readers / 2;
   const int slots = std::max(static_cast<int>(freshframe::bus::kDefaultSlots), views + 2);
-  const std::vector<std::string> common = {
-      "--endpoint", name,
-      "--width",    std::to_string(o.stress_size.width),
-      "--height",   std::to_string(o.stress_size.height),
-      "--frames",   std::to_string(o.stress_frames),
-      "--slots",    std::to_string(slots)};
-  std::printf("bus_bench --stress: %lld frames of %s BGR (%d bytes), %d reader processes "
-              "(%d ReadCopy, %d ReadView), %d slots\n",
-              static_cast<long long>(o.stress_frames), SizeName(o.stress_size).c_str(),
-              o.stress_size.width * o.stress_size.height * 3, o.stress_readers,
-              o.stress_readers - views, views, slots);
+  const std::vector<std::string> common = {"--endpoint", name,
+                                           "--width",    std::to_string(o.stress_size.width),
+                                           "--height",   std::to_string(o.stress_size.height),
+                                           "--frames",   std::to_string(o.stress_frames),
+                                           "--slots",    std::to_string(slots)};
+  std::printf(
+      "bus_bench --stress: %lld frames of %s BGR (%d bytes), %d reader processes "
+      "(%d ReadCopy, %d ReadView), %d slots\n",
+      static_cast<long long>(o.stress_frames), SizeName(o.stress_size).c_str(),
+      o.stress_size.width * o.stress_size.height * 3, o.stress_readers, o.stress_readers - views,
+      views, slots);
   std::fflush(stdout);
 
   Child writer;
@@ -933,7 +971,8 @@ int RunStress(const DriverOptions& o) {
   for (int i = 0; i < o.stress_readers; ++i) {
     Child& r = readers[static_cast<size_t>(i)];
     r.name = "reader " + std::to_string(i);
-    std::vector<std::string> rargs = {"--role", "stress-reader", "--index", std::to_string(i),
+    std::vector<std::string> rargs = {"--role",      "stress-reader",
+                                      "--index",     std::to_string(i),
                                       "--read-mode", i % 2 == 0 ? "copy" : "view"};
     rargs.insert(rargs.end(), common.begin(), common.end());
     if (!Spawn(exe, rargs, false, &r)) return fail("cannot start a reader");
@@ -974,11 +1013,11 @@ int RunStress(const DriverOptions& o) {
   }
   if (!ExitedOk(writer) || published == 0) return fail("writer failed");
   const double elapsed_s = static_cast<double>(elapsed_ns) / 1e9;
-  std::printf("writer: published %llu frames in %.2f s (%.0f frames/s), dropped %llu; all readers "
-              "done after %.2f s\n",
-              static_cast<unsigned long long>(published), elapsed_s,
-              static_cast<double>(published) / elapsed_s, static_cast<unsigned long long>(dropped),
-              wall_s);
+  std::printf(
+      "writer: published %llu frames in %.2f s (%.0f frames/s), dropped %llu; all readers "
+      "done after %.2f s\n",
+      static_cast<unsigned long long>(published), elapsed_s,
+      static_cast<double>(published) / elapsed_s, static_cast<unsigned long long>(dropped), wall_s);
   std::printf("%-8s %-5s %10s %9s %8s %11s %9s %10s %8s\n", "reader", "mode", "checked", "bad sum",
               "bad meta", "view changed", "reordered", "skipped", "timeout");
   uint64_t bad_total = 0;
@@ -1004,20 +1043,26 @@ int RunStress(const DriverOptions& o) {
     std::printf("%-8zu %-5s %10llu %9llu %8llu %11llu %9llu %10llu %8s\n", i, mode,
                 static_cast<unsigned long long>(checked), static_cast<unsigned long long>(bad_sum),
                 static_cast<unsigned long long>(bad_meta), static_cast<unsigned long long>(changed),
-                static_cast<unsigned long long>(reordered), static_cast<unsigned long long>(skipped),
+                static_cast<unsigned long long>(reordered),
+                static_cast<unsigned long long>(skipped),
                 summary ? (timed_out ? "yes" : "no") : "FAILED");
     bad_total += bad_sum + bad_meta + changed + reordered;
     checked_total += checked;
-    jreaders.push_back({{"mode", mode},         {"checked", checked},   {"bad_checksum", bad_sum},
-                        {"bad_meta", bad_meta}, {"view_changed", changed}, {"reordered", reordered},
-                        {"skipped", skipped},   {"complete", summary && timed_out == 0}});
+    jreaders.push_back({{"mode", mode},
+                        {"checked", checked},
+                        {"bad_checksum", bad_sum},
+                        {"bad_meta", bad_meta},
+                        {"view_changed", changed},
+                        {"reordered", reordered},
+                        {"skipped", skipped},
+                        {"complete", summary && timed_out == 0}});
   }
   const bool pass = bad_total == 0 && complete;
-  std::printf("stress: %s: %llu frames checked by %d readers, %llu bad (checksum, metadata, pinned "
-              "view changed, or out of order)%s\n",
-              pass ? "PASS" : "FAIL", static_cast<unsigned long long>(checked_total),
-              o.stress_readers, static_cast<unsigned long long>(bad_total),
-              complete ? "" : "; a reader did not finish");
+  std::printf(
+      "stress: %s: %llu frames checked by %d readers, %llu bad (checksum, metadata, pinned "
+      "view changed, or out of order)%s\n",
+      pass ? "PASS" : "FAIL", static_cast<unsigned long long>(checked_total), o.stress_readers,
+      static_cast<unsigned long long>(bad_total), complete ? "" : "; a reader did not finish");
   if (!o.json_path.empty()) {
     json j = {{"stress_frames", o.stress_frames},
               {"size", SizeName(o.stress_size)},

@@ -17,9 +17,9 @@ struct Size {
 
 struct DriverOptions {
   bool quick = false;
-  int64_t frames = 2000;        // measured frames per latency run
-  double rate_hz = 200;         // latency runs: publish rate
-  double seconds = 2;           // throughput runs: publish window
+  int64_t frames = 2000;  // measured frames per latency run
+  double rate_hz = 200;   // latency runs: publish rate
+  double seconds = 2;     // throughput runs: publish window
   std::vector<Size> sizes;
   std::vector<int> readers;
   std::vector<std::string> transports;
@@ -31,8 +31,9 @@ struct DriverOptions {
   double py_seconds = 2;
   std::string json_path;
   std::string dump_path;
-  int bus_slots = 0;            // 0: max(8, readers + 2)        // latency runs' per-frame stamps, CSV (appended)
-  int64_t stress_frames = 0;    // > 0: run the stress test instead
+  int bus_slots =
+      0;  // 0: max(8, readers + 2)        // latency runs' per-frame stamps, CSV (appended)
+  int64_t stress_frames = 0;  // > 0: run the stress test instead
   Size stress_size{64, 48};
   int stress_readers = 8;
 };

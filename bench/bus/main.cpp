@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   busbench::DriverOptions o;
   std::string sizes = "640x480,1280x720,1920x1080";
   std::string readers = "1,8";
-  std::string transports = "bus,bus-copy,uds,zmq-ipc,py-mp-queue";
+  std::string transports = "bus,bus-copy,bus-publish,uds,zmq-ipc,py-mp-queue";
   std::string stress_size = "64x48";
   bool no_python = false;
   int64_t frames = -1;
@@ -59,7 +59,8 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", o.quick, "smoke run: 300 latency frames (python 30), 0.5 s throughput");
   app.add_option("--frames", frames, "measured frames per latency run (default 2000, --quick 300)");
   app.add_option("--rate", o.rate_hz, "latency runs: publish rate, Hz")->capture_default_str();
-  app.add_option("--seconds", seconds, "throughput runs: seconds of flat-out publishing (default 2)");
+  app.add_option("--seconds", seconds,
+                 "throughput runs: seconds of flat-out publishing (default 2)");
   app.add_option("--sizes", sizes, "frame sizes, comma-separated WxH")->capture_default_str();
   app.add_option("--readers", readers, "reader counts, comma-separated")->capture_default_str();
   app.add_option("--transports", transports, "which transports, comma-separated")
@@ -68,8 +69,10 @@ int main(int argc, char** argv) {
   app.add_option("--python", o.python_exe, "Python interpreter")->capture_default_str();
   app.add_option("--py-script", o.python_script, "the Python benchmark script")
       ->default_str(FRESHFRAME_BUS_BENCH_PY);
-  app.add_option("--py-frames", py_frames, "python: measured frames per latency run (default 150, --quick 30)");
-  app.add_option("--py-rate", o.py_rate_hz, "python: latency-run publish rate, Hz")->capture_default_str();
+  app.add_option("--py-frames", py_frames,
+                 "python: measured frames per latency run (default 150, --quick 30)");
+  app.add_option("--py-rate", o.py_rate_hz, "python: latency-run publish rate, Hz")
+      ->capture_default_str();
   app.add_option("--py-seconds", py_seconds, "python: throughput seconds (default 2, --quick 0.5)");
   app.add_option("--bus-slots", o.bus_slots,
                  "slots of the benchmark's buses (default max(8, readers + 2))");
@@ -81,7 +84,8 @@ int main(int argc, char** argv) {
                  "instead of the benchmark: publish N frames flat out, 8 reader processes verify "
                  "every frame's checksum (e.g. --stress 1000000)");
   app.add_option("--stress-size", stress_size, "stress frame size (BGR)")->capture_default_str();
-  app.add_option("--stress-readers", o.stress_readers, "stress reader processes")->capture_default_str();
+  app.add_option("--stress-readers", o.stress_readers, "stress reader processes")
+      ->capture_default_str();
 
   // The child processes' arguments (the driver passes them; not for users).
   busbench::RoleArgs role;

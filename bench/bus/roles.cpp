@@ -78,16 +78,23 @@ bool WaitForLine(std::string* line) {
 
 std::string_view TransportName(Transport t) {
   switch (t) {
-    case Transport::kBusView: return "bus";
-    case Transport::kBusCopy: return "bus-copy";
-    case Transport::kUds: return "uds";
-    case Transport::kZmq: return "zmq-ipc";
+    case Transport::kBusView:
+      return "bus";
+    case Transport::kBusCopy:
+      return "bus-copy";
+    case Transport::kBusPublish:
+      return "bus-publish";
+    case Transport::kUds:
+      return "uds";
+    case Transport::kZmq:
+      return "zmq-ipc";
   }
   return "?";
 }
 
 std::optional<Transport> ParseTransport(std::string_view name) {
-  for (Transport t : {Transport::kBusView, Transport::kBusCopy, Transport::kUds, Transport::kZmq}) {
+  for (Transport t : {Transport::kBusView, Transport::kBusCopy, Transport::kBusPublish,
+                      Transport::kUds, Transport::kZmq}) {
     if (TransportName(t) == name) return t;
   }
   return std::nullopt;
@@ -112,6 +119,10 @@ class Publisher {
   virtual bool Setup() = 0;
   // After "go": wait until all readers are attached.
   virtual bool Attach() { return true; }
+  // Produces the next frame where the transport wants it, before the stamp:
+  // the in-place bus renders into a claimed slot; the others already hold
+  // the frame in their own buffer.
+  virtual bool Prepare() { return true; }
   // Sends one frame; false on a hard error.
   virtual bool Send(Kind kind, uint64_t seq, int64_t stamp_ns) = 0;
   // Makes sure every reader sees the end marker.
@@ -127,7 +138,11 @@ cv::Mat TestImage(const RoleArgs& a) {
 
 class BusPublisher : public Publisher {
  public:
-  explicit BusPublisher(const RoleArgs& a) : args_(a) {
+  // in_place: the frame is produced straight into a claimed slot (Prepare
+  // copies the test image there, standing in for a camera or decoder
+  // writing its output) and Send only commits it; otherwise Send is the
+  // copying Publish().
+  BusPublisher(const RoleArgs& a, bool in_place) : args_(a), in_place_(in_place) {
     frame_.image = TestImage(a);
     frame_.meta.width = a.width;
     frame_.meta.height = a.height;
@@ -143,25 +158,43 @@ class BusPublisher : public Publisher {
     writer_ = std::move(writer).value();
     // Sizes the bus (a reader opening later maps the full-size object) and
     // gives each reader a frame to take before it says "ready".
-    return Send(Kind::kPrime, 0, NowNs());
+    return Prepare() && Send(Kind::kPrime, 0, NowNs());
+  }
+  bool Prepare() override {
+    if (!in_place_) return true;
+    auto claim = writer_->ClaimSlot(frame_.image.cols, frame_.image.rows, frame_.image.channels());
+    if (!claim) {
+      Fail("claim: " + claim.error().message);
+      return false;
+    }
+    claim_ = std::move(claim).value();
+    if (claim_) frame_.image.copyTo(claim_.image());
+    return true;
   }
   bool Send(Kind kind, uint64_t seq, int64_t stamp_ns) override {
     frame_.meta.source_id = static_cast<uint32_t>(kind);
     frame_.meta.sequence = seq;
     frame_.meta.stamps.capture_us = stamp_ns / 1000;
-    auto result = writer_->Publish(frame_, static_cast<uint64_t>(stamp_ns));
+    const auto checksum = static_cast<uint64_t>(stamp_ns);
+    auto result = in_place_ ? writer_->Commit(claim_, frame_.meta, checksum)
+                            : writer_->Publish(frame_, checksum);
     if (!result) {
       Fail("publish: " + result.error().message);
       return false;
     }
     return true;
   }
+  void SendEnd(uint64_t seq) override {
+    if (Prepare()) Send(Kind::kEnd, seq, NowNs());
+  }
   uint64_t dropped() const override { return writer_->dropped(); }
 
  private:
   RoleArgs args_;
+  bool in_place_;
   freshframe::Frame frame_;
   std::unique_ptr<fb::BusWriter> writer_;
+  fb::BusWriter::Claim claim_;  // declared after writer_: abandoned before it goes
 };
 
 bool WriteAll(int fd, iovec* iov, int count) {
@@ -318,9 +351,14 @@ std::unique_ptr<Publisher> MakePublisher(const RoleArgs& a) {
   if (!t) return nullptr;
   switch (*t) {
     case Transport::kBusView:
-    case Transport::kBusCopy: return std::make_unique<BusPublisher>(a);
-    case Transport::kUds: return std::make_unique<UdsPublisher>(a);
-    case Transport::kZmq: return std::make_unique<ZmqPublisher>(a);
+    case Transport::kBusCopy:
+      return std::make_unique<BusPublisher>(a, true);
+    case Transport::kBusPublish:
+      return std::make_unique<BusPublisher>(a, false);
+    case Transport::kUds:
+      return std::make_unique<UdsPublisher>(a);
+    case Transport::kZmq:
+      return std::make_unique<ZmqPublisher>(a);
   }
   return nullptr;
 }
@@ -518,10 +556,15 @@ std::unique_ptr<Subscriber> MakeSubscriber(const RoleArgs& a) {
   auto t = ParseTransport(a.transport);
   if (!t) return nullptr;
   switch (*t) {
-    case Transport::kBusView: return std::make_unique<BusSubscriber>(a, true);
-    case Transport::kBusCopy: return std::make_unique<BusSubscriber>(a, false);
-    case Transport::kUds: return std::make_unique<UdsSubscriber>(a);
-    case Transport::kZmq: return std::make_unique<ZmqSubscriber>(a);
+    case Transport::kBusView:
+    case Transport::kBusPublish:
+      return std::make_unique<BusSubscriber>(a, true);
+    case Transport::kBusCopy:
+      return std::make_unique<BusSubscriber>(a, false);
+    case Transport::kUds:
+      return std::make_unique<UdsSubscriber>(a);
+    case Transport::kZmq:
+      return std::make_unique<ZmqSubscriber>(a);
   }
   return nullptr;
 }
@@ -547,7 +590,7 @@ int RunWriter(const RoleArgs& a) {
       SleepUntil(next);
       next += period;
     }
-    if (!pub->Send(Kind::kWarm, ++seq, NowNs())) return 2;
+    if (!pub->Prepare() || !pub->Send(Kind::kWarm, ++seq, NowNs())) return 2;
   }
 
   std::vector<int64_t> before;
@@ -565,6 +608,7 @@ int RunWriter(const RoleArgs& a) {
       // A transport slower than the rate makes the writer late: do not burst
       // to catch up (the rate achieved is reported).
       next = std::max(next + period, NowNs());
+      if (!pub->Prepare()) return 2;
       const int64_t stamp = NowNs();
       if (!pub->Send(Kind::kMeasure, ++seq, stamp)) return 2;
       const int64_t done = NowNs();
@@ -578,9 +622,10 @@ int RunWriter(const RoleArgs& a) {
     start = NowNs();
     const auto deadline = start + static_cast<int64_t>(a.seconds * 1e9);
     for (;;) {
-      const int64_t stamp = NowNs();
-      if (stamp >= deadline || g_stop) break;
-      if (!pub->Send(Kind::kMeasure, ++seq, stamp)) return 2;
+      if (NowNs() >= deadline || g_stop) break;
+      // Throughput counts producing the frame too (Prepare).
+      if (!pub->Prepare()) return 2;
+      if (!pub->Send(Kind::kMeasure, ++seq, NowNs())) return 2;
       ++published;
     }
     end = NowNs();
@@ -595,8 +640,8 @@ int RunWriter(const RoleArgs& a) {
   char buf[160];
   for (size_t i = 0; i < before.size(); ++i) {
     std::snprintf(buf, sizeof buf, "W %llu %lld %lld\n",
-                  static_cast<unsigned long long>(first_seq + i),
-                  static_cast<long long>(before[i]), static_cast<long long>(after[i]));
+                  static_cast<unsigned long long>(first_seq + i), static_cast<long long>(before[i]),
+                  static_cast<long long>(after[i]));
     out += buf;
   }
   const double window_s = static_cast<double>(end - start) / 1e9;
@@ -657,14 +702,16 @@ int RunReader(const RoleArgs& a) {
   char buf[160];
   for (const Msg& m : samples) {
     std::snprintf(buf, sizeof buf, "L %llu %lld %lld\n", static_cast<unsigned long long>(m.seq),
-                  static_cast<long long>(m.recv_ns), static_cast<long long>(m.recv_ns - m.stamp_ns));
+                  static_cast<long long>(m.recv_ns),
+                  static_cast<long long>(m.recv_ns - m.stamp_ns));
     out += buf;
   }
   const Usage usage1 = Now();
   std::snprintf(buf, sizeof buf, "R %llu %lld %lld %d %llu %ld %ld",
                 static_cast<unsigned long long>(received), static_cast<long long>(first),
-                static_cast<long long>(last), timed_out ? 1 : 0, static_cast<unsigned long long>(bad),
-                usage1.minflt - usage0.minflt, usage1.nivcsw - usage0.nivcsw);
+                static_cast<long long>(last), timed_out ? 1 : 0,
+                static_cast<unsigned long long>(bad), usage1.minflt - usage0.minflt,
+                usage1.nivcsw - usage0.nivcsw);
   out += buf;
   Say(out);
   return 0;

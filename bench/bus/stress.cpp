@@ -85,7 +85,8 @@ int RunStressWriter(const RoleArgs& a) {
   if (!publish(Kind::kEnd, ++seq)) return 2;
   char buf[160];
   std::snprintf(buf, sizeof buf, "S %llu %lld %llu", static_cast<unsigned long long>(seq - 1),
-                static_cast<long long>(elapsed), static_cast<unsigned long long>(writer->dropped()));
+                static_cast<long long>(elapsed),
+                static_cast<unsigned long long>(writer->dropped()));
   Say(buf);
   return 0;
 }
@@ -172,10 +173,11 @@ int RunStressReader(const RoleArgs& a) {
   if (view && Checksum(view.image()) != view_sum) ++changed;
   char buf[200];
   std::snprintf(buf, sizeof buf, "R %llu %llu %llu %llu %llu %llu %d",
-                static_cast<unsigned long long>(checked), static_cast<unsigned long long>(bad_checksum),
+                static_cast<unsigned long long>(checked),
+                static_cast<unsigned long long>(bad_checksum),
                 static_cast<unsigned long long>(bad_meta), static_cast<unsigned long long>(changed),
-                static_cast<unsigned long long>(out_of_order), static_cast<unsigned long long>(skipped),
-                timed_out ? 1 : 0);
+                static_cast<unsigned long long>(out_of_order),
+                static_cast<unsigned long long>(skipped), timed_out ? 1 : 0);
   Say(buf);
   return 0;
 }
