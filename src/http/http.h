@@ -53,6 +53,10 @@ struct ServerDeps {
   // Whether frames are still coming (empty: always). While they are not, new
   // viewers and snapshots get the last frame at once instead of waiting.
   std::function<bool()> source_live;
+  // The newest detection set as a JSON object (one per inferred frame), for
+  // GET /api/detections and the SSE stream GET /api/events; null when this
+  // process runs no detector (both answer 404 with a JSON error then).
+  LatestSlot<std::shared_ptr<const std::string>>* detections = nullptr;
 };
 
 class Server {
