@@ -17,14 +17,25 @@ enum class Role { kRun, kCapture, kInfer, kServe };
 struct RunOptions {
   Role role = Role::kRun;
   std::string source = "pattern";
-  int width = 0;            // --size WxH (cameras)
+  int width = 0;  // --size WxH (cameras)
   int height = 0;
-  double source_fps = 0;    // --fps (cameras)
-  std::string fourcc;       // --fourcc (cameras)
-  bool loop = false;        // --loop (files)
+  double source_fps = 0;  // --fps (cameras)
+  std::string fourcc;     // --fourcc (cameras)
+  bool loop = false;      // --loop (files)
   std::string rtsp_transport = "tcp";
-  std::string detector = "faces";  // faces | none
-  std::string cascade;             // override the face cascade file
+  // faces | cascade:NAME|PATH | dnn:MODEL.onnx | motion | motion+SPEC | none
+  std::string detector = "faces";
+  std::string cascade;        // --cascade FILE: same as --detector cascade:FILE
+  double scale_factor = 1.1;  // cascades
+  int min_neighbours = 3;
+  int min_size = 30;
+  std::string labels;     // dnn: class names, one per line
+  int input_width = 640;  // dnn: network input
+  int input_height = 640;
+  float confidence = 0.25F;        // dnn: minimum score
+  float nms = 0.45F;               // dnn: NMS IoU threshold
+  int min_area = 500;              // motion: smallest region, px^2
+  bool hud = true;                 // draw fps/latency figures on the stream
   std::string overlay = "latest";  // latest | inferred
   int quality = 85;
   std::string bind = "127.0.0.1";

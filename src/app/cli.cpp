@@ -81,16 +81,76 @@ void AddSourceOptions(CLI::App& app, RunOptions& options) {
       ->capture_default_str();
 }
 
+// The detector spec's form; whether its file loads is checked at start-up.
+std::string CheckDetectorSpec(std::string spec) {
+  if (spec.rfind("motion+", 0) == 0) {
+    spec = spec.substr(7);
+    if (spec == "none" || spec == "motion" || spec.rfind("motion+", 0) == 0) {
+      return "motion+ needs another detector after it, e.g. motion+faces";
+    }
+  }
+  if (spec == "faces" || spec == "none" || spec == "motion") return {};
+  for (std::string_view prefix : {"cascade:", "dnn:"}) {
+    if (spec.rfind(prefix, 0) == 0) {
+      return spec.size() > prefix.size() ? std::string()
+                                         : std::string(prefix) + " needs a name or a path";
+    }
+  }
+  return "unknown detector '" + spec +
+         "' (use faces, cascade:NAME|PATH, dnn:MODEL.onnx, motion, motion+DETECTOR or none)";
+}
+
 void AddDetectorOptions(CLI::App& app, RunOptions& options) {
-  app.add_option("--detector", options.detector, "Detector: faces | none")
-      ->check(CLI::IsMember({"faces", "none"}))
+  app.add_option("--detector", options.detector,
+                 "faces | cascade:NAME|PATH (e.g. cascade:upperbody) | dnn:MODEL.onnx | motion | "
+                 "motion+DETECTOR (run DETECTOR only where there is motion) | none")
+      ->check(CheckDetectorSpec)
       ->capture_default_str();
-  app.add_option("--cascade", options.cascade, "Haar cascade file for --detector faces");
+  app.add_option("--cascade", options.cascade, "Cascade file for --detector faces");
+  app.add_option("--scale-factor", options.scale_factor, "Cascades: image pyramid step")
+      ->check(CLI::Range(1.01, 2.0))
+      ->capture_default_str();
+  app.add_option("--min-neighbours", options.min_neighbours,
+                 "Cascades: overlapping hits needed to keep a detection")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app.add_option("--min-size", options.min_size, "Cascades: smallest object, px")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--labels", options.labels, "dnn: class names, one per line")
+      ->check(CLI::ExistingFile);
+  app.add_option_function<std::string>(
+         "--input-size",
+         [&options](const std::string& size) {
+           if (std::sscanf(size.c_str(), "%dx%d", &options.input_width, &options.input_height) !=
+               2) {
+             options.input_height = options.input_width;
+           }
+         },
+         "dnn: network input, N or WxH (default 640)")
+      ->check([](const std::string& size) -> std::string {
+        int w = 0;
+        int h = 0;
+        const int n = std::sscanf(size.c_str(), "%dx%d", &w, &h);
+        if (n == 1) h = w;
+        const bool ok = n >= 1 && w >= 16 && h >= 16 && w <= 4096 && h <= 4096;
+        return ok ? std::string() : "input size must be N or WxH, 16..4096";
+      });
+  app.add_option("--conf", options.confidence, "dnn: minimum confidence 0..1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--nms", options.nms, "dnn: non-maximum suppression IoU threshold 0..1")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--min-area", options.min_area, "motion: smallest moving region, px^2")
+      ->check(CLI::Range(1, 100'000'000))
+      ->capture_default_str();
   app.add_option("--overlay", options.overlay,
                  "latest: every frame drawn with the newest detections; inferred: only "
                  "frames the detector finished")
       ->check(CLI::IsMember({"latest", "inferred"}))
       ->capture_default_str();
+  app.add_flag("!--no-hud", options.hud, "Do not draw fps and latency figures on the stream");
   app.add_option("--detector-threads", options.detector_threads,
                  "OpenCV threads the detector may use")
       ->check(CLI::Range(1, 64))

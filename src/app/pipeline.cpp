@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "encode/encode.h"
 #include "http/http.h"
+#include "infer/detectors.h"
 #include "infer/infer.h"
 
 namespace freshframe::web {
@@ -41,6 +42,20 @@ std::string_view RoleName(Role role) {
   return "run";
 }
 
+infer::DetectorOptions DetectorOptionsOf(const RunOptions& options) {
+  infer::DetectorOptions d;
+  d.scale_factor = options.scale_factor;
+  d.min_neighbours = options.min_neighbours;
+  d.min_size = options.min_size;
+  d.labels_path = options.labels;
+  d.input_width = options.input_width;
+  d.input_height = options.input_height;
+  d.confidence = options.confidence;
+  d.nms = options.nms;
+  d.min_area = options.min_area;
+  return d;
+}
+
 }  // namespace
 
 // Declaration order is construction order: slots and shared state first,
@@ -52,6 +67,7 @@ struct Pipeline::Parts {
   Demand demand;
   LatestSlot<FramePtr> raw;
   LatestSlot<infer::DetectionSetPtr> detections;
+  LatestSlot<infer::JsonTextPtr> detections_json;
   LatestSlot<FramePtr> annotated;
   LatestSlot<encode::EncodedFramePtr> jpeg;
   std::optional<capture::Grabber> grabber;
@@ -71,6 +87,16 @@ struct Pipeline::Parts {
                           {"overlay", options.overlay},
                           {"quality", options.quality},
                           {"stale", !Live()}};
+    if (detector) {
+      const infer::DetectorActivity activity = detector->activity();
+      out["detection"] = {
+          {"name", detector->name()},
+          {"frames", activity.frames},
+          {"model_runs", activity.model_runs},
+          {"model_run_share", activity.frames > 0 ? static_cast<double>(activity.model_runs) /
+                                                        static_cast<double>(activity.frames)
+                                                  : 0.0}};
+    }
     if (grabber) out["source"] = grabber->Status();
     if (input) {
       out["input"] = input->State();
@@ -123,24 +149,23 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   }
 
   if (Annotates(role)) {
-    std::unique_ptr<infer::Detector> detector;
-    if (options.detector == "faces") {
-      // The detector gets a bounded share of the machine, so it cannot starve
-      // capture, encoding and sending.
-      cv::setNumThreads(options.detector_threads);
-      infer::HaarOptions haar;
-      haar.cascade_path = options.cascade;
-      auto made = infer::MakeHaarFaceDetector(haar);
-      if (!made) return made.error();
-      detector = std::move(made).value();
-    }
+    // The detector gets a bounded share of the machine, so it cannot starve
+    // capture, encoding and sending.
+    cv::setNumThreads(options.detector_threads);
+    std::string spec = options.detector;
+    if (!options.cascade.empty() && spec == "faces") spec = "cascade:" + options.cascade;
+    auto made = infer::MakeDetector(spec, DetectorOptionsOf(options));
+    if (!made) return made.error();
+    std::unique_ptr<infer::Detector> detector = std::move(made).value();
     const bool has_detector = detector != nullptr;
     if (has_detector) {
-      parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics);
+      parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics,
+                              &parts->detections_json);
     }
     parts->annotator.emplace(
         options.overlay == "inferred" ? infer::Overlay::kInferred : infer::Overlay::kLatest,
-        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated, parts->metrics);
+        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated, parts->metrics,
+        options.hud);
   }
 
   // Outputs on buses.
@@ -171,7 +196,8 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
         server_options,
         http::ServerDeps{parts->jpeg, parts->demand, parts->metrics, web::kIndexHtml,
                          [raw_parts] { return raw_parts->Describe(); },
-                         [raw_parts] { return raw_parts->Live(); }});
+                         [raw_parts] { return raw_parts->Live(); },
+                         parts->detector ? &parts->detections_json : nullptr});
     if (!server) return server.error();
     parts->server = std::move(server).value();
     parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
@@ -209,6 +235,7 @@ void Pipeline::Stop() {
   parts_->raw.Close();
   parts_->annotated.Close();
   parts_->detections.Close();
+  parts_->detections_json.Close();
   parts_->jpeg.Close();
 }
 

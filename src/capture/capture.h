@@ -85,9 +85,14 @@ struct PatternSpec {
   int width = 640;
   int height = 480;
   double fps = 30.0;
+  // Share of the time the scene moves, in 10 s cycles (moving first): below
+  // 1 the scene stands still for the rest of each cycle (only the timecode
+  // strip changes), as a fixed camera watching a quiet place would.
+  double motion = 1.0;
 };
 
-// Parses "pattern", "pattern:WxH", "pattern:WxH@FPS" or "pattern:@FPS".
+// Parses "pattern", "pattern:WxH", "pattern:WxH@FPS" or "pattern:@FPS",
+// each optionally followed by ",motion=F" (0..1).
 // Sizes 16..7680 x 16..4320, fps in (0, 240].
 Expected<PatternSpec> ParsePatternSpec(std::string_view spec);
 

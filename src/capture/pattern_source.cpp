@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <numbers>
 
 #include <opencv2/core.hpp>
@@ -76,14 +77,18 @@ class PatternSource final : public FrameSource {
     frame.meta.height = spec_.height;
     frame.meta.format = PixelFormat::kBgr24;
     frame.meta.stamps.capture_us = capture_us;
-    frame.image = Render(frame.meta.sequence, capture_us);
+    frame.image = Render(SceneFrame(index_), capture_us);
     ++index_;
     return ReadResult::Of(std::move(frame));
   }
 
   std::string Describe() const override {
-    char text[64];
-    std::snprintf(text, sizeof text, "pattern:%dx%d@%g", spec_.width, spec_.height, spec_.fps);
+    char text[96];
+    const int n =
+        std::snprintf(text, sizeof text, "pattern:%dx%d@%g", spec_.width, spec_.height, spec_.fps);
+    if (spec_.motion < 1.0) {
+      std::snprintf(text + n, sizeof text - static_cast<size_t>(n), ",motion=%g", spec_.motion);
+    }
     return text;
   }
   int width() const override { return spec_.width; }
@@ -148,6 +153,16 @@ class PatternSource final : public FrameSource {
     cv::hconcat(background_, background_, background_);
   }
 
+  // The scene's own frame number (1, 2, ...): it advances only while the
+  // scene moves, so still phases render the same picture.
+  uint64_t SceneFrame(int64_t index) const {
+    if (spec_.motion >= 1.0) return static_cast<uint64_t>(index) + 1;
+    const auto cycle = std::max<int64_t>(1, std::llround(10.0 * spec_.fps));
+    const int64_t moving = std::llround(static_cast<double>(cycle) * spec_.motion);
+    const int64_t in_cycle = index % cycle;
+    return static_cast<uint64_t>((index / cycle) * moving + std::min<int64_t>(in_cycle, moving)) + 1;
+  }
+
   cv::Mat Render(uint64_t sequence, int64_t capture_us) const {
     const int w = spec_.width;
     const int h = spec_.height;
@@ -179,7 +194,10 @@ class PatternSource final : public FrameSource {
     const double font = std::max(0.4, w / 1280.0);
     char text[96];
     std::snprintf(text, sizeof text, "freshframe #%06llu  %.3f s",
-                  static_cast<unsigned long long>(sequence), static_cast<double>(capture_us) / 1e6);
+                  static_cast<unsigned long long>(sequence),
+                  // A scene that stands still at times shows its own clock,
+                  // which stops with it.
+                  spec_.motion < 1.0 ? t : static_cast<double>(capture_us) / 1e6);
     const int baseline_y = h - std::max(8, h / 40);
     // White on a dark band: one text pass (text is the costliest drawing here).
     int text_baseline = 0;
@@ -211,7 +229,7 @@ class PatternSource final : public FrameSource {
 Expected<PatternSpec> ParsePatternSpec(std::string_view spec) {
   const auto bad = [&](std::string_view why) {
     return Error{"invalid pattern source '" + std::string(spec) + "': " + std::string(why) +
-                 " (expected pattern[:WxH][@FPS], e.g. pattern:640x480@30)"};
+                 " (expected pattern[:WxH][@FPS][,motion=F], e.g. pattern:640x480@30)"};
   };
   if (spec.substr(0, kPatternPrefix.size()) != kPatternPrefix) return bad("not a pattern");
   std::string_view rest = spec.substr(kPatternPrefix.size());
@@ -219,6 +237,20 @@ Expected<PatternSpec> ParsePatternSpec(std::string_view spec) {
   if (rest.empty()) return out;
   if (rest.front() != ':') return bad("expected ':' after 'pattern'");
   rest.remove_prefix(1);
+  const auto comma = rest.find(',');
+  if (comma != std::string_view::npos) {
+    const std::string_view option = rest.substr(comma + 1);
+    rest = rest.substr(0, comma);
+    constexpr std::string_view kMotion = "motion=";
+    if (option.substr(0, kMotion.size()) != kMotion) return bad("unknown option (motion=F)");
+    const std::string value(option.substr(kMotion.size()));
+    char* end = nullptr;
+    out.motion = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(out.motion >= 0.0 && out.motion <= 1.0)) {
+      return bad("motion must be a number from 0 to 1");
+    }
+  }
+  if (rest.empty()) return out;
   if (auto problem = ParseSizeAndRate(rest, out.width, out.height, out.fps)) {
     return bad(*problem);
   }

@@ -1,6 +1,7 @@
 #include <chrono>
 #include <stop_token>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
@@ -30,12 +31,46 @@ TEST(PatternSpecTest, ParsesForms) {
   ASSERT_TRUE(fps_only.ok());
   EXPECT_EQ(fps_only->width, 640);
   EXPECT_DOUBLE_EQ(fps_only->fps, 7.5);
+  EXPECT_DOUBLE_EQ(fps_only->motion, 1.0);
+  auto quiet = ParsePatternSpec("pattern:320x240@10,motion=0.1");
+  ASSERT_TRUE(quiet.ok()) << quiet.error().message;
+  EXPECT_EQ(quiet->width, 320);
+  EXPECT_DOUBLE_EQ(quiet->motion, 0.1);
+  auto quiet_default_size = ParsePatternSpec("pattern:,motion=0");
+  ASSERT_TRUE(quiet_default_size.ok());
+  EXPECT_DOUBLE_EQ(quiet_default_size->motion, 0.0);
+}
+
+// motion=0.05 at 100 fps: every 10 s cycle (1000 frames) starts with 50
+// moving frames; then only the timecode strip changes.
+TEST(PatternSourceTest, MostlyStillSceneChangesOnlyItsStripWhileStill) {
+  auto source = MakePatternSource({320, 240, 100, 0.05});
+  std::stop_source stop;
+  std::vector<Frame> frames;
+  for (int i = 0; i < 100; ++i) frames.push_back(*source->Read(stop.get_token()).frame);
+  const int strip = timecode::StripRows(320);
+  const cv::Rect body(0, strip, 320, 240 - strip);
+  int changed = 0;
+  int changed_late = 0;
+  for (size_t i = 1; i < frames.size(); ++i) {
+    const bool moved = cv::norm(frames[i].image(body), frames[i - 1].image(body), cv::NORM_L1) > 0;
+    changed += moved ? 1 : 0;
+    if (frames[i - 1].meta.sequence > 51) changed_late += moved ? 1 : 0;
+  }
+  EXPECT_GE(changed, 20);  // a busy machine may skip some deadlines
+  EXPECT_LE(changed, 50);
+  EXPECT_EQ(changed_late, 0);
+  // The strip still carries each frame's own capture time.
+  auto reading = timecode::Read(frames.back().image, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_EQ(reading->t_us, frames.back().meta.stamps.capture_us);
 }
 
 TEST(PatternSpecTest, RejectsBadValuesWithAClearMessage) {
   for (const char* bad :
        {"pattern:0x0@0", "pattern:640x480@0", "pattern:640x480@-1", "pattern:640@30", "pattern:axb",
-        "pattern:640x480@x", "pattern;", "pattern:100000x10", "pattern:640x480@300", "camera"}) {
+        "pattern:640x480@x", "pattern;", "pattern:100000x10", "pattern:640x480@300", "camera",
+        "pattern:640x480,motion=2", "pattern:640x480,motion=", "pattern:640x480,speed=1"}) {
     auto spec = ParsePatternSpec(bad);
     EXPECT_FALSE(spec.ok()) << bad;
     if (!spec.ok()) {

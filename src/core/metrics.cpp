@@ -88,8 +88,14 @@ StageMetrics& Metrics::Stage(const std::string& name) {
   return *slot;
 }
 
+const StageMetrics* Metrics::Find(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = stages_.find(name);
+  return it == stages_.end() ? nullptr : it->second.get();
+}
+
 nlohmann::json PercentilesToJson(const Percentiles& p) {
-  return {{"count", p.count}, {"p50", Round3(p.p50)}, {"p90", Round3(p.p90)},
+  return {{"count", p.count},     {"p50", Round3(p.p50)}, {"p90", Round3(p.p90)},
           {"p99", Round3(p.p99)}, {"max", Round3(p.max)}, {"mean", Round3(p.mean)}};
 }
 

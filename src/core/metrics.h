@@ -60,9 +60,7 @@ class StageMetrics {
 
   uint64_t frames() const { return frames_.load(std::memory_order_relaxed); }
   uint64_t skipped() const { return skipped_.load(std::memory_order_relaxed); }
-  double Fps(int64_t now_us) const {
-    return std::max(latency_.Rate(now_us), work_.Rate(now_us));
-  }
+  double Fps(int64_t now_us) const { return std::max(latency_.Rate(now_us), work_.Rate(now_us)); }
   Percentiles Work(int64_t now_us) const { return work_.Snapshot(now_us); }
   Percentiles Latency(int64_t now_us) const { return latency_.Snapshot(now_us); }
 
@@ -78,6 +76,9 @@ class Metrics {
  public:
   // The metrics of stage `name`, created on first use.
   StageMetrics& Stage(const std::string& name);
+  // The metrics of stage `name` if some stage created them, else nullptr
+  // (stages are never removed, so the pointer stays valid).
+  const StageMetrics* Find(const std::string& name) const;
 
   // {"stage": {"fps", "frames", "skipped", "work_ms": {...},
   //            "latency_ms": {...}}, ...}; latency is since capture.

@@ -51,10 +51,28 @@ void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections) {
   }
 }
 
+void DrawHud(cv::Mat& image, const std::string& text) {
+  const double font = std::max(0.4, image.cols / 1800.0);
+  int baseline = 0;
+  const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &baseline);
+  const int pad = 4;
+  const int top =
+      std::max(timecode::StripRows(image.cols), image.rows - size.height - baseline - 2 * pad);
+  const cv::Rect box = cv::Rect(0, top, size.width + 2 * pad, image.rows - top) &
+                       cv::Rect(0, 0, image.cols, image.rows);
+  if (box.area() <= 0) return;
+  image(box).setTo(cv::Scalar(24, 24, 24));
+  cv::Mat area = image(box);  // OpenCV clips to the box: nothing else is touched
+  cv::putText(area, text, {pad, area.rows - baseline - pad + 1}, cv::FONT_HERSHEY_SIMPLEX, font,
+              cv::Scalar(235, 235, 235), 1, cv::LINE_AA);
+}
+
 AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                                LatestSlot<DetectionSetPtr>* detections,
-                               LatestSlot<FramePtr>& annotated, Metrics& metrics)
+                               LatestSlot<FramePtr>& annotated, Metrics& metrics, bool hud)
     : overlay_(overlay),
+      hud_(hud),
+      all_metrics_(metrics),
       raw_(raw),
       detections_(detections),
       annotated_(annotated),
@@ -113,9 +131,10 @@ void AnnotatorStage::Publish(const FramePtr& source, const DetectionSet* detecti
       draw = !detections->detections.empty();
     }
   }
-  if (draw) {
+  if (draw || hud_) {
     out->image = source->image.clone();  // the raw frame is shared: never draw on it
-    DrawDetections(out->image, detections->detections);
+    if (draw) DrawDetections(out->image, detections->detections);
+    if (hud_) DrawHud(out->image, HudText(start));
   } else {
     out->image = source->image;  // nothing to draw: share the pixels
   }
@@ -124,6 +143,28 @@ void AnnotatorStage::Publish(const FramePtr& source, const DetectionSet* detecti
   annotated_.Publish(std::move(out));
   metrics_.Record(end, static_cast<double>(end - start) / 1000.0,
                   static_cast<double>(end - source->meta.stamps.capture_us) / 1000.0);
+}
+
+const std::string& AnnotatorStage::HudText(int64_t now_us) {
+  // Percentiles sort a window of samples: refresh a few times a second, not
+  // per frame (the figures move slowly anyway).
+  constexpr int64_t kRefreshUs = 500'000;
+  if (!hud_text_.empty() && now_us - hud_updated_us_ < kRefreshUs) return hud_text_;
+  hud_updated_us_ = now_us;
+  char text[160];
+  int n = std::snprintf(text, sizeof text, "%.1f fps", metrics_.Fps(now_us));
+  if (const StageMetrics* infer = all_metrics_.Find("infer"); infer != nullptr) {
+    n += std::snprintf(text + n, sizeof text - static_cast<size_t>(n), " | det %.1f fps %.0f ms",
+                       infer->Fps(now_us), infer->Work(now_us).p50);
+  }
+  // The viewers' latency when someone watches; otherwise this stage's own.
+  const StageMetrics* send = all_metrics_.Find("send");
+  const Percentiles sent = send != nullptr ? send->Latency(now_us) : Percentiles{};
+  const Percentiles here = metrics_.Latency(now_us);
+  std::snprintf(text + n, sizeof text - static_cast<size_t>(n), " | %s %.0f ms",
+                sent.count > 0 ? "e2e" : "latency", sent.count > 0 ? sent.p50 : here.p50);
+  hud_text_ = text;
+  return hud_text_;
 }
 
 }  // namespace freshframe::infer

@@ -2,6 +2,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -15,12 +18,38 @@ constexpr int kDetectorNice = 10;
 
 }  // namespace
 
+std::string DetectionSetToJson(const DetectionSet& set, std::string_view detector) {
+  nlohmann::json boxes = nlohmann::json::array();
+  for (const Detection& d : set.detections) {
+    boxes.push_back({{"label", d.label},
+                     {"score", std::round(static_cast<double>(d.score) * 1000.0) / 1000.0},
+                     {"box", {d.box.x, d.box.y, d.box.width, d.box.height}}});
+  }
+  const FrameMeta& meta = set.frame->meta;
+  nlohmann::json out = {{"sequence", meta.sequence},
+                        {"capture_us", meta.stamps.capture_us},
+                        {"infer_start_us", set.infer_start_us},
+                        {"infer_end_us", set.infer_end_us},
+                        {"width", set.frame->image.cols},
+                        {"height", set.frame->image.rows},
+                        {"detector", detector},
+                        {"detections", std::move(boxes)}};
+  return out.dump();
+}
+
 DetectorStage::DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
-                             LatestSlot<DetectionSetPtr>& detections, Metrics& metrics)
+                             LatestSlot<DetectionSetPtr>& detections, Metrics& metrics,
+                             LatestSlot<JsonTextPtr>* json)
     : detector_(std::move(detector)),
+      name_(detector_->name()),
       raw_(raw),
       detections_(detections),
+      json_(json),
       metrics_(metrics.Stage("infer")) {}
+
+DetectorActivity DetectorStage::activity() const {
+  return {frames_.load(std::memory_order_relaxed), model_runs_.load(std::memory_order_relaxed)};
+}
 
 void DetectorStage::Start() {
   thread_.Start([this](std::stop_token stop) { Run(stop); });
@@ -58,6 +87,17 @@ void DetectorStage::Run(std::stop_token stop) {
     set->infer_end_us = MonotonicMicros();
     const int64_t end = set->infer_end_us;
     const double work_ms = static_cast<double>(end - set->infer_start_us) / 1000.0;
+    const DetectorActivity activity = detector_->activity();
+    if (activity.frames == 0) {  // an ungated detector runs its model on every frame
+      frames_.fetch_add(1, std::memory_order_relaxed);
+      model_runs_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      frames_.store(activity.frames, std::memory_order_relaxed);
+      model_runs_.store(activity.model_runs, std::memory_order_relaxed);
+    }
+    if (json_ != nullptr) {
+      json_->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, name_)));
+    }
     detections_.Publish(std::move(set));
     metrics_.Record(end, work_ms,
                     static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);

@@ -27,17 +27,17 @@ struct DetectorOptions {
   // Cascades (faces, cascade:NAME|PATH).
   double scale_factor = 1.1;
   int min_neighbours = 3;
-  int min_size = 30;     // smallest object, px (in the frame as given)
-  int max_width = 640;   // cascades/motion: frames wider are scaled down first
+  int min_size = 30;    // smallest object, px (in the frame as given)
+  int max_width = 640;  // cascades/motion: frames wider are scaled down first
   // dnn:MODEL.onnx
-  std::string labels_path;   // one class name per line; empty: "class<N>"
-  int input_width = 640;     // network input (letterboxed into)
+  std::string labels_path;  // one class name per line; empty: "class<N>"
+  int input_width = 640;    // network input (letterboxed into)
   int input_height = 640;
   float confidence = 0.25F;  // minimum score kept
   float nms = 0.45F;         // IoU threshold of per-class non-maximum suppression
   // motion
-  int min_area = 500;           // smallest moving region reported, px^2 of the frame
-  int warmup_frames = 30;       // frames MOG2 learns from before reporting
+  int min_area = 500;             // smallest moving region reported, px^2 of the frame
+  int warmup_frames = 30;         // frames MOG2 learns from before reporting
   double motion_gate_pad = 0.25;  // motion+X: crop around motion grows by this share
 };
 

@@ -14,6 +14,7 @@
 // immutable and shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -28,8 +29,8 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
-#include "core/stage_thread.h"
 #include "core/metrics.h"
+#include "core/stage_thread.h"
 
 namespace freshframe::infer {
 
@@ -79,23 +80,42 @@ struct DetectionSet {
 };
 using DetectionSetPtr = std::shared_ptr<const DetectionSet>;
 
+// The detection set as one JSON object: sequence, capture_us,
+// infer_start_us, infer_end_us, width, height, detector, detections
+// [{label, score, box: [x, y, w, h]}] (frame coordinates).
+std::string DetectionSetToJson(const DetectionSet& set, std::string_view detector);
+
+using JsonTextPtr = std::shared_ptr<const std::string>;
+
 class DetectorStage {
  public:
+  // `json` (optional) also receives each set as DetectionSetToJson text, for
+  // HTTP clients that want detections as data.
   DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
-                LatestSlot<DetectionSetPtr>& detections, Metrics& metrics);
+                LatestSlot<DetectionSetPtr>& detections, Metrics& metrics,
+                LatestSlot<JsonTextPtr>* json = nullptr);
   DetectorStage(const DetectorStage&) = delete;
   DetectorStage& operator=(const DetectorStage&) = delete;
 
   void Start();
   void Stop();
+  // The detector's activity as of its last frame (any thread).
+  DetectorActivity activity() const;
+  std::string name() const { return name_; }
 
  private:
   void Run(std::stop_token stop);
 
   std::unique_ptr<Detector> detector_;
+  const std::string name_;
   LatestSlot<FramePtr>& raw_;
   LatestSlot<DetectionSetPtr>& detections_;
+  LatestSlot<JsonTextPtr>* json_;
   StageMetrics& metrics_;
+  // Copies of detector_->activity() for other threads. Relaxed: two
+  // independent counters; a reader may see them a frame apart.
+  std::atomic<uint64_t> frames_{0};
+  std::atomic<uint64_t> model_runs_{0};
   StageThread thread_;  // last: joined before the members it uses go
 };
 
@@ -104,13 +124,19 @@ enum class Overlay { kLatest, kInferred };
 // Draws boxes and labels, keeping clear of the timecode strip's rows.
 void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections);
 
+// Draws one line of text in a dark box at the bottom-left corner, far from
+// the timecode strip at the top.
+void DrawHud(cv::Mat& image, const std::string& text);
+
 class AnnotatorStage {
  public:
   // With no detector (detections == nullptr) frames pass through unchanged
   // (pixels shared, not copied) whatever the overlay mode.
+  // `hud`: also draw stream fps, detector fps and ms, and the latency since
+  // capture (the viewers' if anyone watches) on every frame.
   AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                  LatestSlot<DetectionSetPtr>* detections, LatestSlot<FramePtr>& annotated,
-                 Metrics& metrics);
+                 Metrics& metrics, bool hud = false);
   AnnotatorStage(const AnnotatorStage&) = delete;
   AnnotatorStage& operator=(const AnnotatorStage&) = delete;
 
@@ -121,8 +147,13 @@ class AnnotatorStage {
   void RunLatest(std::stop_token stop);
   void RunInferred(std::stop_token stop);
   void Publish(const FramePtr& source, const DetectionSet* detections);
+  const std::string& HudText(int64_t now_us);
 
   Overlay overlay_;
+  bool hud_;
+  Metrics& all_metrics_;
+  std::string hud_text_;
+  int64_t hud_updated_us_ = 0;
   LatestSlot<FramePtr>& raw_;
   LatestSlot<DetectionSetPtr>* detections_;
   LatestSlot<FramePtr>& annotated_;
