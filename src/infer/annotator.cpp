@@ -56,13 +56,15 @@ void DrawHud(cv::Mat& image, const std::string& text) {
   int baseline = 0;
   const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, 1, &baseline);
   const int pad = 4;
-  const int top =
-      std::max(timecode::StripRows(image.cols), image.rows - size.height - baseline - 2 * pad);
-  const cv::Rect box = cv::Rect(0, top, size.width + 2 * pad, image.rows - top) &
+  // Top-right, just below the strip: clear of the strip and of what sources
+  // usually print at the bottom (camera OSDs, the test pattern's counter).
+  const int top = std::min(timecode::StripRows(image.cols), image.rows);
+  const int width = size.width + 2 * pad;
+  const cv::Rect box = cv::Rect(image.cols - width, top, width, size.height + baseline + 2 * pad) &
                        cv::Rect(0, 0, image.cols, image.rows);
   if (box.area() <= 0) return;
-  image(box).setTo(cv::Scalar(24, 24, 24));
   cv::Mat area = image(box);  // OpenCV clips to the box: nothing else is touched
+  area.setTo(cv::Scalar(24, 24, 24));
   cv::putText(area, text, {pad, area.rows - baseline - pad + 1}, cv::FONT_HERSHEY_SIMPLEX, font,
               cv::Scalar(235, 235, 235), 1, cv::LINE_AA);
 }
@@ -161,8 +163,9 @@ const std::string& AnnotatorStage::HudText(int64_t now_us) {
   const StageMetrics* send = all_metrics_.Find("send");
   const Percentiles sent = send != nullptr ? send->Latency(now_us) : Percentiles{};
   const Percentiles here = metrics_.Latency(now_us);
-  std::snprintf(text + n, sizeof text - static_cast<size_t>(n), " | %s %.0f ms",
-                sent.count > 0 ? "e2e" : "latency", sent.count > 0 ? sent.p50 : here.p50);
+  const double latency = sent.count > 0 ? sent.p50 : here.p50;
+  std::snprintf(text + n, sizeof text - static_cast<size_t>(n), " | %s %.*f ms",
+                sent.count > 0 ? "e2e" : "latency", latency < 10 ? 1 : 0, latency);
   hud_text_ = text;
   return hud_text_;
 }

@@ -95,16 +95,21 @@ class MotionGatedDetector final : public Detector {
         options_(options),
         name_("motion+" + std::string(inner_->name())) {}
 
+  // Where nothing moved the picture is what the model last saw, so its
+  // detections there still hold: a person who stops walking stays boxed.
+  // Where something moved, the model's new results replace the old ones.
   std::vector<Detection> Detect(const cv::Mat& bgr) override {
     ++activity_.frames;
+    if (bgr.empty() || bgr.size() != last_size_) last_.clear();
     if (bgr.empty()) return {};
+    last_size_ = bgr.size();
     const std::vector<Detection> regions = motion_->Detect(bgr);
-    if (regions.empty()) return {};
+    if (regions.empty()) return last_;
     std::vector<Detection> found;
     try {
       const cv::Rect frame(0, 0, bgr.cols, bgr.rows);
       const std::vector<cv::Rect> crops = CropsAround(regions, bgr.size(), options_);
-      if (crops.empty()) return {};
+      if (crops.empty()) return last_;
       ++activity_.model_runs;
       for (const cv::Rect& crop : crops) {
         // A view, not a copy: the inner detector reads the frame's pixels.
@@ -113,10 +118,17 @@ class MotionGatedDetector final : public Detector {
           if (d.box.area() > 0) found.push_back(std::move(d));
         }
       }
+      for (const Detection& old : last_) {
+        const bool re_examined = std::any_of(crops.begin(), crops.end(), [&](const cv::Rect& c) {
+          return (c & old.box).area() > 0;
+        });
+        if (!re_examined) found.push_back(old);
+      }
     } catch (const cv::Exception&) {
       return {};
     }
-    return Deduplicate(std::move(found));
+    last_ = Deduplicate(std::move(found));
+    return last_;
   }
 
   std::string_view name() const override { return name_; }
@@ -128,6 +140,8 @@ class MotionGatedDetector final : public Detector {
   DetectorOptions options_;
   std::string name_;
   DetectorActivity activity_;
+  std::vector<Detection> last_;  // the model's detections, as of the last motion
+  cv::Size last_size_;
 };
 
 }  // namespace

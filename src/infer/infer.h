@@ -124,8 +124,8 @@ enum class Overlay { kLatest, kInferred };
 // Draws boxes and labels, keeping clear of the timecode strip's rows.
 void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections);
 
-// Draws one line of text in a dark box at the bottom-left corner, far from
-// the timecode strip at the top.
+// Draws one line of text in a dark box at the top-right corner, just below
+// the timecode strip (never on it).
 void DrawHud(cv::Mat& image, const std::string& text);
 
 class AnnotatorStage {

@@ -47,6 +47,17 @@ TEST(AnnotatorTest, DrawingNeverTouchesTheTimecodeRows) {
   EXPECT_GT(cv::norm(image, before, cv::NORM_L1), 0.0);
 }
 
+TEST(AnnotatorTest, HudStaysBelowTheStripAtEverySize) {
+  for (const cv::Size size : {cv::Size(320, 240), cv::Size(640, 480), cv::Size(1920, 1080)}) {
+    cv::Mat image(size, CV_8UC3, cv::Scalar(90, 90, 90));
+    cv::Mat before = image.clone();
+    DrawHud(image, "29.9 fps | det 5.0 fps 38 ms | e2e 41 ms");
+    const int strip = timecode::StripRows(size.width);
+    EXPECT_EQ(cv::norm(image.rowRange(0, strip), before.rowRange(0, strip), cv::NORM_L1), 0.0);
+    EXPECT_GT(cv::norm(image, before, cv::NORM_L1), 0.0) << size;
+  }
+}
+
 // A detector that takes a fixed time, to show the stages' pacing.
 class SlowDetector final : public Detector {
  public:
