@@ -62,17 +62,17 @@ TEST(AnnotatorTest, HudStaysBelowTheStripAtEverySize) {
 class SlowDetector final : public Detector {
  public:
   std::vector<Detection> Detect(const cv::Mat&) override {
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(200ms);
     return {{cv::Rect(100, 100, 50, 50), "thing", 1.0F}};
   }
   std::string_view name() const override { return "slow"; }
 };
 
-// Grabber (50 fps) -> slow detector -> annotator, run for `duration`.
+// Grabber (30 fps) -> detector sleeping 200 ms -> annotator, run for `duration`.
 class StagesTest : public ::testing::Test {
  protected:
   void RunPipeline(Overlay overlay, std::chrono::milliseconds duration) {
-    capture::Grabber grabber(capture::MakePatternSource({320, 240, 50}), raw_, metrics_);
+    capture::Grabber grabber(capture::MakePatternSource({320, 240, 30}), raw_, metrics_);
     DetectorStage detector(std::make_unique<SlowDetector>(), raw_, detections_, metrics_);
     AnnotatorStage annotator(overlay, raw_, &detections_, annotated_, metrics_);
     annotator.Start();
@@ -90,10 +90,11 @@ class StagesTest : public ::testing::Test {
 };
 
 TEST_F(StagesTest, LatestOverlayKeepsSourceRateWhileDetectorIsSlow) {
-  RunPipeline(Overlay::kLatest, 1200ms);
-  // ~60 frames annotated vs ~12 inferred: the stream did not wait for the
-  // detector (generous bounds).
-  EXPECT_GT(metrics_.Stage("annotate").frames(), 3 * metrics_.Stage("infer").frames());
+  RunPipeline(Overlay::kLatest, 3000ms);
+  // The source rate (30 fps: ~90 frames), not the detector's (5 fps: ~15);
+  // generous bounds for a busy machine.
+  EXPECT_GE(metrics_.Stage("annotate").frames(), 70U);
+  EXPECT_LE(metrics_.Stage("infer").frames(), 16U);
   EXPECT_GT(metrics_.Stage("infer").skipped(), 0U);
   auto last = annotated_.Latest();
   ASSERT_TRUE(last.has_value());
@@ -101,12 +102,16 @@ TEST_F(StagesTest, LatestOverlayKeepsSourceRateWhileDetectorIsSlow) {
   EXPECT_LE(last->value->meta.detections_sequence, last->value->meta.sequence);
 }
 
-TEST_F(StagesTest, InferredOverlayStreamsOnlyInferredFrames) {
-  RunPipeline(Overlay::kInferred, 800ms);
+TEST_F(StagesTest, InferredOverlayStreamsOnlyInferredFramesAtTheDetectorsRate) {
+  RunPipeline(Overlay::kInferred, 3000ms);
   auto last = annotated_.Latest();
   ASSERT_TRUE(last.has_value());
   EXPECT_EQ(last->value->meta.detections_sequence, last->value->meta.sequence);
-  EXPECT_LE(metrics_.Stage("annotate").frames(), metrics_.Stage("infer").frames());
+  // About 5 fps: ~15 frames in 3 s.
+  const uint64_t streamed = metrics_.Stage("annotate").frames();
+  EXPECT_GE(streamed, 9U);
+  EXPECT_LE(streamed, 16U);
+  EXPECT_LE(streamed, metrics_.Stage("infer").frames());
 }
 
 }  // namespace
