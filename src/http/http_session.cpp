@@ -22,6 +22,21 @@ using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
 
 constexpr int64_t kSnapshotFreshUs = 100'000;
+constexpr std::string_view kEventStreamType = "text/event-stream";
+// Before the first set: an empty one of the usual shape, so that a client
+// polling from start-up needs no special case (no detector at all is a 404).
+constexpr std::string_view kNoDetectionsYet =
+    R"({"sequence":0,"detections":[],"detector_running":true})";
+
+// The header of a response that lasts as long as the connection: no length,
+// the body ends with the connection.
+std::string EndlessHeader(std::string_view type, std::string_view extra) {
+  std::string header =
+      "HTTP/1.1 200 OK\r\nServer: freshframe/" FRESHFRAME_VERSION "\r\nContent-Type: ";
+  header.append(type).append("\r\n").append(extra);
+  header.append("Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n");
+  return header;
+}
 
 class HttpSession;
 
@@ -104,6 +119,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return Snapshot();
       case Route::kStream:
         return Stream(std::string(target));
+      case Route::kDetections:
+        return Detections();
+      case Route::kEvents:
+        return Events();
       case Route::kMethodNotAllowed:
         return SendError(bhttp::status::method_not_allowed, "method not allowed");
       case Route::kBadRequest:
@@ -158,29 +177,58 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Stream(std::string path) {
+    const std::string type = "multipart/x-mixed-replace;boundary=" + std::string(kBoundary);
+    if (head_) return SendText(bhttp::status::ok, type, "");
+    HandOver(EndlessHeader(type,
+                           "Cache-Control: no-store, no-cache, must-revalidate\r\n"
+                           "Pragma: no-cache\r\n"),
+             std::move(path), &StartMjpegSession);
+  }
+
+  // GET /api/detections: the newest set, as the detector wrote it.
+  void Detections() {
+    if (context_.deps.detections == nullptr) return NoDetector();
+    const auto latest = context_.deps.detections->Latest();
+    auto response =
+        MakeResponse(bhttp::status::ok, "application/json",
+                     std::string(latest && latest->value ? *latest->value : kNoDetectionsYet));
+    response.set(bhttp::field::access_control_allow_origin, "*");
+    Send(std::move(response));
+  }
+
+  // GET /api/events: Server-Sent Events, one per detection set.
+  void Events() {
+    if (context_.deps.detections == nullptr) return NoDetector();
     if (head_) {
-      auto response = MakeResponse(
-          bhttp::status::ok, "multipart/x-mixed-replace;boundary=" + std::string(kBoundary), "");
+      auto response = MakeResponse(bhttp::status::ok, kEventStreamType, "");
+      response.set(bhttp::field::cache_control, "no-cache");
+      response.set("X-Accel-Buffering", "no");
       return Send(std::move(response));
     }
-    auto header = std::make_shared<std::string>(
-        "HTTP/1.1 200 OK\r\n"
-        "Server: freshframe/" FRESHFRAME_VERSION
-        "\r\n"
-        "Content-Type: multipart/x-mixed-replace;boundary=" +
-        std::string(kBoundary) +
-        "\r\n"
-        "Cache-Control: no-store, no-cache, must-revalidate\r\n"
-        "Pragma: no-cache\r\n"
-        "Access-Control-Allow-Origin: *\r\n"
-        "Connection: close\r\n\r\n");
+    // X-Accel-Buffering: a proxy such as nginx would otherwise hold events
+    // back in its buffer, which defeats a low-latency stream.
+    HandOver(
+        EndlessHeader(kEventStreamType, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"),
+        "/api/events", &StartSseSession);
+  }
+
+  void NoDetector() {
+    SendText(bhttp::status::not_found, "application/json",
+             R"({"error":"no detector runs in this process"})");
+  }
+
+  // Sends the header of an endless response, then gives the connection to
+  // `takeover`, which owns it from then on.
+  using Takeover = void (*)(beast::tcp_stream, ServerContext&, std::string, std::string);
+  void HandOver(std::string header_text, std::string path, Takeover takeover) {
+    auto header = std::make_shared<std::string>(std::move(header_text));
     stream_.expires_after(context_.options.write_stall_timeout);
     net::async_write(stream_, net::buffer(*header),
-                     [self = shared_from_this(), header, path = std::move(path)](
+                     [self = shared_from_this(), header, path = std::move(path), takeover](
                          beast::error_code ec, size_t) mutable {
                        if (ec) return self->Close();
-                       StartMjpegSession(std::move(self->stream_), self->context_,
-                                         std::move(self->peer_), std::move(path));
+                       takeover(std::move(self->stream_), self->context_, std::move(self->peer_),
+                                std::move(path));
                      });
   }
 

@@ -61,6 +61,10 @@ RouteResult Classify(std::string_view method, std::string_view target) {
     route = Route::kStats;
   } else if (path == "/healthz") {
     route = Route::kHealth;
+  } else if (path == "/api/detections") {
+    route = Route::kDetections;
+  } else if (path == "/api/events") {
+    route = Route::kEvents;
   }
   if (route == Route::kNotFound) return {route, false};
   if (method == "GET") return {route, false};
@@ -70,14 +74,26 @@ RouteResult Classify(std::string_view method, std::string_view target) {
 
 std::string_view RouteName(Route route) {
   switch (route) {
-    case Route::kPage: return "page";
-    case Route::kStream: return "stream";
-    case Route::kSnapshot: return "snapshot";
-    case Route::kStats: return "stats";
-    case Route::kHealth: return "health";
-    case Route::kNotFound: return "not-found";
-    case Route::kMethodNotAllowed: return "method-not-allowed";
-    case Route::kBadRequest: return "bad-request";
+    case Route::kPage:
+      return "page";
+    case Route::kStream:
+      return "stream";
+    case Route::kSnapshot:
+      return "snapshot";
+    case Route::kStats:
+      return "stats";
+    case Route::kHealth:
+      return "health";
+    case Route::kDetections:
+      return "detections";
+    case Route::kEvents:
+      return "events";
+    case Route::kNotFound:
+      return "not-found";
+    case Route::kMethodNotAllowed:
+      return "method-not-allowed";
+    case Route::kBadRequest:
+      return "bad-request";
   }
   return "unknown";
 }

@@ -13,6 +13,8 @@ enum class Route {
   kSnapshot,
   kStats,
   kHealth,
+  kDetections,  // the newest detection set as JSON
+  kEvents,      // detection sets as Server-Sent Events
   kNotFound,
   kMethodNotAllowed,
   kBadRequest,

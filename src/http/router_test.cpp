@@ -13,6 +13,19 @@ TEST(RouterTest, KnownPaths) {
   EXPECT_EQ(Classify("GET", "/snapshot.jpg").route, Route::kSnapshot);
   EXPECT_EQ(Classify("GET", "/api/stats").route, Route::kStats);
   EXPECT_EQ(Classify("GET", "/healthz").route, Route::kHealth);
+  EXPECT_EQ(Classify("GET", "/api/detections").route, Route::kDetections);
+  EXPECT_EQ(Classify("GET", "/api/events").route, Route::kEvents);
+  EXPECT_EQ(Classify("GET", "/api/events?x=1").route, Route::kEvents);
+}
+
+TEST(RouterTest, DetectionRoutes) {
+  EXPECT_TRUE(Classify("HEAD", "/api/detections").head);
+  EXPECT_EQ(Classify("HEAD", "/api/events").route, Route::kEvents);
+  EXPECT_EQ(Classify("POST", "/api/events").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(Classify("GET", "/api/events/").route, Route::kNotFound);
+  EXPECT_EQ(Classify("GET", "/api/detection").route, Route::kNotFound);
+  EXPECT_EQ(RouteName(Route::kDetections), "detections");
+  EXPECT_EQ(RouteName(Route::kEvents), "events");
 }
 
 TEST(RouterTest, MjpgStreamerCompatibleActions) {

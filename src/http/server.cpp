@@ -2,10 +2,10 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/clock.h"
 #include "http/http.h"
@@ -21,12 +21,15 @@ struct Server::Impl {
       : io(std::make_unique<net::io_context>(options.threads)),
         acceptor(std::in_place, *io),
         fanout(deps.frames),
-        context{options, std::move(deps), fanout, clients, MonotonicMicros()} {}
+        events(deps.detections),
+        context{options, std::move(deps), fanout, events, clients, MonotonicMicros()} {}
 
   // Listener: one accept at a time; every connection gets its own strand.
   void DoAccept() {
-    acceptor->async_accept(net::make_strand(*io), [this](boost::system::error_code ec,
-                                                       tcp::socket socket) { OnAccept(ec, std::move(socket)); });
+    acceptor->async_accept(net::make_strand(*io),
+                           [this](boost::system::error_code ec, tcp::socket socket) {
+                             OnAccept(ec, std::move(socket));
+                           });
   }
 
   void OnAccept(boost::system::error_code ec, tcp::socket socket) {
@@ -48,6 +51,7 @@ struct Server::Impl {
   std::unique_ptr<net::io_context> io;
   std::optional<tcp::acceptor> acceptor;
   Fanout fanout;
+  EventStream events;
   ClientRegistry clients;
   ServerContext context;
   std::vector<std::thread> threads;
@@ -61,7 +65,9 @@ Expected<net::ip::address> ParseBind(const std::string& bind) {
   if (bind == "localhost") return net::ip::make_address("127.0.0.1");
   boost::system::error_code ec;
   auto address = net::ip::make_address(bind, ec);
-  if (ec) return Error{"invalid bind address '" + bind + "' (use an IP address such as 127.0.0.1, ::1 or 0.0.0.0)"};
+  if (ec)
+    return Error{"invalid bind address '" + bind +
+                 "' (use an IP address such as 127.0.0.1, ::1 or 0.0.0.0)"};
   return address;
 }
 
@@ -114,6 +120,7 @@ Expected<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Se
   impl->url = BrowsableUrl(impl->acceptor->local_endpoint());
 
   impl->fanout.Start();
+  impl->events.Start();
   impl->DoAccept();
   for (int i = 0; i < resolved.threads; ++i) {
     impl->threads.emplace_back([io = impl->io.get()] { io->run(); });
@@ -128,7 +135,10 @@ Server::~Server() { Stop(); }
 void Server::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
+  // The watcher threads first, so nothing posts to a session any more; then
+  // MJPEG and SSE sessions alike end with the io_context.
   impl_->fanout.Stop();
+  impl_->events.Stop();
   impl_->io->stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();
