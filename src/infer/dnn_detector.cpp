@@ -281,6 +281,8 @@ class DnnDetector final : public Detector {
   }
 
   std::string_view name() const override { return "dnn"; }
+  // Every call is one forward pass at the network's input size, whatever the crop.
+  bool cost_grows_with_area() const override { return false; }
 
  private:
   std::vector<Detection> DetectOrThrow(const cv::Mat& frame) {

@@ -108,8 +108,13 @@ class MotionGatedDetector final : public Detector {
     std::vector<Detection> found;
     try {
       const cv::Rect frame(0, 0, bgr.cols, bgr.rows);
-      const std::vector<cv::Rect> crops = CropsAround(regions, bgr.size(), options_);
+      std::vector<cv::Rect> crops = CropsAround(regions, bgr.size(), options_);
       if (crops.empty()) return last_;
+      if (!inner_->cost_grows_with_area() && crops.size() > 1) {
+        cv::Rect all = crops.front();
+        for (const cv::Rect& c : crops) all |= c;
+        crops = {all};
+      }
       ++activity_.model_runs;
       for (const cv::Rect& crop : crops) {
         // A view, not a copy: the inner detector reads the frame's pixels.

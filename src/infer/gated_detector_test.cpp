@@ -28,7 +28,9 @@ struct Seen {
 // it is given, and records every image.
 class RedThingDetector final : public Detector {
  public:
-  explicit RedThingDetector(std::shared_ptr<Seen> seen) : seen_(std::move(seen)) {}
+  explicit RedThingDetector(std::shared_ptr<Seen> seen, bool fixed_cost = false)
+      : seen_(std::move(seen)), fixed_cost_(fixed_cost) {}
+  bool cost_grows_with_area() const override { return !fixed_cost_; }
 
   std::vector<Detection> Detect(const cv::Mat& bgr) override {
     ++seen_->calls;
@@ -50,6 +52,7 @@ class RedThingDetector final : public Detector {
 
  private:
   std::shared_ptr<Seen> seen_;
+  bool fixed_cost_;
 };
 
 // A static noisy background; red rectangles are the moving objects.
@@ -118,6 +121,18 @@ TEST_F(GatedDetectorTest, DistantMoversGetOneCropEach) {
   const bool a_first = found[0].box.x < found[1].box.x;
   EXPECT_GT(IoU(found[a_first ? 0 : 1].box, a), 0.9);
   EXPECT_GT(IoU(found[a_first ? 1 : 0].box, b), 0.9);
+}
+
+// A fixed-input network costs one forward pass per call whatever the crop:
+// distant movers get one call on the union of their crops.
+TEST_F(GatedDetectorTest, FixedCostModelsRunOncePerFrame) {
+  detector_ = MakeMotionGatedDetector(std::make_unique<RedThingDetector>(seen_, true), options_);
+  WarmUp();
+  const cv::Rect a(40, 60, 50, 50);
+  const cv::Rect b(520, 380, 60, 50);
+  const auto found = detector_->Detect(scene_.Frame({a, b}));
+  EXPECT_EQ(seen_->calls, 1);
+  EXPECT_EQ(found.size(), 2U);
 }
 
 TEST_F(GatedDetectorTest, MotionAllOverRunsOnceOnTheWholeFrame) {

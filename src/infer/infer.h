@@ -55,6 +55,10 @@ class Detector {
   virtual std::string_view name() const = 0;
   // Only gated detectors count; others report zeroes (every call runs).
   virtual DetectorActivity activity() const { return {}; }
+  // Whether a call on a smaller image costs less. A network with a fixed
+  // input size costs the same for any crop, so a motion gate runs it once on
+  // the union of the moving regions rather than once per region.
+  virtual bool cost_grows_with_area() const { return true; }
 };
 
 struct HaarOptions {

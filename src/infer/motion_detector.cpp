@@ -5,10 +5,12 @@
 // regions are large, and per-pixel sensor noise should not count as motion.
 // Shadows (MOG2 marks them grey) are not motion. A frame whose size or type
 // changes restarts the model and its warm-up. After warm-up the model learns
-// at 1/history per frame, so something that stops moving fades into the
-// background after about 50 frames. The timecode strip of a freshframe
-// pattern frame changes every frame by design, so when a frame carries a
-// readable strip its rows are left out.
+// at a rate set by the time between frames, not per frame: behind a slow
+// model the detector sees a few frames a second, and a per-frame rate would
+// keep a scene that stopped moving "moving" for many seconds. Something that
+// stops moving fades into the background after about 1.5 s at any rate. The timecode strip of a
+// freshframe pattern frame changes every frame by design, so when a frame carries a readable strip
+// its rows are left out.
 
 #include <algorithm>
 #include <cstddef>
@@ -27,9 +29,14 @@
 namespace freshframe::infer {
 namespace {
 
-constexpr int kHistory = 500;         // frames the background model remembers
-constexpr double kVarThreshold = 16;  // OpenCV's default sensitivity
-constexpr double kForeground = 200;   // MOG2: 255 foreground, 127 shadow, 0 background
+constexpr int kHistory = 500;  // frames the background model remembers
+// The background's time constant: at 30 fps, 1/500 per frame (MOG2's rate
+// for a 500-frame history), which keeps an object that moves slowly across
+// the first frames from fading within a few of them.
+constexpr double kLearningTauS = 500.0 / 30.0;
+constexpr double kMaxLearningRate = 0.2;  // a long gap must not wipe the model
+constexpr double kVarThreshold = 16;      // OpenCV's default sensitivity
+constexpr double kForeground = 200;       // MOG2: 255 foreground, 127 shadow, 0 background
 
 class MotionDetector final : public Detector {
  public:
@@ -68,12 +75,19 @@ class MotionDetector final : public Detector {
     // While warming up MOG2 picks its own, fast rate; afterwards its steady
     // rate, or an object that moves slowly across its first frames would fade
     // into the background within a few frames.
-    model_->apply(small_, foreground_, warming_up ? -1.0 : 1.0 / kHistory);
+    // The frame's own capture time when it carries a strip (so a recording
+    // replayed at any speed learns as it did live), else the time now.
+    const auto strip = timecode::Read(bgr, MonotonicMicros());
+    const int64_t now_us = strip ? strip->t_us : MonotonicMicros();
+    const double gap_s = frames_ == 0 ? 1.0 / 30.0 : static_cast<double>(now_us - last_us_) / 1e6;
+    last_us_ = now_us;
+    const double rate = std::clamp(gap_s / kLearningTauS, 1.0 / (10 * kHistory), kMaxLearningRate);
+    model_->apply(small_, foreground_, warming_up ? -1.0 : rate);
     ++frames_;
     if (warming_up) return {};
 
     cv::threshold(foreground_, mask_, kForeground, 255, cv::THRESH_BINARY);
-    IgnoreTimecodeStrip(bgr, scale);
+    if (strip) IgnoreTimecodeStrip(bgr, scale);
     // Opening removes speckles of noise; closing fills holes so that one
     // object is one blob.
     cv::morphologyEx(mask_, mask_, cv::MORPH_OPEN,
@@ -104,7 +118,7 @@ class MotionDetector final : public Detector {
 
   void IgnoreTimecodeStrip(const cv::Mat& bgr, double scale) {
     const int rows = timecode::StripRows(bgr.cols);
-    if (rows <= 0 || !timecode::Read(bgr, MonotonicMicros())) return;
+    if (rows <= 0) return;
     // The blur spreads the strip a few rows further down.
     const int small_rows = std::min(mask_.rows, cvCeil(rows * scale) + 3);
     mask_.rowRange(0, small_rows).setTo(0);
@@ -115,6 +129,7 @@ class MotionDetector final : public Detector {
   cv::Size model_size_;
   int model_type_ = -1;
   uint64_t frames_ = 0;                // since the model (re)started
+  int64_t last_us_ = 0;                // when the last frame was captured
   cv::Mat small_, foreground_, mask_;  // reused between frames
 };
 
