@@ -1,7 +1,9 @@
 // bus_bench: the driver (the process the user starts). It starts the
 // writer and reader processes of each run, collects their results, runs the
 // Python multiprocessing.Queue comparison, prints the table and the target
-// checks.
+// checks. RunBenchmark is in driver.cpp, RunStress in stress_driver.cpp; their
+// helpers in children.h (the child processes) and report.h (table, JSON,
+// checks).
 #pragma once
 
 #include <cstdint>
@@ -30,9 +32,8 @@ struct DriverOptions {
   double py_rate_hz = 10;
   double py_seconds = 2;
   std::string json_path;
-  std::string dump_path;
-  int bus_slots =
-      0;  // 0: max(8, readers + 2)        // latency runs' per-frame stamps, CSV (appended)
+  std::string dump_path;      // latency runs' per-frame stamps, CSV (appended)
+  int bus_slots = 0;          // 0: max(8, readers + 2)
   int64_t stress_frames = 0;  // > 0: run the stress test instead
   Size stress_size{64, 48};
   int stress_readers = 8;
