@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build run test bench bench-bus bench-sources test-asan test-tsan format clean
+.PHONY: deps configure build fuzz run test bench bench-bus bench-sources bench-fanout test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -19,7 +19,12 @@ build: configure
 run: build
 	$(BUILD_DIR)/freshframe run $(RUN_ARGS)
 
-test: build
+# libFuzzer targets (fuzz/), built with clang in their own tree build/fuzz;
+# ctest's fuzz.request runs them.
+fuzz: deps
+	@bash scripts/build-fuzz.sh
+
+test: build fuzz
 	ctest --preset $(PRESET)
 
 bench: build
@@ -30,6 +35,9 @@ bench-bus: build
 
 bench-sources: build
 	$(BUILD_DIR)/bench/sources_bench $(SOURCES_BENCH_ARGS)
+
+bench-fanout: build
+	/usr/bin/python3 bench/fanout/run.py --binary $(BUILD_DIR)/freshframe $(FANOUT_BENCH_ARGS)
 
 test-asan:
 	@$(MAKE) --no-print-directory PRESET=asan build

@@ -13,6 +13,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libzmq3-dev cppzmq-dev python3-numpy python3-onnx
   python3
+  clang libclang-rt-14-dev  # fuzz/: libFuzzer + ASan/UBSan runtimes (scripts/build-fuzz.sh)
+  nginx openssl  # tests/integration/test_nginx.py (TLS reverse proxy, docs/deploy-nginx.md)
+  prometheus  # for promtool (tests/integration/test_metrics.py); Debian ships no promtool alone
 )
 
 missing=()
@@ -32,5 +35,14 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# nginx and prometheus are here for their binaries only (the tests start
+# their own instances on loopback): keep their packages from starting system
+# services (on :80 and :9090) while installing, via policy-rc.d.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

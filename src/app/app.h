@@ -40,7 +40,15 @@ struct RunOptions {
   int quality = 85;
   std::string bind = "127.0.0.1";
   int port = 8080;
-  int threads = 0;           // HTTP I/O threads; 0: one per core
+  int threads = 0;  // HTTP I/O threads; 0: one per core
+  // Access: the token (--token, or read from --token-file; sent as Bearer or
+  // ?token=) and/or Basic "user:pass"; never logged. Limits: 0 is no limit.
+  std::string token;
+  std::string token_file;
+  std::string basic_auth;
+  int max_clients = 1000;  // streaming clients
+  int max_connections_per_address = 64;
+
   int detector_threads = 1;  // OpenCV threads for the detector
   std::string in_bus;        // infer, serve: read frames from this bus
   std::string out_bus;       // capture, infer: publish frames on this bus

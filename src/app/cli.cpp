@@ -9,6 +9,7 @@
 #include "app/app.h"
 #include "bus/bus.h"
 #include "capture/capture.h"
+#include "http/auth.h"
 #include "http/http.h"
 
 namespace freshframe::app {
@@ -157,6 +158,31 @@ void AddDetectorOptions(CLI::App& app, RunOptions& options) {
       ->capture_default_str();
 }
 
+// Authentication and limits. Validators never echo a secret: their messages
+// say what is wrong, not what was given.
+void AddAccessOptions(CLI::App& app, RunOptions& options) {
+  CLI::Option* token =
+      app.add_option("--token", options.token,
+                     "Require 'Authorization: Bearer TOKEN' or ?token=TOKEN on every route "
+                     "but /healthz")
+          ->check(ErrorValidator(http::ValidateToken, "TOKEN"));
+  app.add_option("--token-file", options.token_file,
+                 "Like --token, with the token on the first line of FILE")
+      ->excludes(token);
+  app.add_option("--basic-auth", options.basic_auth,
+                 "Require HTTP Basic credentials USER:PASS (either credential is accepted "
+                 "with --token)")
+      ->check(ErrorValidator(http::ValidateBasicAuth, "USER:PASS"));
+  app.add_option("--max-clients", options.max_clients,
+                 "Streaming clients at most; beyond, new streams get 503 (0: no limit)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-connections-per-address", options.max_connections_per_address,
+                 "Open connections per client IP at most; beyond, 503 and closed (0: no limit)")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+}
+
 void AddServerOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--quality", options.quality, "JPEG quality 1..100")
       ->check(CLI::Range(1, 100))
@@ -170,6 +196,7 @@ void AddServerOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--threads", options.threads, "HTTP I/O threads (0: one per core)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
+  AddAccessOptions(app, options);
 }
 
 void AddBusOptions(CLI::App& app, RunOptions& options) {

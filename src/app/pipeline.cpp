@@ -13,6 +13,7 @@
 #include "core/latest_slot.h"
 #include "core/metrics.h"
 #include "encode/encode.h"
+#include "http/auth.h"
 #include "http/http.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
@@ -56,6 +57,40 @@ infer::DetectorOptions DetectorOptionsOf(const RunOptions& options) {
   return d;
 }
 
+// An Error if --token-file cannot be read (a runtime failure: exit 1).
+Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
+  http::ServerOptions server;
+  server.bind = options.bind;
+  server.port = static_cast<uint16_t>(options.port);
+  server.threads = options.threads;
+  server.token = options.token;
+  if (!options.token_file.empty()) {
+    auto token = http::ReadTokenFile(options.token_file);
+    if (!token) return token.error();
+    server.token = std::move(token).value();
+  }
+  server.basic_auth = options.basic_auth;
+  server.max_clients = static_cast<size_t>(options.max_clients);
+  server.max_connections_per_address = static_cast<size_t>(options.max_connections_per_address);
+  return server;
+}
+
+// Says whether access is controlled, never with what.
+void LogAccess(const http::ServerOptions& server) {
+  if (http::AuthRequired(server)) {
+    spdlog::info("http: every route but /healthz needs {}",
+                 server.token.empty()        ? "Basic credentials"
+                 : server.basic_auth.empty() ? "the token"
+                                             : "the token or Basic credentials");
+  } else if (server.bind.rfind("127.", 0) != 0 && server.bind != "::1" &&
+             server.bind != "localhost") {
+    spdlog::warn(
+        "http: listening on {} without --token or --basic-auth: anyone who can reach it "
+        "can watch",
+        server.bind);
+  }
+}
+
 }  // namespace
 
 // Declaration order is construction order: slots and shared state first,
@@ -76,6 +111,7 @@ struct Pipeline::Parts {
   std::optional<infer::AnnotatorStage> annotator;
   std::vector<std::unique_ptr<bus::BusPublisherStage>> outputs;
   std::optional<encode::EncoderStage> encoder;
+  std::optional<encode::VariantEncoders> variants;  // mirrored / scaled streams in use
   std::unique_ptr<http::Server> server;
   bool stopped = false;
 
@@ -109,6 +145,18 @@ struct Pipeline::Parts {
     return out;
   }
 
+  // What the server checks ?width and ?fps against: the frames the encoders
+  // get, and the source's nominal rate (0 when it is not known, e.g. on a bus).
+  http::SourceFormat Format() const {
+    http::SourceFormat format;
+    if (auto last = annotated.Latest()) {
+      format.width = last->value->image.cols;
+      format.height = last->value->image.rows;
+    }
+    if (grabber) format.fps = grabber->Status().value("fps", 0.0);
+    return format;
+  }
+
   Expected<bool> AddOutput(LatestSlot<FramePtr>& slot, const std::string& name) {
     auto writer = bus::BusWriter::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
     if (!writer) return writer.error();
@@ -122,6 +170,13 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   auto parts = std::make_unique<Parts>();
   parts->options = options;
   const Role role = options.role;
+  // Read before anything starts, so that a bad --token-file fails at once.
+  std::optional<http::ServerOptions> server_options;
+  if (Serves(role)) {
+    auto made = ServerOptionsOf(options);
+    if (!made) return made.error();
+    server_options = std::move(made).value();
+  }
 
   // Input: a source (run, capture) or a bus (infer, serve). serve's bus
   // carries annotated frames, so it feeds the annotated slot directly.
@@ -187,22 +242,25 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   }
 
   if (Serves(role)) {
-    http::ServerOptions server_options;
-    server_options.bind = options.bind;
-    server_options.port = static_cast<uint16_t>(options.port);
-    server_options.threads = options.threads;
+    LogAccess(*server_options);
     Parts* raw_parts = parts.get();
-    auto server = http::Server::Start(
-        server_options,
-        http::ServerDeps{parts->jpeg, parts->demand, parts->metrics, web::kIndexHtml,
-                         [raw_parts] { return raw_parts->Describe(); },
-                         [raw_parts] { return raw_parts->Live(); },
-                         parts->detector ? &parts->detections_json : nullptr});
+    parts->variants.emplace(options.quality, parts->annotated, parts->metrics);
+    http::ServerDeps deps{parts->jpeg,
+                          parts->demand,
+                          parts->metrics,
+                          web::kIndexHtml,
+                          [raw_parts] { return raw_parts->Describe(); },
+                          [raw_parts] { return raw_parts->Live(); },
+                          parts->detector ? &parts->detections_json : nullptr};
+    deps.source_format = [raw_parts] { return raw_parts->Format(); };
+    deps.variants = &*parts->variants;
+    auto server = http::Server::Start(*server_options, std::move(deps));
     if (!server) return server.error();
     parts->server = std::move(server).value();
     parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
                            parts->metrics);
     parts->encoder->Start();
+    parts->variants->Start();
   }
 
   for (auto& output : parts->outputs) output->Start();
@@ -232,6 +290,7 @@ void Pipeline::Stop() {
   if (parts_->annotator) parts_->annotator->Stop();
   for (auto& output : parts_->outputs) output->Stop();
   if (parts_->encoder) parts_->encoder->Stop();
+  if (parts_->variants) parts_->variants->Stop();
   parts_->raw.Close();
   parts_->annotated.Close();
   parts_->detections.Close();

@@ -70,15 +70,43 @@ double SampleWindow::Rate(int64_t now_us) const {
   return span_s > 0 ? static_cast<double>(count - 1) / span_s : 0.0;
 }
 
+void Histogram::Observe(double seconds) {
+  if (!(seconds > 0)) seconds = 0;  // also NaN
+  const auto bound = std::lower_bound(kBounds.begin(), kBounds.end(), seconds);
+  const auto bucket = static_cast<size_t>(bound - kBounds.begin());
+  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  // Capped at 1e18 ns (~31 years) so that the conversion is defined; the
+  // total wraps only after 584 years of summed durations.
+  const double ns = std::min(seconds * 1e9, 1e18);
+  sum_ns_.fetch_add(static_cast<uint64_t>(std::llround(ns)), std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::Read() const {
+  Snapshot out;
+  uint64_t running = 0;
+  for (size_t i = 0; i < kBounds.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    out.cumulative[i] = running;
+  }
+  out.count = running + buckets_[kBounds.size()].load(std::memory_order_relaxed);
+  out.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+  return out;
+}
+
 void StageMetrics::Record(int64_t now_us, double work_ms, double since_capture_ms) {
   frames_.fetch_add(1, std::memory_order_relaxed);
-  if (work_ms >= 0) work_.Record(now_us, work_ms);
+  if (work_ms >= 0) {
+    work_.Record(now_us, work_ms);
+    work_histogram_.Observe(work_ms / 1000.0);
+  }
   latency_.Record(now_us, since_capture_ms);
+  latency_histogram_.Observe(since_capture_ms / 1000.0);
 }
 
 void StageMetrics::RecordWork(int64_t now_us, double work_ms) {
   frames_.fetch_add(1, std::memory_order_relaxed);
   work_.Record(now_us, work_ms);
+  work_histogram_.Observe(work_ms / 1000.0);
 }
 
 StageMetrics& Metrics::Stage(const std::string& name) {
@@ -92,6 +120,14 @@ const StageMetrics* Metrics::Find(const std::string& name) const {
   std::lock_guard lock(mutex_);
   auto it = stages_.find(name);
   return it == stages_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::pair<std::string, const StageMetrics*>> Metrics::Stages() const {
+  std::vector<std::pair<std::string, const StageMetrics*>> out;
+  std::lock_guard lock(mutex_);
+  out.reserve(stages_.size());
+  for (const auto& [name, stage] : stages_) out.emplace_back(name, stage.get());
+  return out;
 }
 
 nlohmann::json PercentilesToJson(const Percentiles& p) {

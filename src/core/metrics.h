@@ -4,7 +4,8 @@
 // records into it as frames pass; readers (/api/stats, /metrics, tests) take
 // snapshots. Windows are bounded: a StageMetrics keeps at most
 // kWindowCapacity samples and reports only those from the last kWindowUs, so
-// memory is constant however long the process runs.
+// memory is constant however long the process runs. Alongside the windows,
+// cumulative histograms (fixed buckets, counted since start) feed /metrics.
 //
 // Thread-safety: every member of every class here may be called from any
 // thread. Metrics owns its StageMetrics; the references it hands out stay
@@ -19,6 +20,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -48,6 +51,35 @@ class SampleWindow {
   size_t size_ = 0;
 };
 
+// Durations in seconds, counted since start into fixed buckets (the shape of
+// a Prometheus histogram). Lock-free: Observe is a few relaxed atomic adds.
+class Histogram {
+ public:
+  // Upper bounds (inclusive) of the finite buckets, in seconds.
+  static constexpr std::array<double, 13> kBounds = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                                     0.1,    0.2,   0.5,   1,     2,    5};
+
+  struct Snapshot {
+    // cumulative[i]: observations <= kBounds[i]. Non-decreasing in i.
+    std::array<uint64_t, kBounds.size()> cumulative{};
+    uint64_t count = 0;  // all observations (the +Inf bucket): >= every cumulative[i]
+    double sum = 0;      // seconds
+  };
+
+  // Negative or NaN durations count as 0.
+  void Observe(double seconds);
+  Snapshot Read() const;
+
+ private:
+  // Relaxed: each counter is an independent statistic and publishes no other
+  // data, so no ordering is needed; a reader racing Observe may see the sum
+  // one observation apart from the buckets. Read derives count from the
+  // buckets, so the +Inf bucket always equals the count, and every counter
+  // only grows, so successive reads never go down.
+  std::array<std::atomic<uint64_t>, kBounds.size() + 1> buckets_{};  // last: above kBounds
+  std::atomic<uint64_t> sum_ns_{0};  // integer nanoseconds: exact, no CAS loop
+};
+
 class StageMetrics {
  public:
   // One frame handled: `work_ms` is the stage's own processing time (<0 if not
@@ -63,6 +95,9 @@ class StageMetrics {
   double Fps(int64_t now_us) const { return std::max(latency_.Rate(now_us), work_.Rate(now_us)); }
   Percentiles Work(int64_t now_us) const { return work_.Snapshot(now_us); }
   Percentiles Latency(int64_t now_us) const { return latency_.Snapshot(now_us); }
+  // Since start, in seconds: what Work and Latency show for the last window.
+  Histogram::Snapshot WorkHistogram() const { return work_histogram_.Read(); }
+  Histogram::Snapshot LatencyHistogram() const { return latency_histogram_.Read(); }
 
  private:
   // Relaxed: these are statistics, read independently of any other data.
@@ -70,6 +105,8 @@ class StageMetrics {
   std::atomic<uint64_t> skipped_{0};
   SampleWindow work_;
   SampleWindow latency_;
+  Histogram work_histogram_;
+  Histogram latency_histogram_;
 };
 
 class Metrics {
@@ -79,6 +116,8 @@ class Metrics {
   // The metrics of stage `name` if some stage created them, else nullptr
   // (stages are never removed, so the pointer stays valid).
   const StageMetrics* Find(const std::string& name) const;
+  // Every stage created so far, by name (the pointers stay valid).
+  std::vector<std::pair<std::string, const StageMetrics*>> Stages() const;
 
   // {"stage": {"fps", "frames", "skipped", "work_ms": {...},
   //            "latency_ms": {...}}, ...}; latency is since capture.

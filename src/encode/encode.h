@@ -5,14 +5,23 @@
 // it once, and publishes the result as a shared, immutable EncodedFrame that
 // every client sends as is (one encode per frame, however many viewers).
 // It encodes only while Demand says someone watches.
+// VariantEncoders does the same for pixel variants of the stream (mirrored
+// and/or scaled down): one encode per frame for each variant in use, on one
+// thread of its own, never one per viewer.
 //
 // Thread-safety: EncodedFrame is immutable once published. EncoderStage's
-// members are called from the owning thread; it reads `annotated` and writes
-// `encoded`, both thread-safe slots.
+// and VariantEncoders' Start/Stop are called from the owning thread; they read
+// `annotated` and write `encoded` (or call sinks), all thread-safe.
+// VariantEncoders::Add and VariantEncoder's getters may be called from any
+// thread.
 #pragma once
 
+#include <atomic>
+#include <compare>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <stop_token>
 #include <vector>
 
@@ -70,6 +79,89 @@ class EncoderStage {
   LatestSlot<EncodedFramePtr>& encoded_;
   const Demand& demand_;
   StageMetrics& metrics_;
+  StageThread thread_;  // last: joined before the members it uses go
+};
+
+// A pixel variant of the stream.
+struct VariantKey {
+  bool mirror = false;  // flipped horizontally (a selfie view)
+  int width = 0;        // scaled down to this width, aspect kept; 0: the frame's own
+
+  bool is_default() const { return !mirror && width == 0; }
+  auto operator<=>(const VariantKey&) const = default;
+};
+
+// `image` as variant `key` into `out` (reused between calls): scaled first,
+// then mirrored. A width of 0 or >= the image's keeps its size. If the image
+// carries a timecode strip and is scaled, the strip is drawn again at the new
+// width (timecode::Write), so it stays readable down to timecode::kMinWidth;
+// narrower frames lose it. Mirroring mirrors the strip (timecode::Read
+// reports that). `out` may share pixels with `image` for the default key.
+void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out);
+
+// Receives each frame of one variant on the VariantEncoders thread. Must not
+// block: it hands the frame on (http wraps it into a stream part).
+using VariantSink = std::function<void(const EncodedFramePtr&)>;
+
+// One variant in use. Shared by whoever asked for it; encoding stops once
+// the last shared_ptr is gone.
+class VariantEncoder {
+ public:
+  VariantEncoder(VariantKey key, VariantSink sink) : key_(key), sink_(std::move(sink)) {}
+  VariantEncoder(const VariantEncoder&) = delete;
+  VariantEncoder& operator=(const VariantEncoder&) = delete;
+
+  const VariantKey& key() const { return key_; }
+  // Frames encoded so far, and the size of the last one (0 before).
+  uint64_t encoded_frames() const { return encoded_.load(std::memory_order_relaxed); }
+  int width() const { return width_.load(std::memory_order_relaxed); }
+  int height() const { return height_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class VariantEncoders;
+  const VariantKey key_;
+  const VariantSink sink_;
+  // Relaxed: statistics, read independently of anything else.
+  std::atomic<uint64_t> encoded_{0};
+  std::atomic<int> width_{0};
+  std::atomic<int> height_{0};
+  // Only the VariantEncoders thread touches these.
+  uint64_t last_version_ = 0;  // newest annotated frame encoded
+  cv::Mat pixels_;
+};
+
+// The encoders of every variant in use: one thread that takes the newest
+// annotated frame (newest-only, like EncoderStage) and encodes it once per
+// variant added, in turn. It records into the stage "encode_variants".
+class VariantEncoders {
+ public:
+  VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics);
+  VariantEncoders(const VariantEncoders&) = delete;
+  VariantEncoders& operator=(const VariantEncoders&) = delete;
+
+  void Start();
+  void Stop();
+
+  // Starts encoding variant `key` of every annotated frame from the next one
+  // (or the current one, if no new frame comes), handing each to `sink`,
+  // until the returned pointer and its copies are gone. Every call adds an
+  // encoder: callers keep one per key (http does). The sink may still be
+  // called once while the last pointer is being released.
+  std::shared_ptr<VariantEncoder> Add(VariantKey key, VariantSink sink);
+  // Variants being encoded.
+  size_t active() const;
+
+ private:
+  void Run(std::stop_token stop);
+  // The live encoders (dropping released ones).
+  std::vector<std::shared_ptr<VariantEncoder>> Live();
+  void Encode(VariantEncoder& variant, const Frame& frame, uint64_t version);
+
+  JpegEncoder encoder_;
+  LatestSlot<FramePtr>& annotated_;
+  StageMetrics& metrics_;
+  mutable std::mutex mutex_;
+  std::vector<std::weak_ptr<VariantEncoder>> variants_;
   StageThread thread_;  // last: joined before the members it uses go
 };
 

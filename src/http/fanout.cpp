@@ -41,64 +41,82 @@ void Fanout::Start() {
 
 void Fanout::Stop() { thread_.Stop(); }
 
-void Fanout::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
+void PartStream::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
   std::lock_guard lock(mutex_);
   subscribers_.push_back(std::move(subscriber));
 }
 
-StreamPartPtr Fanout::Latest() const {
+StreamPartPtr PartStream::Latest() const {
   std::lock_guard lock(mutex_);
   return latest_;
+}
+
+void PartStream::Close() {
+  std::lock_guard delivering(delivering_);
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  subscribers_.clear();
+}
+
+void PartStream::Deliver(encode::EncodedFramePtr frame) {
+  std::lock_guard delivering(delivering_);
+  auto part = std::make_shared<StreamPart>();
+  part->frame = std::move(frame);
+  part->header = PartHeader(*part->frame);
+  part->ws_header = MakeWsHeader(*part->frame);
+  StreamPartPtr shared = part;
+
+  std::vector<std::shared_ptr<PartSubscriber>> live;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    part->index = next_index_++;
+    latest_ = shared;
+    // Take strong references and drop the dead, so callbacks run unlocked.
+    std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
+      auto strong = weak.lock();
+      if (!strong) return true;
+      live.push_back(std::move(strong));
+      return false;
+    });
+  }
+  std::vector<PartSubscriber*> done;
+  for (const auto& subscriber : live) {
+    if (!subscriber->OnPart(shared)) done.push_back(subscriber.get());
+  }
+  if (!done.empty()) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
+      auto strong = weak.lock();
+      return !strong || std::find(done.begin(), done.end(), strong.get()) != done.end();
+    });
+  }
 }
 
 void Fanout::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
   uint64_t last_version = 0;
-  std::vector<std::shared_ptr<PartSubscriber>> live;
   while (!stop.stop_requested()) {
     auto next = frames_.WaitNewer(last_version, 100ms);
     if (!next) continue;
     last_version = next->version;
-    auto part = std::make_shared<StreamPart>();
-    part->frame = next->value;
-    part->header = PartHeader(*part->frame);
-    StreamPartPtr shared = part;
-
-    live.clear();
-    {
-      std::lock_guard lock(mutex_);
-      part->index = next_index_++;
-      latest_ = shared;
-      // Take strong references and drop the dead, so callbacks run unlocked.
-      std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
-        auto strong = weak.lock();
-        if (!strong) return true;
-        live.push_back(std::move(strong));
-        return false;
-      });
-    }
-    std::vector<PartSubscriber*> done;
-    for (const auto& subscriber : live) {
-      if (!subscriber->OnPart(shared)) done.push_back(subscriber.get());
-    }
-    if (!done.empty()) {
-      std::lock_guard lock(mutex_);
-      std::erase_if(subscribers_, [&](const std::weak_ptr<PartSubscriber>& weak) {
-        auto strong = weak.lock();
-        return !strong || std::find(done.begin(), done.end(), strong.get()) != done.end();
-      });
-    }
-    live.clear();
+    Deliver(next->value);
   }
 }
 
-ClientStats::ClientStats(uint64_t id, std::string peer, std::string path, int64_t connected_us)
-    : id_(id), peer_(std::move(peer)), path_(std::move(path)), connected_us_(connected_us) {}
+ClientStats::ClientStats(uint64_t id, std::string peer, std::string path, int64_t connected_us,
+                         std::atomic<uint64_t>& bytes_total)
+    : id_(id),
+      peer_(std::move(peer)),
+      path_(std::move(path)),
+      connected_us_(connected_us),
+      bytes_total_(bytes_total) {}
 
-void ClientStats::CountSent(int64_t now_us, uint64_t skipped) {
+void ClientStats::CountSent(int64_t now_us, uint64_t skipped, uint64_t bytes) {
   const uint64_t n = sent_.fetch_add(1, std::memory_order_relaxed);
   send_times_[n % kRing].store(now_us, std::memory_order_relaxed);
   if (skipped > 0) skipped_.fetch_add(skipped, std::memory_order_relaxed);
+  bytes_total_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
 nlohmann::json ClientStats::ToJson(int64_t now_us) const {
@@ -128,7 +146,7 @@ std::shared_ptr<ClientStats> ClientRegistry::Add(std::string peer, std::string p
   std::lock_guard lock(mutex_);
   const uint64_t id = next_id_++;
   auto stats = std::make_shared<ClientStats>(id, std::move(peer), std::move(path),
-                                             MonotonicMicros());
+                                             MonotonicMicros(), bytes_sent_);
   clients_[id] = stats;
   std::erase_if(clients_, [](const auto& entry) { return entry.second.expired(); });
   return stats;
@@ -139,6 +157,15 @@ nlohmann::json ClientRegistry::ToJson(int64_t now_us) const {
   std::lock_guard lock(mutex_);
   for (const auto& [id, weak] : clients_) {
     if (auto stats = weak.lock()) out.push_back(stats->ToJson(now_us));
+  }
+  return out;
+}
+
+std::map<std::string, size_t> ClientRegistry::CountByPath() const {
+  std::map<std::string, size_t> out;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, weak] : clients_) {
+    if (auto stats = weak.lock()) ++out[stats->path()];
   }
   return out;
 }

@@ -1,9 +1,14 @@
 // Internal to src/http: turns each encoded frame into one immutable stream
 // part and hands it to every subscribed client; keeps per-client figures.
+// A PartStream does the wrapping and handing out; Fanout is the default
+// stream, fed by its own thread from the [jpeg] slot, and each pixel variant
+// in use has a PartStream of its own (variant_streams.h).
 //
-// Thread-safety: Fanout's members may be called from any thread. OnPart is
-// called on the fan-out thread and must not block (clients post to their own
-// strand). Parts are immutable and shared by every client that sends them.
+// Thread-safety: PartStream's and Fanout's members may be called from any
+// thread, except Deliver (one thread at a time) and Start/Stop (owning
+// thread). OnPart is called on the delivering thread and must not block
+// (clients post to their own strand). Parts are immutable and shared by every
+// client that sends them.
 #pragma once
 
 #include <array>
@@ -21,6 +26,7 @@
 #include "core/latest_slot.h"
 #include "core/stage_thread.h"
 #include "encode/encode.h"
+#include "http/ws_frame.h"
 
 namespace freshframe::http {
 
@@ -35,6 +41,7 @@ struct StreamPart {
   uint64_t index = 0;  // 1, 2, ... in publish order (gaps = skipped frames)
   encode::EncodedFramePtr frame;
   std::string header;
+  WsHeader ws_header{};  // the header of the frame's WebSocket message
 };
 using StreamPartPtr = std::shared_ptr<const StreamPart>;
 
@@ -45,25 +52,41 @@ class PartSubscriber {
   virtual bool OnPart(const StreamPartPtr& part) = 0;
 };
 
-class Fanout {
+class PartStream {
  public:
-  explicit Fanout(LatestSlot<encode::EncodedFramePtr>& frames);
-
-  void Start();
-  void Stop();
+  // Wraps `frame` into the next part (index + 1), keeps it as the latest and
+  // offers it to every subscriber. Called by one thread at a time.
+  void Deliver(encode::EncodedFramePtr frame);
+  // Waits for a delivery in progress, then drops every subscriber; later
+  // deliveries do nothing. For a stream fed by a thread the server does not
+  // own: after Close, nothing is posted to a session any more.
+  void Close();
 
   void Subscribe(std::weak_ptr<PartSubscriber> subscriber);
   // The newest part, or nullptr.
   StreamPartPtr Latest() const;
 
  private:
-  void Run(std::stop_token stop);
-
-  LatestSlot<encode::EncodedFramePtr>& frames_;
+  std::mutex delivering_;  // held throughout Deliver, so that Close can wait for it
   mutable std::mutex mutex_;
   std::vector<std::weak_ptr<PartSubscriber>> subscribers_;
   StreamPartPtr latest_;
   uint64_t next_index_ = 1;
+  bool closed_ = false;
+};
+
+// The default stream: its thread delivers each new frame of the [jpeg] slot.
+class Fanout : public PartStream {
+ public:
+  explicit Fanout(LatestSlot<encode::EncodedFramePtr>& frames);
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run(std::stop_token stop);
+
+  LatestSlot<encode::EncodedFramePtr>& frames_;
   StageThread thread_;  // last: joined before the members it uses go
 };
 
@@ -71,10 +94,15 @@ class Fanout {
 // by the stats handler on any thread.
 class ClientStats {
  public:
-  ClientStats(uint64_t id, std::string peer, std::string path, int64_t connected_us);
+  // `bytes_total` (the registry's) outlives the client: sessions end before
+  // the server's ClientRegistry goes.
+  ClientStats(uint64_t id, std::string peer, std::string path, int64_t connected_us,
+              std::atomic<uint64_t>& bytes_total);
 
-  void CountSent(int64_t now_us, uint64_t skipped);
+  // One part or event of `bytes` bytes sent, after `skipped` newer-only skips.
+  void CountSent(int64_t now_us, uint64_t skipped, uint64_t bytes);
   nlohmann::json ToJson(int64_t now_us) const;
+  const std::string& path() const { return path_; }
 
  private:
   static constexpr size_t kRing = 32;
@@ -87,6 +115,7 @@ class ClientStats {
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> skipped_{0};
   std::array<std::atomic<int64_t>, kRing> send_times_{};
+  std::atomic<uint64_t>& bytes_total_;
 };
 
 class ClientRegistry {
@@ -94,11 +123,16 @@ class ClientRegistry {
   std::shared_ptr<ClientStats> Add(std::string peer, std::string path);
   nlohmann::json ToJson(int64_t now_us) const;
   size_t Count() const;
+  // Current clients by the path they asked for (as given to Add).
+  std::map<std::string, size_t> CountByPath() const;
+  // Bytes sent to all clients since start, including those gone.
+  uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
 
  private:
   mutable std::mutex mutex_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::weak_ptr<ClientStats>> clients_;
+  std::atomic<uint64_t> bytes_sent_{0};  // relaxed: a statistic, like ClientStats'
 };
 
 }  // namespace freshframe::http

@@ -1,4 +1,5 @@
-// The HTTP server: page, MJPEG stream, snapshots, stats and health.
+// The HTTP server: page, MJPEG stream, WebSocket stream, snapshots, stats
+// and health.
 //
 // Server::Start binds, starts its I/O threads and a fan-out thread, and
 // returns; Stop (or the destructor) closes every connection and joins them.
@@ -7,11 +8,13 @@
 // an immutable stream part that every client sends with scatter/gather
 // writes; each client has at most one write in flight and, when it finishes,
 // takes the newest part (policy "newest-only": a slow client skips frames and
-// never delays anyone else).
+// never delays anyone else). Pixel variants (?mirror, ?width) are encoded by
+// the VariantEncoders passed in, once per variant in use, never per client.
 //
 // Thread-safety: Start/Stop/port/url are called from the owning thread. The
-// slot, Demand and Metrics passed in are shared with the pipeline and must
-// outlive the Server. `describe` is called from I/O threads.
+// slot, Demand, Metrics and VariantEncoders passed in are shared with the
+// pipeline and must outlive the Server. `describe` and `source_format` are
+// called from I/O threads.
 #pragma once
 
 #include <chrono>
@@ -41,6 +44,25 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{10'000};      // whole request
   std::chrono::milliseconds write_stall_timeout{30'000};  // one part
   std::chrono::milliseconds snapshot_timeout{3'000};   // 503 beyond
+
+  size_t uri_limit = 2048;  // request-target bytes; 414 beyond
+  // Access control (auth.h): when either is set, every route but /healthz
+  // needs `Authorization: Bearer TOKEN` or `?token=TOKEN`, or Basic
+  // credentials "user:pass"; 401 otherwise. Never logged.
+  std::string token;
+  std::string basic_auth;
+  // Streaming clients (MJPEG, SSE, WebSocket); new streams get 503 beyond.
+  size_t max_clients = 1000;  // 0: no limit
+  // Open connections per remote IP address; beyond, a new connection gets a
+  // 503 and is closed at once.
+  size_t max_connections_per_address = 64;  // 0: no limit
+};
+
+// What the frames look like, for the checks of per-client stream options.
+struct SourceFormat {
+  int width = 0;   // of the frames the encoders get; 0: unknown
+  int height = 0;  // 0: unknown
+  double fps = 0;  // the source's nominal rate; 0: unknown
 };
 
 struct ServerDeps {
@@ -57,6 +79,12 @@ struct ServerDeps {
   // GET /api/detections and the SSE stream GET /api/events; null when this
   // process runs no detector (both answer 404 with a JSON error then).
   LatestSlot<std::shared_ptr<const std::string>>* detections = nullptr;
+  // The frames' size and the source's rate (0: unknown), to check ?width and
+  // ?fps of stream requests; empty: all unknown.
+  std::function<SourceFormat()> source_format = nullptr;
+  // Encoders of pixel variants (?mirror=1, ?width=N), one per variant in use;
+  // null: such requests get a 400.
+  encode::VariantEncoders* variants = nullptr;
 };
 
 class Server {

@@ -1,3 +1,4 @@
+#include <array>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -8,6 +9,8 @@
 #include <boost/beast/http.hpp>
 
 #include "core/clock.h"
+#include "http/auth.h"
+#include "http/prometheus.h"
 #include "http/router.h"
 #include "http/session.h"
 
@@ -55,10 +58,11 @@ class SnapshotWaiter final : public PartSubscriber {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(net::ip::tcp::socket socket, ServerContext& context)
+  HttpSession(net::ip::tcp::socket socket, ServerContext& context, LeasePtr lease)
       : peer_(PeerName(socket)),
         stream_(std::move(socket)),
         context_(context),
+        lease_(std::move(lease)),
         snapshot_timer_(stream_.get_executor()) {}
 
   void Start() {
@@ -92,6 +96,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return Close();  // client went away or stalled (slowloris): just close
     }
     if (ec == bhttp::error::header_limit) {
+      if (TargetTooLong()) return UriTooLong();
       return SendError(bhttp::status::request_header_fields_too_large, "headers too large");
     }
     if (ec == bhttp::error::body_limit) {
@@ -99,6 +104,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec) return SendError(bhttp::status::bad_request, "malformed request: " + ec.message());
     request_ = parser_->release();
+    if (request_.target().size() > context_.options.uri_limit) return UriTooLong();
     Handle();
   }
 
@@ -107,6 +113,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const std::string_view method(request_.method_string().data(), request_.method_string().size());
     const RouteResult result = Classify(method, target);
     head_ = result.head;
+    // Once per request, before any route answers (streams and upgrades
+    // included); only the health check stays open.
+    if (result.route != Route::kHealth && !Authorized(context_.options, request_)) {
+      return Unauthorized();
+    }
     switch (result.route) {
       case Route::kPage:
         return SendText(bhttp::status::ok, "text/html; charset=utf-8",
@@ -123,6 +134,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return Detections();
       case Route::kEvents:
         return Events();
+      case Route::kMetrics:
+        return SendText(bhttp::status::ok, kPrometheusContentType, MetricsText());
+      case Route::kWebSocket:
+        return WebSocket(target);
       case Route::kMethodNotAllowed:
         return SendError(bhttp::status::method_not_allowed, "method not allowed");
       case Route::kBadRequest:
@@ -135,8 +150,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::string StatsJson() const {
     const int64_t now = MonotonicMicros();
-    nlohmann::json out =
-        context_.deps.describe ? context_.deps.describe() : nlohmann::json::object();
+    nlohmann::json out = context_.Describe();
     out["version"] = FRESHFRAME_VERSION;
     out["uptime_s"] = static_cast<double>(now - context_.started_us) / 1e6;
     out["now_us"] = now;
@@ -144,7 +158,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     out["clients"] = context_.clients.ToJson(now);
     out["client_count"] = out["clients"].size();
     out["watchers"] = context_.deps.demand.watchers();
+    out["variants"] = context_.variants.ToJson();
+    out["rejected"] = context_.admission.RejectedJson();
     return out.dump();
+  }
+
+  std::string MetricsText() const {
+    return RenderPrometheus(context_.deps.metrics, context_.clients, context_.Describe(),
+                            MonotonicMicros(), context_.started_us, FRESHFRAME_VERSION);
   }
 
   void Snapshot() {
@@ -177,12 +198,51 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Stream(std::string path) {
+    if (!CheckStreamQuery(path)) return;
     const std::string type = "multipart/x-mixed-replace;boundary=" + std::string(kBoundary);
     if (head_) return SendText(bhttp::status::ok, type, "");
     HandOver(EndlessHeader(type,
                            "Cache-Control: no-store, no-cache, must-revalidate\r\n"
-                           "Pragma: no-cache\r\n"),
+                           "Pragma: no-cache\r\n"
+                           // A proxy (nginx) would otherwise buffer parts.
+                           "X-Accel-Buffering: no\r\n"),
              std::move(path), &StartMjpegSession);
+  }
+
+  // The per-client options of a stream request (?fps, ?mirror, ?width; see
+  // stream_query.h); nullopt, after answering 400, if one is invalid.
+  std::optional<StreamQuery> CheckStreamQuery(std::string_view target) {
+    auto query = ParseStreamQuery(target, context_.Source());
+    if (!query) {
+      SendError(bhttp::status::bad_request, query.error().message);
+      return std::nullopt;
+    }
+    if (!query->variant.is_default() && !context_.variants.available()) {
+      SendError(bhttp::status::bad_request, "mirror and width are not available on this server");
+      return std::nullopt;
+    }
+    return *query;
+  }
+
+  // /ws/stream, whatever the method: a request without "Upgrade: websocket"
+  // gets 426; any other goes to a WsSession, which answers the handshake
+  // (101, or Beast's 400 / 426 for one that is not valid).
+  void WebSocket(std::string_view target) {
+    const auto query = CheckStreamQuery(target);
+    if (!query) return;
+    const auto upgrade = request_.find(bhttp::field::upgrade);
+    if (upgrade == request_.end() || !bhttp::token_list{upgrade->value()}.exists("websocket")) {
+      auto response = MakeResponse(bhttp::status::upgrade_required, "text/plain; charset=utf-8",
+                                   "a WebSocket endpoint: connect with a WebSocket client\n");
+      response.set(bhttp::field::upgrade, "websocket");
+      response.set(bhttp::field::sec_websocket_version, "13");
+      response.keep_alive(false);
+      return Send(std::move(response));
+    }
+    if (!AdmitStream()) return;
+    std::string path = RedactToken(target);  // before request_ moves: `target` points into it
+    StartWsSession(std::move(stream_), context_, std::move(peer_), std::move(path), lease_, *query,
+                   std::move(request_));
   }
 
   // GET /api/detections: the newest set, as the detector wrote it.
@@ -217,19 +277,74 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
              R"({"error":"no detector runs in this process"})");
   }
 
+  // Takes a streaming place (--max-clients) for this connection before it
+  // becomes a stream (MJPEG, SSE, WebSocket); when none is free, answers 503
+  // and returns false.
+  bool AdmitStream() {
+    if (lease_->TryStream()) return true;
+    context_.admission.Count(Rejection::kMaxClients);
+    auto response = JsonError(bhttp::status::service_unavailable, "too many streaming clients");
+    response.set(bhttp::field::retry_after, "1");
+    Send(std::move(response));
+    return false;
+  }
+
   // Sends the header of an endless response, then gives the connection to
   // `takeover`, which owns it from then on.
-  using Takeover = void (*)(beast::tcp_stream, ServerContext&, std::string, std::string);
+  using Takeover = void (*)(beast::tcp_stream, ServerContext&, std::string, std::string, LeasePtr);
   void HandOver(std::string header_text, std::string path, Takeover takeover) {
+    if (!AdmitStream()) return;
     auto header = std::make_shared<std::string>(std::move(header_text));
     stream_.expires_after(context_.options.write_stall_timeout);
     net::async_write(stream_, net::buffer(*header),
-                     [self = shared_from_this(), header, path = std::move(path), takeover](
+                     [self = shared_from_this(), header, path = RedactToken(path), takeover](
                          beast::error_code ec, size_t) mutable {
                        if (ec) return self->Close();
                        takeover(std::move(self->stream_), self->context_, std::move(self->peer_),
-                                std::move(path));
+                                std::move(path), self->lease_);
                      });
+  }
+
+  void Unauthorized() {
+    context_.admission.Count(Rejection::kAuth);
+    auto response = JsonError(bhttp::status::unauthorized, "authentication required");
+    for (const std::string& challenge : AuthChallenges(context_.options)) {
+      response.insert(bhttp::field::www_authenticate, challenge);
+    }
+    Send(std::move(response));
+  }
+
+  void UriTooLong() {
+    context_.admission.Count(Rejection::kUriTooLong);
+    SendError(
+        bhttp::status::uri_too_long,
+        "request target longer than " + std::to_string(context_.options.uri_limit) + " bytes");
+  }
+
+  // After a header_limit error: whether the request-target alone is over the
+  // limit (then the answer is 414, not 431). Once the request line is parsed,
+  // the parser holds it (and has taken it out of the buffer); until then,
+  // what was read of it is at the start of the buffer.
+  bool TargetTooLong() const {
+    std::string_view target = parser_->get().target();
+    if (target.empty()) {
+      const auto data = buffer_.cdata();
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      const std::string_view line = text.substr(0, text.find("\r\n"));
+      const auto start = line.find(' ');
+      if (start == std::string_view::npos) return false;
+      target = line.substr(start + 1);
+      target = target.substr(0, target.find(' '));
+    }
+    return target.size() > context_.options.uri_limit;
+  }
+
+  // An error with a JSON body {"error": message}; the connection closes after it.
+  Response JsonError(bhttp::status status, std::string_view message) {
+    auto response =
+        MakeResponse(status, "application/json", nlohmann::json{{"error", message}}.dump() + "\n");
+    response.keep_alive(false);
+    return response;
   }
 
   Response MakeResponse(bhttp::status status, std::string_view type, std::string body) {
@@ -282,6 +397,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string peer_;
   beast::tcp_stream stream_;
   ServerContext& context_;
+  LeasePtr lease_;  // this connection's places in the limits
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
@@ -296,6 +412,30 @@ bool SnapshotWaiter::OnPart(const StreamPartPtr& part) {
     net::post(session->executor(), [session, part] { session->OnSnapshotPart(part); });
   }
   return false;
+}
+
+// A connection beyond the per-address cap: a 503 written without waiting (a
+// new socket's send buffer takes it whole; if it does not, the connection is
+// just closed), then closed at once. Nothing here can block the acceptor.
+void RefuseConnection(net::ip::tcp::socket socket) {
+  static const std::string kResponse = [] {
+    const std::string body = R"({"error":"too many connections from this address"})"
+                             "\n";
+    std::string text = "HTTP/1.1 503 Service Unavailable\r\nServer: freshframe/" FRESHFRAME_VERSION
+                       "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+                       "Retry-After: 1\r\nConnection: close\r\nContent-Length: ";
+    text.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
+    return text;
+  }();
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(net::buffer(kResponse), ec);
+  socket.shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  // Closing with unread data resets the connection, which can make the client
+  // drop the answer: take what the request has sent so far (without waiting).
+  std::array<char, 4096> discard{};
+  socket.read_some(net::buffer(discard), ec);
+  socket.close(ec);
 }
 
 }  // namespace
@@ -314,7 +454,15 @@ std::string PeerName(const net::ip::tcp::socket& socket) {
 }
 
 void StartHttpSession(net::ip::tcp::socket socket, ServerContext& context) {
-  std::make_shared<HttpSession>(std::move(socket), context)->Start();
+  beast::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  auto lease = context.admission.Connect(ec ? "unknown" : endpoint.address().to_string());
+  if (!lease) {
+    context.admission.Count(Rejection::kPerAddress);
+    spdlog::debug("connection from {} refused: too many from that address", PeerName(socket));
+    return RefuseConnection(std::move(socket));
+  }
+  std::make_shared<HttpSession>(std::move(socket), context, std::move(lease))->Start();
 }
 
 }  // namespace freshframe::http

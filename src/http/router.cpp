@@ -65,8 +65,15 @@ RouteResult Classify(std::string_view method, std::string_view target) {
     route = Route::kDetections;
   } else if (path == "/api/events") {
     route = Route::kEvents;
+  } else if (path == "/metrics") {
+    route = Route::kMetrics;
+  } else if (path == "/ws/stream") {
+    route = Route::kWebSocket;
   }
   if (route == Route::kNotFound) return {route, false};
+  // A WebSocket handshake must be a GET; any other method is a bad handshake
+  // (400), which the WebSocket handler answers.
+  if (route == Route::kWebSocket) return {route, method == "HEAD"};
   if (method == "GET") return {route, false};
   if (method == "HEAD") return {route, true};
   return {Route::kMethodNotAllowed, false};
@@ -88,6 +95,10 @@ std::string_view RouteName(Route route) {
       return "detections";
     case Route::kEvents:
       return "events";
+    case Route::kMetrics:
+      return "metrics";
+    case Route::kWebSocket:
+      return "websocket";
     case Route::kNotFound:
       return "not-found";
     case Route::kMethodNotAllowed:

@@ -15,6 +15,8 @@ enum class Route {
   kHealth,
   kDetections,  // the newest detection set as JSON
   kEvents,      // detection sets as Server-Sent Events
+  kMetrics,     // Prometheus text exposition
+  kWebSocket,   // GET /ws/stream: frames as WebSocket messages (any method: the handshake checks)
   kNotFound,
   kMethodNotAllowed,
   kBadRequest,

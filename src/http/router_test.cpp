@@ -28,6 +28,26 @@ TEST(RouterTest, DetectionRoutes) {
   EXPECT_EQ(RouteName(Route::kEvents), "events");
 }
 
+TEST(RouterTest, MetricsRoute) {
+  EXPECT_EQ(Classify("GET", "/metrics").route, Route::kMetrics);
+  EXPECT_EQ(Classify("GET", "/metrics?x=1").route, Route::kMetrics);
+  EXPECT_TRUE(Classify("HEAD", "/metrics").head);
+  EXPECT_EQ(Classify("POST", "/metrics").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(Classify("GET", "/metrics/").route, Route::kNotFound);
+  EXPECT_EQ(RouteName(Route::kMetrics), "metrics");
+}
+
+TEST(RouterTest, WebSocketRoute) {
+  EXPECT_EQ(Classify("GET", "/ws/stream").route, Route::kWebSocket);
+  EXPECT_EQ(Classify("GET", "/ws/stream?fps=5&mirror=1").route, Route::kWebSocket);
+  // Any method reaches the handler, which refuses it as a bad handshake.
+  EXPECT_EQ(Classify("POST", "/ws/stream").route, Route::kWebSocket);
+  EXPECT_TRUE(Classify("HEAD", "/ws/stream").head);
+  EXPECT_EQ(Classify("GET", "/ws/stream/").route, Route::kNotFound);
+  EXPECT_EQ(Classify("GET", "/ws").route, Route::kNotFound);
+  EXPECT_EQ(RouteName(Route::kWebSocket), "websocket");
+}
+
 TEST(RouterTest, MjpgStreamerCompatibleActions) {
   EXPECT_EQ(Classify("GET", "/?action=stream").route, Route::kStream);
   EXPECT_EQ(Classify("GET", "/?action=snapshot").route, Route::kSnapshot);

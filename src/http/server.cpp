@@ -22,7 +22,10 @@ struct Server::Impl {
         acceptor(std::in_place, *io),
         fanout(deps.frames),
         events(deps.detections),
-        context{options, std::move(deps), fanout, events, clients, MonotonicMicros()} {}
+        admission(options.max_clients, options.max_connections_per_address),
+        variants(deps.variants, fanout, deps.demand),
+        context{options, std::move(deps),   fanout,    events,
+                clients, MonotonicMicros(), admission, variants} {}
 
   // Listener: one accept at a time; every connection gets its own strand.
   void DoAccept() {
@@ -53,6 +56,8 @@ struct Server::Impl {
   Fanout fanout;
   EventStream events;
   ClientRegistry clients;
+  Admission admission;
+  VariantStreams variants;  // before context, which moves deps
   ServerContext context;
   std::vector<std::thread> threads;
   std::string url;
@@ -135,10 +140,13 @@ Server::~Server() { Stop(); }
 void Server::Stop() {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
-  // The watcher threads first, so nothing posts to a session any more; then
-  // MJPEG and SSE sessions alike end with the io_context.
+  // The watcher threads first, and the variants' part streams closed (the
+  // pipeline's variant encoders run on), so nothing posts to a session any
+  // more; then MJPEG, WebSocket and SSE sessions alike end with the
+  // io_context.
   impl_->fanout.Stop();
   impl_->events.Stop();
+  impl_->variants.Close();
   impl_->io->stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();

@@ -2,7 +2,8 @@
 //
 // HttpSession reads requests (with header, body and time limits) and answers
 // them; a stream request turns the connection into an MjpegSession, which
-// sends parts until the client goes away, and an events request into an
+// sends parts until the client goes away, a WebSocket upgrade into a
+// WsSession, which sends them as messages, and an events request into an
 // SseSession, which sends detection events likewise. Each session runs on its
 // own strand, so its handlers never run concurrently; the fan-out and event
 // threads only post to it.
@@ -12,10 +13,15 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
+#include "http/admission.h"
 #include "http/event_stream.h"
 #include "http/fanout.h"
 #include "http/http.h"
+#include "http/stream_query.h"
+#include "http/variant_streams.h"
 
 namespace freshframe::http {
 
@@ -28,20 +34,38 @@ struct ServerContext {
   EventStream& events;
   ClientRegistry& clients;
   int64_t started_us;
+  Admission& admission;
+  VariantStreams& variants;
 
   bool SourceLive() const { return !deps.source_live || deps.source_live(); }
+  SourceFormat Source() const { return deps.source_format ? deps.source_format() : SourceFormat{}; }
+  // deps.describe's object, or an empty one.
+  nlohmann::json Describe() const {
+    return deps.describe ? deps.describe() : nlohmann::json::object();
+  }
 };
 
 void StartHttpSession(boost::asio::ip::tcp::socket socket, ServerContext& context);
 
 // Takes over a connection whose stream response headers have been sent.
+// `lease` holds the connection's places in the limits (admission.h), with a
+// streaming place taken; `path` is redacted (RedactToken).
 void StartMjpegSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
-                       std::string path);
+                       std::string path, LeasePtr lease);
 
 // Takes over a connection whose event-stream response headers have been sent
 // (GET /api/events); context.deps.detections is not null.
 void StartSseSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
-                     std::string path);
+                     std::string path, LeasePtr lease);
+
+using WsRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Takes over a connection whose WebSocket upgrade request (GET /ws/stream)
+// has been read, with `query` checked: answers the handshake (101, or 400 /
+// 426 for an invalid one) and then sends frames as binary messages. `lease`
+// and `path` as for StartMjpegSession.
+void StartWsSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
+                    std::string path, LeasePtr lease, StreamQuery query, WsRequest request);
 
 std::string PeerName(const boost::asio::ip::tcp::socket& socket);
 

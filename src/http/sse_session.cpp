@@ -1,9 +1,5 @@
 // The SSE session of GET /api/events: detection sets as Server-Sent Events,
 // newest-only, with keep-alive comments while idle.
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -11,10 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/clock.h"
+#include "http/client_log.h"
+#include "http/newest_only.h"
 #include "http/session.h"
 
 namespace freshframe::http {
@@ -29,30 +26,30 @@ constexpr std::string_view kKeepAlive = ": keepalive\n\n";
 constexpr std::chrono::seconds kKeepAliveInterval{15};
 
 // Newest-only: at most one write in flight; while it is, only the newest
-// offered event is kept (pending_), older ones are skipped.
+// offered event waits, older ones are skipped (newest_only.h).
 //
 // One timer serves both deadlines the session has: while a write is in
 // flight it is the write-stall deadline, while idle the keep-alive one.
 class SseSession final : public EventSubscriber, public std::enable_shared_from_this<SseSession> {
  public:
   // The tcp_stream's own timeouts are not used: the session's timer is.
-  SseSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path)
+  SseSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
+             LeasePtr lease)
       : socket_(stream.release_socket()),
         context_(context),
+        lease_(std::move(lease)),
         stats_(context.clients.Add(peer, std::move(path))),
         peer_(std::move(peer)),
         timer_(socket_.get_executor()) {}
 
-  ~SseSession() override {
-    spdlog::info("client {} disconnected from events ({}; {} events sent)", peer_, reason_, sent_);
-  }
+  ~SseSession() override { LogClientDisconnected(*stats_, "sse", reason_, bytes_); }
 
   void Start() {
-    spdlog::info("client {} connected to events", peer_);
-    HoldBackUnsent();
+    LogClientConnected(*stats_, "sse");
+    LimitUnsent();
     context_.events.Subscribe(weak_from_this());
     DoWatchClient();
-    ArmTimer(kKeepAliveInterval);
+    ArmKeepAlive();
     // The newest set is the current state, however old: a new client gets it
     // at once instead of waiting for the next inference. (Subscribed first,
     // so an event published meanwhile arrives through OnEvent either way.)
@@ -77,22 +74,16 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
   // down. Until then the write stays in flight here and pending_ keeps only
   // the newest event. A write that blocks also has the kernel wake the socket
   // when it drains, so no separate wait for writability is needed.
-  void HoldBackUnsent() {
-    const int lowat = 1;
-    if (setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) !=
-        0) {
+  void LimitUnsent() {
+    if (!HoldBackUnsent(socket_, 1)) {
       spdlog::warn("client {}: TCP_NOTSENT_LOWAT unavailable; events may queue up for it", peer_);
     }
   }
 
   void Offer(const DetectionEventPtr& event) {
     if (closed_.load(std::memory_order_relaxed)) return;
-    if (event->version <= last_version_) return;  // sent already (Latest and OnEvent)
-    if (writing_) {
-      // The newest waits; an older one waiting is dropped (skipped).
-      if (!pending_ || pending_->version < event->version) pending_ = event;
-      return;
-    }
+    if (!events_.IsNew(event)) return;         // sent already (Latest and OnEvent)
+    if (writing_) return events_.Hold(event);  // an older one waiting is skipped
     DoWrite(event);
   }
 
@@ -106,51 +97,41 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
   }
 
   void OnClientData(beast::error_code ec) {
-    if (ec) return End(ec == net::error::eof ? "client closed" : ec.message());
+    if (ec) return End(DisconnectReason(ec));
     DoWatchClient();
   }
 
   // Writes `event`, or a keep-alive comment if it is null.
   void DoWrite(DetectionEventPtr event) {
     writing_ = true;
-    in_flight_ = std::move(event);
-    const net::const_buffer data = in_flight_ ? net::buffer(in_flight_->text)
-                                              : net::buffer(kKeepAlive.data(), kKeepAlive.size());
-    ArmTimer(context_.options.write_stall_timeout);
-    net::async_write(socket_, data, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->OnWrite(ec);
-    });
+    if (event) events_.Begin(std::move(event));
+    const net::const_buffer data = events_.busy()
+                                       ? net::buffer(events_.in_flight()->text)
+                                       : net::buffer(kKeepAlive.data(), kKeepAlive.size());
+    timer_.Arm(context_.options.write_stall_timeout,
+               [self = shared_from_this()] { self->End(std::string(kWriteStallTimeout)); });
+    net::async_write(socket_, data,
+                     [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                       self->OnWrite(ec, bytes);
+                     });
   }
 
-  void OnWrite(beast::error_code ec) {
-    if (ec) return End(ec.message());
+  void OnWrite(beast::error_code ec, size_t bytes) {
+    bytes_ += bytes;
+    if (ec) return End(DisconnectReason(ec));
     writing_ = false;
-    if (in_flight_) {
-      const uint64_t skipped = last_version_ == 0 ? 0 : in_flight_->version - last_version_ - 1;
-      last_version_ = in_flight_->version;
-      ++sent_;
-      stats_->CountSent(MonotonicMicros(), skipped);
-      in_flight_.reset();
+    if (events_.busy()) {
+      const size_t size = events_.in_flight()->text.size();
+      stats_->CountSent(MonotonicMicros(), events_.Finish(), size);
     }
-    DetectionEventPtr next = std::move(pending_);
-    pending_.reset();
-    if (next && next->version > last_version_) return DoWrite(std::move(next));
-    ArmTimer(kKeepAliveInterval);
+    if (auto next = events_.TakePending()) return DoWrite(std::move(next));
+    ArmKeepAlive();
   }
 
-  // Re-arming cancels the previous wait; `arm` tells a wait that completed
-  // just before (its handler already queued) from the current one.
-  void ArmTimer(std::chrono::steady_clock::duration after) {
-    const uint64_t arm = ++timer_arm_;
-    timer_.expires_after(after);
-    timer_.async_wait(
-        [self = shared_from_this(), arm](beast::error_code ec) { self->OnTimer(ec, arm); });
-  }
-
-  void OnTimer(beast::error_code ec, uint64_t arm) {
-    if (ec || arm != timer_arm_ || closed_.load(std::memory_order_relaxed)) return;
-    if (writing_) return End("write stalled");
-    DoWrite(nullptr);
+  void ArmKeepAlive() {
+    timer_.Arm(kKeepAliveInterval, [self = shared_from_this()] {
+      if (!self->closed_.load(std::memory_order_relaxed) && !self->writing_) self->DoWrite(nullptr);
+    });
   }
 
   // Ends the session, once: the first reason given is the one logged. The
@@ -162,8 +143,8 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
     if (closed_.exchange(true, std::memory_order_relaxed)) return;
     reason_ = std::move(why);
     writing_ = false;
-    pending_.reset();
-    timer_.cancel();
+    events_.TakePending();  // the one in flight stays: the pending write uses it
+    timer_.Disarm();
     beast::error_code ignored;
     socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -171,25 +152,26 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
 
   net::ip::tcp::socket socket_;
   ServerContext& context_;
+  LeasePtr lease_;  // the connection's places in the limits, until it closes
   std::shared_ptr<ClientStats> stats_;
   std::string peer_;
-  net::steady_timer timer_;
-  uint64_t timer_arm_ = 0;
+  // While a write is in flight the write-stall deadline, while idle the
+  // keep-alive one.
+  DeadlineTimer timer_;
   std::atomic<bool> closed_{false};
   std::array<char, 256> discard_{};
-  bool writing_ = false;
-  DetectionEventPtr in_flight_;  // null while a keep-alive is written
-  DetectionEventPtr pending_;
-  uint64_t last_version_ = 0;
-  uint64_t sent_ = 0;
-  std::string reason_ = "server stopped";
+  bool writing_ = false;  // an event or a keep-alive (then events_ is not busy)
+  NewestOnly<DetectionEvent, &DetectionEvent::version> events_;
+  uint64_t bytes_ = 0;  // written after the response header
+  std::string reason_{kServerStopping};
 };
 
 }  // namespace
 
 void StartSseSession(beast::tcp_stream stream, ServerContext& context, std::string peer,
-                     std::string path) {
-  std::make_shared<SseSession>(std::move(stream), context, std::move(peer), std::move(path))
+                     std::string path, LeasePtr lease) {
+  std::make_shared<SseSession>(std::move(stream), context, std::move(peer), std::move(path),
+                               std::move(lease))
       ->Start();
 }
 

@@ -10,7 +10,8 @@ itself (by PID).
 - run_probe / start_probe: `freshframe probe URL --json`.
 - raw_request / http_get: raw HTTP/1.1 over a socket (so malformed requests
   can be sent as-is).
-- MjpegReader: a multipart/x-mixed-replace client that returns parts.
+- MjpegReader: a multipart/x-mixed-replace client that returns parts;
+  StreamingClient reads one continuously in a thread.
 - jpeg_size: width/height from a JPEG's SOF marker; is_jpeg: SOI/EOI check.
 
 The binary is taken from `--binary PATH` on the command line (what ctest
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -502,6 +504,32 @@ class MjpegReader:
             self.sock.close()
         except OSError:
             pass
+
+
+class StreamingClient:
+    """Reads a stream (an MjpegReader) continuously in a thread until stop()."""
+
+    def __init__(self, port, path="/stream.mjpg"):
+        self.reader = MjpegReader(port, path)
+        self.parts = 0
+        self.error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                self.reader.read_part()
+                self.parts += 1
+        except Exception as e:  # reported by the test
+            if not self._stop.is_set():
+                self.error = e
+
+    def stop(self):
+        self._stop.set()
+        self.reader.close()
+        self._thread.join(timeout=5)
 
 
 def part_timestamp(headers):

@@ -5,7 +5,6 @@ nobody watches.
 Run: /usr/bin/python3 tests/integration/test_stats.py --binary build/release/freshframe
 """
 
-import threading
 import time
 
 import ffharness as ff
@@ -13,32 +12,6 @@ import ffharness as ff
 STAGES = ("capture", "grab", "infer", "annotate", "encode", "send")
 PERCENTILE_KEYS = ("count", "p50", "p90", "p99", "max", "mean")
 NUMBER = (int, float)
-
-
-class StreamingClient:
-    """Reads /stream.mjpg continuously in a thread until stop()."""
-
-    def __init__(self, port, path="/stream.mjpg"):
-        self.reader = ff.MjpegReader(port, path)
-        self.parts = 0
-        self.error = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        try:
-            while not self._stop.is_set():
-                self.reader.read_part()
-                self.parts += 1
-        except Exception as e:  # reported by the test
-            if not self._stop.is_set():
-                self.error = e
-
-    def stop(self):
-        self._stop.set()
-        self.reader.close()
-        self._thread.join(timeout=5)
 
 
 class StatsTest(ff.ServerTestCase):
@@ -51,7 +24,7 @@ class StatsTest(ff.ServerTestCase):
             self.assertIsInstance(p[k], NUMBER, f"{where}.{k}")
 
     def test_stats_with_one_client(self):
-        client = StreamingClient(self.server.port)
+        client = ff.StreamingClient(self.server.port)
         try:
             time.sleep(3.0)
             self.assertIsNone(client.error, f"stream client failed: {client.error!r}")
@@ -112,7 +85,7 @@ class IdleEncodeTest(ff.ServerTestCase):
         second = self.server.stats()["stages"]["encode"]["frames"]
         self.assertLessEqual(second - first, 2,
                              f"encode.frames went {first} -> {second} in 1 s with no viewer")
-        client = StreamingClient(self.server.port)
+        client = ff.StreamingClient(self.server.port)
         try:
             time.sleep(1.5)
             self.assertIsNone(client.error, f"stream client failed: {client.error!r}")

@@ -1,0 +1,174 @@
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+
+#include "core/clock.h"
+#include "core/timecode.h"
+#include "encode/encode.h"
+
+namespace freshframe::encode {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Dark left half, bright right half, and the timecode strip of `stamp`.
+cv::Mat TestImage(int width, int height, int64_t stamp) {
+  cv::Mat image(height, width, CV_8UC3, cv::Scalar::all(30));
+  image(cv::Rect(width / 2, 0, width - width / 2, height)).setTo(cv::Scalar::all(220));
+  timecode::Write(image, stamp);
+  return image;
+}
+
+double MeanOf(const cv::Mat& image, cv::Rect area) { return cv::mean(image(area))[0]; }
+
+TEST(VariantEncoderTest, DefaultKeySharesThePixels) {
+  const cv::Mat image = TestImage(640, 480, MonotonicMicros());
+  cv::Mat out;
+  MakeVariant(image, VariantKey{}, out);
+  EXPECT_EQ(out.data, image.data);
+  MakeVariant(image, VariantKey{false, 640}, out);  // the frame's own width: nothing to do
+  EXPECT_EQ(out.data, image.data);
+}
+
+TEST(VariantEncoderTest, MirrorFlipsPictureAndStrip) {
+  const int64_t stamp = MonotonicMicros();
+  const cv::Mat image = TestImage(640, 480, stamp);
+  cv::Mat out;
+  MakeVariant(image, VariantKey{true, 0}, out);
+  ASSERT_EQ(out.size(), image.size());
+  EXPECT_GT(MeanOf(out, cv::Rect(0, 100, 320, 380)), 200);  // bright half now on the left
+  EXPECT_LT(MeanOf(out, cv::Rect(320, 100, 320, 380)), 50);
+  const auto reading = timecode::Read(out, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_TRUE(reading->mirrored);
+  EXPECT_EQ(reading->t_us, stamp);
+}
+
+TEST(VariantEncoderTest, ScalesKeepingAspectAndRedrawsTheStrip) {
+  const int64_t stamp = MonotonicMicros();
+  // 1000 px: the strip's cells (15 px) do not scale onto a 500 px grid.
+  const cv::Mat image = TestImage(1000, 750, stamp);
+  cv::Mat out;
+  MakeVariant(image, VariantKey{false, 500}, out);
+  EXPECT_EQ(out.cols, 500);
+  EXPECT_EQ(out.rows, 375);
+  auto reading = timecode::Read(out, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_FALSE(reading->mirrored);
+  EXPECT_EQ(reading->t_us, stamp);
+
+  MakeVariant(image, VariantKey{true, 320}, out);  // scaled, then mirrored
+  EXPECT_EQ(out.size(), cv::Size(320, 240));
+  reading = timecode::Read(out, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_TRUE(reading->mirrored);
+  EXPECT_EQ(reading->t_us, stamp);
+  EXPECT_GT(MeanOf(out, cv::Rect(0, 100, 160, 140)), 200);
+
+  // Below timecode::kMinWidth there is no strip (documented).
+  MakeVariant(image, VariantKey{false, 160}, out);
+  EXPECT_EQ(out.size(), cv::Size(160, 120));
+  EXPECT_FALSE(timecode::Read(out, MonotonicMicros()).has_value());
+}
+
+// Frames published into the annotated slot, as the annotator does.
+class VariantEncodersTest : public ::testing::Test {
+ protected:
+  void Publish(uint64_t sequence) {
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = sequence;
+    frame->meta.width = 640;
+    frame->meta.height = 480;
+    frame->meta.stamps.capture_us = MonotonicMicros();
+    frame->image = TestImage(640, 480, frame->meta.stamps.capture_us);
+    annotated_.Publish(frame);
+  }
+
+  template <typename Predicate>
+  bool WaitFor(Predicate predicate) {
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (!predicate()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+  LatestSlot<FramePtr> annotated_;
+  Metrics metrics_;
+  VariantEncoders encoders_{80, annotated_, metrics_};
+};
+
+TEST_F(VariantEncodersTest, EncodesEachVariantOncePerFrameWhileHeld) {
+  encoders_.Start();
+  std::mutex mutex;
+  std::vector<EncodedFramePtr> mirrored, small;
+  auto a = encoders_.Add({true, 0}, [&](const EncodedFramePtr& f) {
+    std::lock_guard lock(mutex);
+    mirrored.push_back(f);
+  });
+  auto b = encoders_.Add({false, 320}, [&](const EncodedFramePtr& f) {
+    std::lock_guard lock(mutex);
+    small.push_back(f);
+  });
+  EXPECT_EQ(encoders_.active(), 2U);
+  for (uint64_t i = 1; i <= 5; ++i) {
+    Publish(i);
+    ASSERT_TRUE(WaitFor([&] { return a->encoded_frames() == i && b->encoded_frames() == i; }))
+        << "frame " << i;
+  }
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(mirrored.size(), 5U);
+    ASSERT_EQ(small.size(), 5U);
+    EXPECT_EQ(mirrored.back()->meta.sequence, 5U);
+    EXPECT_EQ(mirrored.back()->meta.width, 640);
+    EXPECT_EQ(small.back()->meta.width, 320);
+    EXPECT_EQ(small.back()->meta.height, 240);
+    auto decoded = DecodeJpeg(small.back()->jpeg.data(), small.back()->jpeg.size());
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded->cols, 320);
+  }
+  EXPECT_EQ(metrics_.Stage("encode_variants").frames(), 10U);
+  EXPECT_EQ(a->width(), 640);
+  EXPECT_EQ(b->height(), 240);
+
+  b.reset();  // released: no longer encoded
+  Publish(6);
+  ASSERT_TRUE(WaitFor([&] { return a->encoded_frames() == 6; }));
+  std::this_thread::sleep_for(50ms);
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(small.size(), 5U);
+  }
+  EXPECT_EQ(encoders_.active(), 1U);
+  encoders_.Stop();
+}
+
+TEST_F(VariantEncodersTest, NewVariantGetsTheCurrentFrameOfAStalledSource) {
+  encoders_.Start();
+  Publish(1);
+  std::this_thread::sleep_for(150ms);  // no new frame comes
+  auto variant = encoders_.Add({true, 0}, nullptr);
+  EXPECT_TRUE(WaitFor([&] { return variant->encoded_frames() == 1; }));
+  std::this_thread::sleep_for(250ms);
+  EXPECT_EQ(variant->encoded_frames(), 1U);  // once, not again and again
+  encoders_.Stop();
+}
+
+TEST_F(VariantEncodersTest, NothingIsEncodedWithoutVariants) {
+  encoders_.Start();
+  for (uint64_t i = 1; i <= 3; ++i) {
+    Publish(i);
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(metrics_.Stage("encode_variants").frames(), 0U);
+  encoders_.Stop();
+}
+
+}  // namespace
+}  // namespace freshframe::encode

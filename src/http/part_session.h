@@ -1,0 +1,108 @@
+// Internal to src/http: what the MJPEG and WebSocket sessions share.
+//
+// A PartSession sends stream parts to one client over a transport that the
+// derived class owns (a multipart body, WebSocket messages). It
+//
+// - subscribes to the client's part stream: the default one (holding Demand,
+//   so the pipeline's encoder runs) or a pixel variant's (holding that
+//   variant, so its encoder runs), for as long as it lives;
+// - follows newest-only: at most one part in flight; while it is, only the
+//   newest offered part waits and older ones are skipped (counted in the
+//   client's ClientStats and the "send" stage);
+// - after each write, waits until the socket has sent almost everything
+//   (TCP_NOTSENT_LOWAT) before it picks the next part, so parts never age in
+//   the kernel;
+// - with ?fps=N sends at most N parts per second: a part that comes before
+//   its time waits as the pending one (newest-only still) until it is due;
+// - ends the session when one part takes longer than write_stall_timeout to
+//   be written and leave the socket.
+//
+// Thread-safety: everything except OnPart runs on the session's strand (the
+// socket's executor). OnPart is called on the delivering thread; it only
+// posts to the strand.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include "http/newest_only.h"
+#include "http/session.h"
+#include "http/stream_query.h"
+
+namespace freshframe::http {
+
+class PartSession : public PartSubscriber, public std::enable_shared_from_this<PartSession> {
+ public:
+  ~PartSession() override;
+  PartSession(const PartSession&) = delete;
+  PartSession& operator=(const PartSession&) = delete;
+
+  bool OnPart(const StreamPartPtr& part) final;
+
+ protected:
+  // `executor`: the transport's (the session's strand). `kind`, a string
+  // literal, names the transport in logs ("mjpeg", "ws"). `path` is the
+  // target as ClientStats shows it (redacted).
+  PartSession(boost::asio::any_io_executor executor, ServerContext& context, std::string peer,
+              std::string path, LeasePtr lease, StreamQuery query, std::string_view kind);
+
+  // Registers the client, subscribes to its part stream and, if the current
+  // part is fresh, sends it. Call once, on the strand, when the transport is
+  // ready to carry parts.
+  void StartParts();
+  // Derived classes call this when a write started by WritePart completes,
+  // with the bytes it wrote.
+  void OnPartWritten(boost::beast::error_code ec, size_t bytes);
+  // Ends the session, once: the first reason given is the one logged. The
+  // transport's pending operations then complete with errors and drop their
+  // references; the last one destroys the session.
+  void End(std::string reason);
+  bool ended() const { return ended_.load(std::memory_order_relaxed); }
+
+  template <typename Derived>
+  std::shared_ptr<Derived> SharedAs() {
+    return std::static_pointer_cast<Derived>(shared_from_this());
+  }
+
+  // The transport's TCP socket (for the drain wait and socket options).
+  virtual boost::asio::ip::tcp::socket& Socket() = 0;
+  // Starts writing `part`, which stays alive until OnPartWritten is called.
+  virtual void WritePart(const StreamPart& part) = 0;
+  // Closes the transport; pending operations complete (with errors).
+  virtual void CloseTransport() = 0;
+
+  ServerContext& context_;
+  const std::string peer_;
+
+ private:
+  void Offer(StreamPartPtr part);
+  void Write(StreamPartPtr part);
+  void OnDrained(boost::beast::error_code ec);
+
+  const boost::asio::any_io_executor executor_;
+  const std::string path_;
+  const LeasePtr lease_;
+  const StreamQuery query_;
+  const std::string_view kind_;
+  StageMetrics& send_metrics_;
+  DeadlineTimer timer_;  // the write stall while writing, else the next due part
+  // Relaxed: the delivering thread reads it only to stop posting sooner; the
+  // strand ignores anything posted after the end.
+  std::atomic<bool> ended_{false};
+  std::shared_ptr<PartStream> feed_;  // holds Demand or the variant
+  std::shared_ptr<ClientStats> stats_;
+  NewestOnly<StreamPart, &StreamPart::index> parts_;
+  RateCap rate_;
+  uint64_t bytes_ = 0;     // written since the response header, for the log
+  size_t part_bytes_ = 0;  // written for the part in flight
+  std::string reason_;
+};
+
+}  // namespace freshframe::http

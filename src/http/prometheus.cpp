@@ -1,0 +1,257 @@
+#include "http/prometheus.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "http/router.h"
+
+namespace freshframe::http {
+namespace {
+
+using Label = std::pair<std::string_view, std::string_view>;
+
+// The length of the valid UTF-8 sequence at the start of `s` (not empty), or
+// 0 if it is not one (overlong forms, surrogates and values above U+10FFFF
+// are invalid).
+size_t Utf8SequenceLength(std::string_view s) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char lead = byte(0);
+  if (lead < 0x80) return 1;
+  size_t length = 0;
+  unsigned char low = 0x80;  // range of the second byte
+  unsigned char high = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < length || byte(1) < low || byte(1) > high) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  return length;
+}
+
+// Builds the exposition text family by family.
+class Exposition {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    text_.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    text_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+
+  void Sample(std::string_view name, std::initializer_list<Label> labels, double value) {
+    Line(name, labels, FormatSampleValue(value));
+  }
+
+  void Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t value) {
+    Line(name, labels, std::to_string(value));
+  }
+
+  // The _bucket, _sum and _count samples of histogram `name` for `label`.
+  void HistogramSeries(std::string_view name, Label label, const Histogram::Snapshot& h) {
+    const std::string bucket = std::string(name) + "_bucket";
+    for (size_t i = 0; i < Histogram::kBounds.size(); ++i) {
+      const std::string le = FormatSampleValue(Histogram::kBounds[i]);
+      Sample(bucket, {label, {"le", le}}, h.cumulative[i]);
+    }
+    Sample(bucket, {label, {"le", "+Inf"}}, h.count);
+    Sample(std::string(name) + "_sum", {label}, h.sum);
+    Sample(std::string(name) + "_count", {label}, h.count);
+  }
+
+  std::string Take() { return std::move(text_); }
+
+ private:
+  void Line(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
+    text_.append(name);
+    if (labels.size() > 0) {
+      char separator = '{';
+      for (const auto& [label, label_value] : labels) {
+        text_.push_back(separator);
+        text_.append(label).append("=\"").append(EscapeLabelValue(label_value)).append("\"");
+        separator = ',';
+      }
+      text_.push_back('}');
+    }
+    text_.append(" ").append(value).append("\n");
+  }
+
+  std::string text_;
+};
+
+// object[key], or nullptr if `object` is not an object or lacks `key`.
+const nlohmann::json* Member(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  const auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+// object[key] as a count, or nullopt if it is missing or not a count.
+std::optional<uint64_t> CountMember(const nlohmann::json& object, const char* key) {
+  const nlohmann::json* value = Member(object, key);
+  if (value == nullptr || !value->is_number_integer() || value->get<int64_t>() < 0) {
+    return std::nullopt;
+  }
+  return value->get<uint64_t>();
+}
+
+// A grabber reports "state"; a bus input (serve) only whether it is live.
+void WriteSource(Exposition& out, const nlohmann::json& describe) {
+  const nlohmann::json* source = Member(describe, "source");
+  const nlohmann::json* grabber_state = source != nullptr ? Member(*source, "state") : nullptr;
+  const nlohmann::json* input = Member(describe, "input");
+  const nlohmann::json* input_live = input != nullptr ? Member(*input, "live") : nullptr;
+  std::string state;
+  std::vector<std::string> states;
+  if (grabber_state != nullptr && grabber_state->is_string()) {
+    state = grabber_state->get<std::string>();
+    states = {"live", "reconnecting", "ended"};
+  } else if (input_live != nullptr && input_live->is_boolean()) {
+    state = input_live->get<bool>() ? "live" : "stale";
+    states = {"live", "stale"};
+  } else {
+    return;  // nothing known about the source
+  }
+  if (std::find(states.begin(), states.end(), state) == states.end()) states.push_back(state);
+
+  out.Family("freshframe_source_up", "gauge",
+             "Whether the video source delivers frames (1) or not (0).");
+  out.Sample("freshframe_source_up", {}, state == "live" ? 1.0 : 0.0);
+  out.Family("freshframe_source_state", "gauge",
+             "State of the video source: 1 for the current state, 0 for the others.");
+  for (const std::string& s : states) {
+    out.Sample("freshframe_source_state", {{"state", s}}, s == state ? 1.0 : 0.0);
+  }
+  if (source == nullptr) return;
+  if (const auto reconnects = CountMember(*source, "reconnects")) {
+    out.Family("freshframe_source_reconnects_total", "counter",
+               "Times the source was reopened after it stopped.");
+    out.Sample("freshframe_source_reconnects_total", {}, *reconnects);
+  }
+}
+
+void WriteClients(Exposition& out, const ClientRegistry& clients) {
+  // By route rather than by path, so that query strings cannot make series.
+  std::map<std::string, uint64_t> by_route = {{"stream", 0}, {"events", 0}};
+  for (const auto& [path, n] : clients.CountByPath()) {
+    by_route[std::string(RouteName(Classify("GET", path).route))] += n;
+  }
+  out.Family("freshframe_clients", "gauge", "Streaming clients connected now, by route.");
+  for (const auto& [route, n] : by_route) out.Sample("freshframe_clients", {{"route", route}}, n);
+  out.Family("freshframe_bytes_sent_total", "counter",
+             "Bytes of stream parts and events sent to streaming clients.");
+  out.Sample("freshframe_bytes_sent_total", {}, clients.bytes_sent());
+}
+
+void WriteStages(Exposition& out, const Metrics& metrics) {
+  const auto stages = metrics.Stages();
+  out.Family("freshframe_stage_frames_total", "counter", "Frames each pipeline stage handled.");
+  for (const auto& [name, stage] : stages) {
+    out.Sample("freshframe_stage_frames_total", {{"stage", name}}, stage->frames());
+  }
+  out.Family("freshframe_stage_skipped_total", "counter",
+             "Frames each pipeline stage skipped or dropped to stay current.");
+  for (const auto& [name, stage] : stages) {
+    out.Sample("freshframe_stage_skipped_total", {{"stage", name}}, stage->skipped());
+  }
+  out.Family("freshframe_stage_latency_seconds", "histogram",
+             "Age of each frame since capture when the stage finished with it.");
+  for (const auto& [name, stage] : stages) {
+    out.HistogramSeries("freshframe_stage_latency_seconds", {"stage", name},
+                        stage->LatencyHistogram());
+  }
+  out.Family("freshframe_stage_work_seconds", "histogram",
+             "Time the stage itself spent on each frame (e.g. encoding, detection).");
+  for (const auto& [name, stage] : stages) {
+    out.HistogramSeries("freshframe_stage_work_seconds", {"stage", name}, stage->WorkHistogram());
+  }
+}
+
+void WriteDetector(Exposition& out, const nlohmann::json& describe) {
+  const nlohmann::json* detection = Member(describe, "detection");
+  if (detection == nullptr || !detection->is_object()) return;
+  const nlohmann::json* name_value = Member(*detection, "name");
+  const std::string name =
+      name_value != nullptr && name_value->is_string() ? name_value->get<std::string>() : "";
+  out.Family("freshframe_detector_frames_total", "counter", "Frames given to the detector.");
+  out.Sample("freshframe_detector_frames_total", {{"detector", name}},
+             CountMember(*detection, "frames").value_or(0));
+  out.Family("freshframe_detector_model_runs_total", "counter",
+             "Frames on which the detector ran its model (fewer when motion-gated).");
+  out.Sample("freshframe_detector_model_runs_total", {{"detector", name}},
+             CountMember(*detection, "model_runs").value_or(0));
+}
+
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  while (!value.empty()) {
+    const size_t length = Utf8SequenceLength(value);
+    if (length == 0) {
+      out.append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER
+      value.remove_prefix(1);
+      continue;
+    }
+    const char c = value.front();
+    if (c == '\\') {
+      out.append("\\\\");
+    } else if (c == '"') {
+      out.append("\\\"");
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.append(value.substr(0, length));
+    }
+    value.remove_prefix(length);
+  }
+  return out;
+}
+
+std::string FormatSampleValue(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char text[64];
+  std::to_chars_result result{};
+  if (value == std::trunc(value) && std::fabs(value) < 1e15) {
+    result = std::to_chars(text, text + sizeof text, static_cast<int64_t>(value));
+  } else {
+    result = std::to_chars(text, text + sizeof text, value, std::chars_format::general);
+  }
+  return std::string(text, result.ptr);
+}
+
+std::string RenderPrometheus(const Metrics& metrics, const ClientRegistry& clients,
+                             const nlohmann::json& describe, int64_t now_us, int64_t started_us,
+                             std::string_view version) {
+  Exposition out;
+  out.Family("freshframe_build_info", "gauge", "Always 1; the version is in the label.");
+  out.Sample("freshframe_build_info", {{"version", version}}, 1.0);
+  out.Family("freshframe_uptime_seconds", "gauge", "Seconds since the server started.");
+  out.Sample("freshframe_uptime_seconds", {}, static_cast<double>(now_us - started_us) / 1e6);
+  WriteSource(out, describe);
+  WriteClients(out, clients);
+  WriteStages(out, metrics);
+  WriteDetector(out, describe);
+  return out.Take();
+}
+
+}  // namespace freshframe::http

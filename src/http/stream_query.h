@@ -1,0 +1,40 @@
+// Internal to src/http: the per-client options of a stream (GET
+// /stream.mjpg, /?action=stream and /ws/stream), read from the query:
+//
+//   ?fps=N     at most N parts per second for this client (0 < N <= the
+//              source's rate); the client skips the rest, newest-only still
+//   ?mirror=1  the picture flipped horizontally
+//   ?width=N   the picture scaled to N px wide, aspect kept (16 <= N <= the
+//              source's width, even)
+//
+// mirror and width choose a pixel variant, encoded once for all the clients
+// that ask for it (variant_streams.h). Other parameters are ignored.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string_view>
+
+#include "core/expected.h"
+#include "encode/encode.h"
+#include "http/http.h"
+
+namespace freshframe::http {
+
+inline constexpr double kMaxStreamFps = 240;  // when the source's rate is unknown
+inline constexpr int kMinVariantWidth = 16;
+inline constexpr int kMaxVariantWidth = 7680;  // when the source's width is unknown
+
+struct StreamQuery {
+  double fps = 0;              // rate cap; 0: none
+  encode::VariantKey variant;  // default: the stream everyone else gets
+};
+
+// The options of `target`, checked against `source` (0 fields: unknown). An
+// Error, for a 400, says which value is wrong and what is accepted:
+// fps a number in (0, source fps rounded up]; mirror 0, 1, false or true;
+// width an even integer in [16, source width]. A width equal to the source's
+// is no scaling (variant width 0).
+Expected<StreamQuery> ParseStreamQuery(std::string_view target, const SourceFormat& source);
+
+}  // namespace freshframe::http

@@ -1,0 +1,62 @@
+#include "http/stream_query.h"
+
+#include <gtest/gtest.h>
+
+namespace freshframe::http {
+namespace {
+
+const SourceFormat kSource{640, 480, 30};
+
+TEST(RouterStreamQueryTest, DefaultsWithoutOptions) {
+  for (const char* target : {"/stream.mjpg", "/?action=stream", "/ws/stream?token=x", "/x?"}) {
+    auto query = ParseStreamQuery(target, kSource);
+    ASSERT_TRUE(query.ok()) << target << ": " << query.error().message;
+    EXPECT_EQ(query->fps, 0);
+    EXPECT_TRUE(query->variant.is_default());
+  }
+}
+
+TEST(RouterStreamQueryTest, ReadsFpsMirrorAndWidth) {
+  auto query = ParseStreamQuery("/?action=stream&fps=5&mirror=1&width=320", kSource);
+  ASSERT_TRUE(query.ok()) << query.error().message;
+  EXPECT_EQ(query->fps, 5);
+  EXPECT_TRUE(query->variant.mirror);
+  EXPECT_EQ(query->variant.width, 320);
+  EXPECT_EQ(ParseStreamQuery("/ws/stream?fps=2.5", kSource)->fps, 2.5);
+  EXPECT_EQ(ParseStreamQuery("/ws/stream?fps=30", kSource)->fps, 30);
+  EXPECT_FALSE(ParseStreamQuery("/ws/stream?mirror=false", kSource)->variant.mirror);
+  EXPECT_TRUE(ParseStreamQuery("/ws/stream?mirror=true", kSource)->variant.mirror);
+  // The source's own width is no scaling: the default variant.
+  EXPECT_TRUE(ParseStreamQuery("/stream.mjpg?width=640", kSource)->variant.is_default());
+  // 29.97 fps: 30 is fine.
+  EXPECT_TRUE(ParseStreamQuery("/stream.mjpg?fps=30", SourceFormat{640, 480, 29.97}).ok());
+}
+
+TEST(RouterStreamQueryTest, RejectsBadValuesWithAClearMessage) {
+  for (const char* target :
+       {"/s?fps=",       "/s?fps",        "/s?fps=0",       "/s?fps=-1",
+        "/s?fps=31",     "/s?fps=abc",    "/s?fps=5fps",    "/s?fps=nan",
+        "/s?fps=inf",    "/s?mirror=2",   "/s?mirror=",     "/s?mirror=yes",
+        "/s?width=15",   "/s?width=17",   "/s?width=642",   "/s?width=",
+        "/s?width=32.0", "/s?width=-320", "/s?width=320px", "/s?width=99999999999999"}) {
+    auto query = ParseStreamQuery(target, kSource);
+    EXPECT_FALSE(query.ok()) << target;
+    if (!query.ok()) {
+      EXPECT_FALSE(query.error().message.empty());
+    }
+  }
+  EXPECT_NE(ParseStreamQuery("/s?fps=31", kSource).error().message.find("(0, 30]"),
+            std::string::npos);
+  EXPECT_NE(ParseStreamQuery("/s?width=17", kSource).error().message.find("[16, 640]"),
+            std::string::npos);
+}
+
+TEST(RouterStreamQueryTest, UnknownSourceHasWideLimits) {
+  const SourceFormat unknown;
+  EXPECT_TRUE(ParseStreamQuery("/s?fps=240&width=7680", unknown).ok());
+  EXPECT_FALSE(ParseStreamQuery("/s?fps=241", unknown).ok());
+  EXPECT_FALSE(ParseStreamQuery("/s?width=7682", unknown).ok());
+}
+
+}  // namespace
+}  // namespace freshframe::http

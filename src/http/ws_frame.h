@@ -1,0 +1,51 @@
+// Internal to src/http (and its tests): the binary message of GET /ws/stream.
+//
+// Each WebSocket binary message is one frame: a fixed 32-byte header, then
+// the JPEG (SOI .. EOI), nothing else. All integers are little-endian:
+//
+//   offset size  field
+//        0    4  magic "FFWS"
+//        4    2  version (u16) = 1
+//        6    2  header length (u16) = 32; the JPEG starts here
+//        8    8  sequence (u64): the frame's number, as X-Frame-Sequence
+//       16    8  capture stamp (u64): CLOCK_MONOTONIC us, as X-Frame-Timestamp
+//       24    2  width (u16) of the JPEG
+//       26    2  height (u16) of the JPEG
+//       28    4  reserved, zero
+//
+// A reader should take the JPEG from offset `header length`, so that a later
+// version may append fields. docs/websocket.md documents the protocol.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "encode/encode.h"
+
+namespace freshframe::http {
+
+inline constexpr size_t kWsHeaderSize = 32;
+inline constexpr uint16_t kWsVersion = 1;
+using WsHeader = std::array<unsigned char, kWsHeaderSize>;
+
+WsHeader MakeWsHeader(const encode::EncodedFrame& frame);
+
+struct WsHeaderFields {
+  uint16_t version = 0;
+  uint16_t header_length = 0;
+  uint64_t sequence = 0;
+  uint64_t capture_us = 0;
+  uint16_t width = 0;
+  uint16_t height = 0;
+};
+
+// The header at the start of a message, or nullopt if the message is shorter
+// than 32 bytes, the magic is wrong, or the header length is below 32 or
+// beyond the message.
+std::optional<WsHeaderFields> ParseWsHeader(const unsigned char* data, size_t size);
+
+}  // namespace freshframe::http

@@ -1,0 +1,116 @@
+// The WebSocket session of GET /ws/stream: one binary message per frame (a
+// 32-byte header, then the JPEG; ws_frame.h, docs/websocket.md), newest-only
+// with at most one message in flight, like the MJPEG stream (part_session.h).
+#include <array>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "http/client_log.h"
+#include "http/part_session.h"
+#include "http/ws_frame.h"
+
+namespace freshframe::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+
+// The client has nothing to say beyond control frames (ping, pong, close),
+// which Beast answers itself; a data message beyond this size fails the
+// connection (close code 1009), smaller ones are read and ignored.
+constexpr size_t kMaxClientMessage = 4 * 1024;
+
+class WsSession final : public PartSession {
+ public:
+  WsSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
+            LeasePtr lease, StreamQuery query, WsRequest request)
+      : PartSession(stream.get_executor(), context, std::move(peer), std::move(path),
+                    std::move(lease), query, "ws"),
+        ws_(std::move(stream)),
+        request_(std::move(request)) {}
+
+  void Start() {
+    // Beast's timeouts replace the tcp_stream's: 30 s for the handshake; an
+    // idle client is pinged after 150 s and dropped after 300 s without an
+    // answer (browsers answer pings by themselves). Writes have the
+    // session's stall deadline.
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+      response.set(beast::http::field::server, "freshframe/" FRESHFRAME_VERSION);
+    }));
+    ws_.read_message_max(kMaxClientMessage);
+    ws_.binary(true);
+    ws_.auto_fragment(false);  // one WebSocket frame per message, one gathered write
+    // Answers 101, or 400 / 426 (wrong Sec-WebSocket-Version) for a request
+    // that is no valid handshake, and then fails with the reason.
+    ws_.async_accept(request_,
+                     [self = SharedAs<WsSession>()](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    request_ = {};
+    if (ec) {
+      spdlog::debug("client {}: WebSocket handshake refused: {}", peer_, ec.message());
+      return End("handshake refused: " + ec.message());
+    }
+    DoRead();
+    StartParts();
+  }
+
+  // A read is always pending: it lets Beast answer pings and the closing
+  // handshake, notices a client that went away, and keeps the session alive.
+  void DoRead() {
+    ws_.async_read(incoming_, [self = SharedAs<WsSession>()](beast::error_code ec, size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ended()) return;
+    if (ec == websocket::error::closed) return End(std::string(kPeerClosed));
+    if (ec) return End(DisconnectReason(ec));
+    incoming_.clear();  // a data message from the client means nothing here
+    DoRead();
+  }
+
+  net::ip::tcp::socket& Socket() override { return beast::get_lowest_layer(ws_).socket(); }
+
+  void WritePart(const StreamPart& part) override {
+    const auto& jpeg = part.frame->jpeg;
+    const std::array<net::const_buffer, 2> buffers{net::buffer(part.ws_header),
+                                                   net::buffer(jpeg.data(), jpeg.size())};
+    // Beast reports the payload's bytes; the frame header adds 2 to 10.
+    ws_.async_write(buffers, [self = SharedAs<WsSession>()](beast::error_code ec, size_t bytes) {
+      self->OnPartWritten(ec, bytes);
+    });
+  }
+
+  // No closing handshake: the session ends because the client went away,
+  // stalled, or the handshake failed (Beast has answered that).
+  void CloseTransport() override {
+    beast::error_code ignored;
+    Socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    Socket().close(ignored);
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  WsRequest request_;  // until the handshake is answered
+  beast::flat_buffer incoming_;
+};
+
+}  // namespace
+
+void StartWsSession(beast::tcp_stream stream, ServerContext& context, std::string peer,
+                    std::string path, LeasePtr lease, StreamQuery query, WsRequest request) {
+  std::make_shared<WsSession>(std::move(stream), context, std::move(peer), std::move(path),
+                              std::move(lease), query, std::move(request))
+      ->Start();
+}
+
+}  // namespace freshframe::http

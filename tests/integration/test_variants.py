@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""More ways to watch: per-client ?fps, the pixel variants ?mirror=1 and
+?width=N (encoded once per variant, not per client), and GET /ws/stream read by
+a WebSocket client written here by hand (standard library only).
+
+Run: /usr/bin/python3 tests/integration/test_variants.py --binary build/release/freshframe
+"""
+
+import base64
+import hashlib
+import os
+import struct
+import time
+
+import ffharness as ff
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+FFWS_HEADER = struct.Struct("<4sHHQQHH4x")  # docs/websocket.md
+OP_CLOSE, OP_PING, OP_PONG, OP_BINARY = 0x8, 0x9, 0xA, 0x2
+
+
+class WsClient:
+    """A minimal RFC 6455 client: handshake, masked control frames out,
+    unmasked frames in."""
+
+    def __init__(self, port, path="/ws/stream", timeout=10.0):
+        self.sock = ff.connect(port, timeout=timeout)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                          .encode())
+        head = self._read_until(b"\r\n\r\n").decode("iso-8859-1")
+        lines = head.split("\r\n")
+        self.status = int(lines[0].split(" ")[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                self.headers[name.strip().lower()] = value.strip()
+        self.expected_accept = base64.b64encode(
+            hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.buf += data
+
+    def _read_until(self, delim):
+        while delim not in self.buf:
+            self._fill()
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frame(self):
+        """(fin, opcode, payload) of the next frame."""
+        b0, b1 = self._read_exact(2)
+        if b1 & 0x80:
+            raise AssertionError("server frames must not be masked")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", self._read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", self._read_exact(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._read_exact(n)
+
+    def send_frame(self, opcode, payload=b""):
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self):
+        self.sock.close()
+
+
+def parse_message(payload):
+    magic, version, header_length, sequence, capture_us, width, height = \
+        FFWS_HEADER.unpack_from(payload)
+    return {"magic": magic, "version": version, "header_length": header_length,
+            "sequence": sequence, "capture_us": capture_us, "width": width, "height": height,
+            "jpeg": payload[header_length:]}
+
+
+class Variants(ff.ServerTestCase):
+    SERVER_ARGS = ("--detector", "none")
+
+    def _wait_no_variants(self, timeout=3.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.server.stats().get("variants"):
+                return
+            time.sleep(0.1)
+        self.fail(f"variants still listed: {self.server.stats().get('variants')}")
+
+    def test_probe_reads_latency_from_the_mirrored_strip(self):
+        result = ff.run_probe(self.server.stream_url("/stream.mjpg?mirror=1"), seconds=3)
+        ff.assert_probe_ok(self, result, p99_ms=200.0)
+        self._wait_no_variants()
+        self.assertServerAlive()
+
+    def test_two_mirrored_clients_cost_one_encode_per_frame(self):
+        probe = ff.ProbeProcess(self.server.stream_url("/stream.mjpg?mirror=1"), seconds=4,
+                                clients=2).start()
+        try:
+            time.sleep(2.5)
+            stats = self.server.stats()
+        finally:
+            result = probe.result(timeout=20)
+        ff.assert_probe_ok(self, result, clients=2)
+        variants = stats.get("variants")
+        self.assertEqual(len(variants), 1, variants)
+        self.assertEqual(variants[0]["mirror"], True, variants)
+        self.assertEqual(variants[0]["clients"], 2, variants)
+        self.assertEqual(variants[0]["width"], 640, variants)
+        stages = stats["stages"]
+        # One mirrored encode per frame (~30 fps), not one per client (~60),
+        # and nobody asked for the default stream.
+        self.assertLess(stages["encode_variants"]["fps"], 40, stages["encode_variants"])
+        self.assertGreater(stages["encode_variants"]["fps"], 20, stages["encode_variants"])
+        self.assertEqual(stats["watchers"], 0)
+        self._wait_no_variants()
+
+    def test_width_scales_the_jpeg(self):
+        reader = ff.MjpegReader(self.server.port, "/stream.mjpg?width=320")
+        try:
+            self.assertEqual(reader.status, 200, reader.raw_head)
+            for _ in range(3):
+                _, body = reader.read_part()
+                self.assertTrue(ff.is_jpeg(body))
+                self.assertEqual(ff.jpeg_size(body), (320, 240))
+        finally:
+            reader.close()
+        result = ff.run_probe(self.server.stream_url("/?action=stream&width=320"), seconds=2)
+        ff.assert_probe_ok(self, result)  # the strip is drawn again at 320 px
+
+    def test_fps_caps_a_client(self):
+        result = ff.run_probe(self.server.stream_url("/stream.mjpg?fps=10"), seconds=3)
+        ff.assert_probe_ok(self, result, source_fps=10)
+
+    def test_invalid_options_are_400(self):
+        for path in ("/stream.mjpg?fps=0", "/stream.mjpg?fps=31", "/stream.mjpg?fps=abc",
+                     "/stream.mjpg?width=17", "/stream.mjpg?width=1280", "/?action=stream&mirror=x",
+                     "/ws/stream?width=8"):
+            status, _, body = self.server.get(path)
+            self.assertEqual(status, 400, f"{path}: {body!r}")
+            self.assertTrue(any(word in body for word in (b"fps", b"width", b"mirror")), body)
+        status, headers, _ = self.server.get("/ws/stream")  # no upgrade
+        self.assertEqual(status, 426)
+        self.assertEqual(headers.get("upgrade"), "websocket")
+        self.assertServerAlive()
+
+    def test_websocket_messages(self):
+        ws = WsClient(self.server.port, "/ws/stream")
+        try:
+            self.assertEqual(ws.status, 101, ws.headers)
+            self.assertEqual(ws.headers.get("sec-websocket-accept"), ws.expected_accept)
+            last = 0
+            for i in range(10):
+                fin, opcode, payload = ws.read_frame()
+                now_us = ff.mono_s() * 1e6
+                self.assertTrue(fin)
+                self.assertEqual(opcode, OP_BINARY)
+                m = parse_message(payload)
+                self.assertEqual(m["magic"], b"FFWS")
+                self.assertEqual((m["version"], m["header_length"]), (1, 32))
+                self.assertGreater(m["sequence"], last, f"message {i}")
+                last = m["sequence"]
+                age_s = (now_us - m["capture_us"]) / 1e6
+                self.assertTrue(-0.01 < age_s < 1.0, f"message {i}: {age_s:.3f}s old")
+                self.assertTrue(ff.is_jpeg(m["jpeg"]))
+                self.assertEqual(ff.jpeg_size(m["jpeg"]), (m["width"], m["height"]))
+                self.assertEqual((m["width"], m["height"]), (640, 480))
+            # A ping is answered with a pong carrying the same data.
+            ws.send_frame(OP_PING, b"hello")
+            for _ in range(50):
+                _, opcode, payload = ws.read_frame()
+                if opcode == OP_PONG:
+                    self.assertEqual(payload, b"hello")
+                    break
+            else:
+                self.fail("no pong")
+            # A close frame gets one back.
+            ws.send_frame(OP_CLOSE, struct.pack(">H", 1000))
+            for _ in range(50):
+                _, opcode, _ = ws.read_frame()
+                if opcode == OP_CLOSE:
+                    break
+            else:
+                self.fail("no close frame")
+        finally:
+            ws.close()
+
+    def test_websocket_variant_and_rate(self):
+        ws = WsClient(self.server.port, "/ws/stream?mirror=1&width=320&fps=5")
+        try:
+            self.assertEqual(ws.status, 101, ws.headers)
+            ws.read_frame()
+            start = time.monotonic()
+            count = 0
+            while time.monotonic() - start < 2.0:
+                _, opcode, payload = ws.read_frame()
+                self.assertEqual(opcode, OP_BINARY)
+                m = parse_message(payload)
+                self.assertEqual(ff.jpeg_size(m["jpeg"]), (320, 240))
+                count += 1
+            self.assertTrue(7 <= count <= 12, f"{count} messages in 2 s at fps=5")
+        finally:
+            ws.close()
+        self._wait_no_variants()
+
+
+if __name__ == "__main__":
+    ff.main()
