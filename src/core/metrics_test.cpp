@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -59,7 +60,11 @@ TEST(MetricsHistogramTest, ConcurrentReadsAreCumulativeAndNeverGoDown) {
     });
   }
   Histogram::Snapshot previous;
-  for (int r = 0; r < 5000; ++r) {
+  // At least 5000 reads, and on until the writers are seen at work (on a
+  // busy machine they may not have run yet), bounded in time.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int r = 0; r < 5000 || (previous.count == 0 && std::chrono::steady_clock::now() < give_up);
+       ++r) {
     const Histogram::Snapshot s = h.Read();
     for (size_t i = 1; i < s.cumulative.size(); ++i) {
       ASSERT_LE(s.cumulative[i - 1], s.cumulative[i]);
