@@ -160,7 +160,8 @@ class PatternSource final : public FrameSource {
     const auto cycle = std::max<int64_t>(1, std::llround(10.0 * spec_.fps));
     const int64_t moving = std::llround(static_cast<double>(cycle) * spec_.motion);
     const int64_t in_cycle = index % cycle;
-    return static_cast<uint64_t>((index / cycle) * moving + std::min<int64_t>(in_cycle, moving)) + 1;
+    return static_cast<uint64_t>((index / cycle) * moving + std::min<int64_t>(in_cycle, moving)) +
+           1;
   }
 
   cv::Mat Render(uint64_t sequence, int64_t capture_us) const {

@@ -31,13 +31,13 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
-#include "core/stage_thread.h"
 #include "core/metrics.h"
+#include "core/stage_thread.h"
 
 namespace freshframe::encode {
 
 struct EncodedFrame {
-  FrameMeta meta;                 // stamps.encode_us set
+  FrameMeta meta;  // stamps.encode_us set
   std::vector<unsigned char> jpeg;
 };
 using EncodedFramePtr = std::shared_ptr<const EncodedFrame>;

@@ -14,13 +14,13 @@ namespace {
 
 std::string PartHeader(const encode::EncodedFrame& frame) {
   char header[256];
-  const int n = std::snprintf(
-      header, sizeof header,
-      "--%.*s\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n"
-      "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
-      static_cast<int>(kBoundary.size()), kBoundary.data(), frame.jpeg.size(),
-      FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
-      static_cast<unsigned long long>(frame.meta.sequence));
+  const int n =
+      std::snprintf(header, sizeof header,
+                    "--%.*s\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+                    "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
+                    static_cast<int>(kBoundary.size()), kBoundary.data(), frame.jpeg.size(),
+                    FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+                    static_cast<unsigned long long>(frame.meta.sequence));
   return std::string(header, static_cast<size_t>(n));
 }
 
@@ -28,8 +28,9 @@ std::string PartHeader(const encode::EncodedFrame& frame) {
 
 std::string FormatStampSeconds(int64_t us) {
   char text[32];
-  const int n = std::snprintf(text, sizeof text, "%lld.%06lld", static_cast<long long>(us / 1'000'000),
-                              static_cast<long long>(us % 1'000'000));
+  const int n =
+      std::snprintf(text, sizeof text, "%lld.%06lld", static_cast<long long>(us / 1'000'000),
+                    static_cast<long long>(us % 1'000'000));
   return std::string(text, static_cast<size_t>(n));
 }
 
@@ -173,7 +174,8 @@ std::map<std::string, size_t> ClientRegistry::CountByPath() const {
 size_t ClientRegistry::Count() const {
   std::lock_guard lock(mutex_);
   size_t n = 0;
-  for (const auto& [id, weak] : clients_) if (!weak.expired()) ++n;
+  for (const auto& [id, weak] : clients_)
+    if (!weak.expired()) ++n;
   return n;
 }
 

@@ -37,13 +37,13 @@ namespace freshframe::http {
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
-  uint16_t port = 8080;  // 0: pick a free port
-  int threads = 0;       // I/O threads; 0: one per core
-  size_t header_limit = 8 * 1024;   // request line + headers; 431 beyond
-  size_t body_limit = 16 * 1024;    // 413 beyond
-  std::chrono::milliseconds read_timeout{10'000};      // whole request
+  uint16_t port = 8080;                                   // 0: pick a free port
+  int threads = 0;                                        // I/O threads; 0: one per core
+  size_t header_limit = 8 * 1024;                         // request line + headers; 431 beyond
+  size_t body_limit = 16 * 1024;                          // 413 beyond
+  std::chrono::milliseconds read_timeout{10'000};         // whole request
   std::chrono::milliseconds write_stall_timeout{30'000};  // one part
-  std::chrono::milliseconds snapshot_timeout{3'000};   // 503 beyond
+  std::chrono::milliseconds snapshot_timeout{3'000};      // 503 beyond
 
   size_t uri_limit = 2048;  // request-target bytes; 414 beyond
   // Access control (auth.h): when either is set, every route but /healthz
