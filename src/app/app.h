@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "infer/detectors.h"
+
 namespace freshframe::app {
 
 // Which stages a process runs: all of them (`run`), or one part of the
@@ -25,18 +27,10 @@ struct RunOptions {
   std::string rtsp_transport = "tcp";
   // faces | cascade:NAME|PATH | dnn:MODEL.onnx | motion | motion+SPEC | none
   std::string detector = "faces";
-  std::string cascade;        // --cascade FILE: same as --detector cascade:FILE
-  double scale_factor = 1.1;  // cascades
-  int min_neighbours = 3;
-  int min_size = 30;
-  std::string labels;     // dnn: class names, one per line
-  int input_width = 640;  // dnn: network input
-  int input_height = 640;
-  float confidence = 0.25F;        // dnn: minimum score
-  float nms = 0.45F;               // dnn: NMS IoU threshold
-  int min_area = 500;              // motion: smallest region, px^2
-  bool hud = true;                 // draw fps/latency figures on the stream
-  std::string overlay = "latest";  // latest | inferred
+  std::string cascade;               // --cascade FILE: same as --detector cascade:FILE
+  infer::DetectorOptions detection;  // the detectors' own options (infer/detectors.h)
+  bool hud = true;                   // draw fps/latency figures on the stream
+  std::string overlay = "latest";    // latest | inferred
   int quality = 85;
   std::string bind = "127.0.0.1";
   int port = 8080;

@@ -108,24 +108,24 @@ void AddDetectorOptions(CLI::App& app, RunOptions& options) {
       ->check(CheckDetectorSpec)
       ->capture_default_str();
   app.add_option("--cascade", options.cascade, "Cascade file for --detector faces");
-  app.add_option("--scale-factor", options.scale_factor, "Cascades: image pyramid step")
+  app.add_option("--scale-factor", options.detection.scale_factor, "Cascades: image pyramid step")
       ->check(CLI::Range(1.01, 2.0))
       ->capture_default_str();
-  app.add_option("--min-neighbours", options.min_neighbours,
+  app.add_option("--min-neighbours", options.detection.min_neighbours,
                  "Cascades: overlapping hits needed to keep a detection")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  app.add_option("--min-size", options.min_size, "Cascades: smallest object, px")
+  app.add_option("--min-size", options.detection.min_size, "Cascades: smallest object, px")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  app.add_option("--labels", options.labels, "dnn: class names, one per line")
+  app.add_option("--labels", options.detection.labels_path, "dnn: class names, one per line")
       ->check(CLI::ExistingFile);
   app.add_option_function<std::string>(
          "--input-size",
          [&options](const std::string& size) {
-           if (std::sscanf(size.c_str(), "%dx%d", &options.input_width, &options.input_height) !=
-               2) {
-             options.input_height = options.input_width;
+           if (std::sscanf(size.c_str(), "%dx%d", &options.detection.input_width,
+                           &options.detection.input_height) != 2) {
+             options.detection.input_height = options.detection.input_width;
            }
          },
          "dnn: network input, N or WxH (default 640)")
@@ -137,13 +137,13 @@ void AddDetectorOptions(CLI::App& app, RunOptions& options) {
         const bool ok = n >= 1 && w >= 16 && h >= 16 && w <= 4096 && h <= 4096;
         return ok ? std::string() : "input size must be N or WxH, 16..4096";
       });
-  app.add_option("--conf", options.confidence, "dnn: minimum confidence 0..1")
+  app.add_option("--conf", options.detection.confidence, "dnn: minimum confidence 0..1")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--nms", options.nms, "dnn: non-maximum suppression IoU threshold 0..1")
+  app.add_option("--nms", options.detection.nms, "dnn: non-maximum suppression IoU threshold 0..1")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app.add_option("--min-area", options.min_area, "motion: smallest moving region, px^2")
+  app.add_option("--min-area", options.detection.min_area, "motion: smallest moving region, px^2")
       ->check(CLI::Range(1, 100'000'000))
       ->capture_default_str();
   app.add_option("--overlay", options.overlay,

@@ -43,20 +43,6 @@ std::string_view RoleName(Role role) {
   return "run";
 }
 
-infer::DetectorOptions DetectorOptionsOf(const RunOptions& options) {
-  infer::DetectorOptions d;
-  d.scale_factor = options.scale_factor;
-  d.min_neighbours = options.min_neighbours;
-  d.min_size = options.min_size;
-  d.labels_path = options.labels;
-  d.input_width = options.input_width;
-  d.input_height = options.input_height;
-  d.confidence = options.confidence;
-  d.nms = options.nms;
-  d.min_area = options.min_area;
-  return d;
-}
-
 // An Error if --token-file cannot be read (a runtime failure: exit 1).
 Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
   http::ServerOptions server;
@@ -209,7 +195,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     cv::setNumThreads(options.detector_threads);
     std::string spec = options.detector;
     if (!options.cascade.empty() && spec == "faces") spec = "cascade:" + options.cascade;
-    auto made = infer::MakeDetector(spec, DetectorOptionsOf(options));
+    auto made = infer::MakeDetector(spec, options.detection);
     if (!made) return made.error();
     std::unique_ptr<infer::Detector> detector = std::move(made).value();
     const bool has_detector = detector != nullptr;
