@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz run test bench bench-bus bench-sources bench-fanout test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,7 +24,13 @@ run: build
 fuzz: deps
 	@bash scripts/build-fuzz.sh
 
-test: build fuzz
+# tests/e2e's npm packages (playwright-core only; it drives Debian's chromium
+# and never downloads a browser), installed from the lock file.
+e2e-deps: deps
+	@test -d tests/e2e/node_modules/playwright-core -a tests/e2e/node_modules/.package-lock.json -nt tests/e2e/package-lock.json || \
+	  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+
+test: build fuzz e2e-deps
 	ctest --preset $(PRESET)
 
 bench: build
@@ -36,8 +42,16 @@ bench-bus: build
 bench-sources: build
 	$(BUILD_DIR)/bench/sources_bench $(SOURCES_BENCH_ARGS)
 
+bench-browser: build e2e-deps
+	node bench/browser/run.mjs $(BROWSER_BENCH_ARGS)
+
 bench-fanout: build
 	/usr/bin/python3 bench/fanout/run.py --binary $(BUILD_DIR)/freshframe $(FANOUT_BENCH_ARGS)
+
+# freshframe against the guide's designs (bench/compare/README.md); e.g.
+#   make bench-compare COMPARE_ARGS=--quick
+bench-compare: build
+	/usr/bin/python3 bench/compare/run.py --binary $(BUILD_DIR)/freshframe $(COMPARE_ARGS)
 
 test-asan:
 	@$(MAKE) --no-print-directory PRESET=asan build

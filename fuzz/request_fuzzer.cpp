@@ -156,12 +156,16 @@ void Route(const Parsed& request) {
             (head.head || head.route == Route::kNotFound || head.route == Route::kBadRequest),
         "head flag");
   // Only GET and HEAD reach a handler (the WebSocket route checks its own
-  // handshake and may see any method).
+  // handshake and may see any method), and POST the one route that changes
+  // things, /api/config, with its own body limit.
   if (request.method != "GET" && request.method != "HEAD") {
     Check(result.route == Route::kMethodNotAllowed || result.route == Route::kNotFound ||
-              result.route == Route::kBadRequest || result.route == Route::kWebSocket,
+              result.route == Route::kBadRequest || result.route == Route::kWebSocket ||
+              (result.route == Route::kConfigUpdate && request.method == "POST"),
           "non-GET routed to a handler");
   }
+  Check((freshframe::http::BodyLimit(result.route) != 0) == (result.route == Route::kConfigUpdate),
+        "a body limit of its own for a route other than POST /api/config");
   for (std::string_view key : {"action", "token", "mirror", "width", "fps", "", "x"}) {
     const std::string value = QueryParam(target, key);
     Check(IsSubstring(target, value), "QueryParam value not in the target");

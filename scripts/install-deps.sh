@@ -16,7 +16,15 @@ packages=(
   clang libclang-rt-14-dev  # fuzz/: libFuzzer + ASan/UBSan runtimes (scripts/build-fuzz.sh)
   nginx openssl  # tests/integration/test_nginx.py (TLS reverse proxy, docs/deploy-nginx.md)
   prometheus  # for promtool (tests/integration/test_metrics.py); Debian ships no promtool alone
+  # bench/compare and its test: the guide's designs (bench/baselines) and the plots
+  python3-opencv python3-flask python3-gunicorn python3-eventlet python3-matplotlib
+  chromium  # tests/e2e: the page in a real browser, driven by playwright-core from npm
 )
+# Node.js and npm run tests/web and tests/e2e. A machine that has its own
+# Node.js (not from Debian) keeps it: Debian's npm would conflict with it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -31,6 +31,7 @@ struct RunOptions {
   infer::DetectorOptions detection;  // the detectors' own options (infer/detectors.h)
   bool hud = true;                   // draw fps/latency figures on the stream
   std::string overlay = "latest";    // latest | inferred
+  bool mirror = false;               // flip the annotated stream horizontally
   int quality = 85;
   std::string bind = "127.0.0.1";
   int port = 8080;

@@ -152,6 +152,9 @@ void AddDetectorOptions(CLI::App& app, RunOptions& options) {
       ->check(CLI::IsMember({"latest", "inferred"}))
       ->capture_default_str();
   app.add_flag("!--no-hud", options.hud, "Do not draw fps and latency figures on the stream");
+  app.add_flag("--mirror", options.mirror,
+               "Mirror the stream horizontally (a selfie view; boxes and text stay readable); "
+               "switchable while running with POST /api/config");
   app.add_option("--detector-threads", options.detector_threads,
                  "OpenCV threads the detector may use")
       ->check(CLI::Range(1, 64))

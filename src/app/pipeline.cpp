@@ -11,6 +11,7 @@
 #include "capture/capture.h"
 #include "core/demand.h"
 #include "core/latest_slot.h"
+#include "core/live_settings.h"
 #include "core/metrics.h"
 #include "encode/encode.h"
 #include "http/auth.h"
@@ -61,6 +62,41 @@ Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
   return server;
 }
 
+// The settings a process starts with, from its command line.
+SettingsValues InitialSettings(const RunOptions& options) {
+  SettingsValues values;
+  values.detector = Annotates(options.role) && options.detector != "none";
+  values.overlay = ParseOverlay(options.overlay).value_or(OverlayMode::kLatest);
+  values.quality = options.quality;
+  values.mirror = options.mirror;
+  return values;
+}
+
+// What POST /api/config may change in this process, and for the rest, why
+// not and where to set it instead.
+http::ConfigDeps ConfigDepsOf(const RunOptions& options, LiveSettings& settings) {
+  http::ConfigDeps config;
+  config.settings = &settings;
+  config.detector_spec = Annotates(options.role) ? options.detector : "none";
+  if (options.role == Role::kServe) {
+    constexpr std::string_view kWhere = "set it on the freshframe infer process that feeds ";
+    const std::string bus = "bus " + options.in_bus;
+    config.unavailable = {
+        {"detector", "a serve process runs no detector; " + std::string(kWhere) + bus +
+                         " (--detector), or use freshframe run"},
+        {"overlay", "a serve process draws no detections; " + std::string(kWhere) + bus +
+                        " (--overlay), or use freshframe run"},
+        {"mirror", "a serve process does not annotate; " + std::string(kWhere) + bus +
+                       " (--mirror), or ask for ?mirror=1 on a stream URL (per client)"}};
+  } else if (config.detector_spec == "none") {
+    config.unavailable = {
+        {"detector",
+         "this process was started with --detector none; restart it with "
+         "--detector SPEC (e.g. --detector faces) to switch detection on and off"}};
+  }
+  return config;
+}
+
 // Says whether access is controlled, never with what.
 void LogAccess(const http::ServerOptions& server) {
   if (http::AuthRequired(server)) {
@@ -83,7 +119,11 @@ void LogAccess(const http::ServerOptions& server) {
 // stages after, server last; destruction runs the other way round, so
 // everything a stage or session refers to outlives it.
 struct Pipeline::Parts {
+  explicit Parts(const RunOptions& run_options)
+      : options(run_options), settings(InitialSettings(run_options)) {}
+
   RunOptions options;
+  LiveSettings settings;  // the stages and the server read it; POST /api/config writes it
   Metrics metrics;
   Demand demand;
   LatestSlot<FramePtr> raw;
@@ -104,11 +144,11 @@ struct Pipeline::Parts {
   bool Live() const { return (!input || input->live()) && (!grabber || grabber->live()); }
 
   nlohmann::json Describe() const {
-    nlohmann::json out = {{"role", RoleName(options.role)},
-                          {"detector", options.detector},
-                          {"overlay", options.overlay},
-                          {"quality", options.quality},
-                          {"stale", !Live()}};
+    const SettingsValues live = settings.Get();
+    nlohmann::json out = {
+        {"role", RoleName(options.role)},    {"detector", options.detector},
+        {"detector_enabled", live.detector}, {"overlay", OverlayName(live.overlay)},
+        {"quality", live.quality},           {"stale", !Live()}};
     if (detector) {
       const infer::DetectorActivity activity = detector->activity();
       out["detection"] = {
@@ -153,8 +193,7 @@ struct Pipeline::Parts {
 };
 
 Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) {
-  auto parts = std::make_unique<Parts>();
-  parts->options = options;
+  auto parts = std::make_unique<Parts>(options);
   const Role role = options.role;
   // Read before anything starts, so that a bad --token-file fails at once.
   std::optional<http::ServerOptions> server_options;
@@ -201,12 +240,11 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     const bool has_detector = detector != nullptr;
     if (has_detector) {
       parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics,
-                              &parts->detections_json);
+                              &parts->detections_json, &parts->settings);
     }
-    parts->annotator.emplace(
-        options.overlay == "inferred" ? infer::Overlay::kInferred : infer::Overlay::kLatest,
-        parts->raw, has_detector ? &parts->detections : nullptr, parts->annotated, parts->metrics,
-        options.hud);
+    parts->annotator.emplace(parts->settings.overlay(), parts->raw,
+                             has_detector ? &parts->detections : nullptr, parts->annotated,
+                             parts->metrics, options.hud, &parts->settings);
   }
 
   // Outputs on buses.
@@ -230,7 +268,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (Serves(role)) {
     LogAccess(*server_options);
     Parts* raw_parts = parts.get();
-    parts->variants.emplace(options.quality, parts->annotated, parts->metrics);
+    parts->variants.emplace(options.quality, parts->annotated, parts->metrics, &parts->settings);
     http::ServerDeps deps{parts->jpeg,
                           parts->demand,
                           parts->metrics,
@@ -240,11 +278,12 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
                           parts->detector ? &parts->detections_json : nullptr};
     deps.source_format = [raw_parts] { return raw_parts->Format(); };
     deps.variants = &*parts->variants;
+    deps.config = ConfigDepsOf(options, parts->settings);
     auto server = http::Server::Start(*server_options, std::move(deps));
     if (!server) return server.error();
     parts->server = std::move(server).value();
     parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
-                           parts->metrics);
+                           parts->metrics, &parts->settings);
     parts->encoder->Start();
     parts->variants->Start();
   }
@@ -254,9 +293,10 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (parts->detector) parts->detector->Start();
   if (parts->input) parts->input->Start();
   if (parts->grabber) parts->grabber->Start();
-  spdlog::info("{}: source {} detector {} overlay {}", RoleName(role),
+  spdlog::info("{}: source {} detector {} overlay {}{}", RoleName(role),
                parts->grabber ? options.source : "bus:" + options.in_bus,
-               Annotates(role) ? options.detector : "-", options.overlay);
+               Annotates(role) ? options.detector : "-", options.overlay,
+               options.mirror && Annotates(role) ? " mirrored" : "");
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));
 }
 

@@ -1,5 +1,7 @@
 // Errors are values: Expected<T> holds either a T or an Error with a message
-// written for the user ("cannot open cascade: tried /a, /b").
+// written for the user ("cannot open cascade: tried /a, /b"). Expected<T, E>
+// carries another error type where the message alone is not enough (an HTTP
+// status as well, say).
 //
 // Thread-safety: plain values; same rules as the T they hold.
 #pragma once
@@ -14,11 +16,11 @@ struct Error {
   std::string message;
 };
 
-template <typename T>
+template <typename T, typename E = Error>
 class Expected {
  public:
-  Expected(T value) : data_(std::move(value)) {}       // NOLINT: implicit by design
-  Expected(Error error) : data_(std::move(error)) {}   // NOLINT: implicit by design
+  Expected(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Expected(E error) : data_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(data_); }
   explicit operator bool() const { return ok(); }
@@ -32,10 +34,10 @@ class Expected {
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
 
-  const Error& error() const { return std::get<Error>(data_); }
+  const E& error() const { return std::get<E>(data_); }
 
  private:
-  std::variant<T, Error> data_;
+  std::variant<T, E> data_;
 };
 
 }  // namespace freshframe

@@ -7,11 +7,14 @@
 // It encodes only while Demand says someone watches.
 // VariantEncoders does the same for pixel variants of the stream (mirrored
 // and/or scaled down): one encode per frame for each variant in use, on one
-// thread of its own, never one per viewer.
+// thread of its own, never one per viewer. Given a LiveSettings, both take
+// the JPEG quality from it for every frame, so a change applies from the
+// next frame.
 //
 // Thread-safety: EncodedFrame is immutable once published. EncoderStage's
 // and VariantEncoders' Start/Stop are called from the owning thread; they read
-// `annotated` and write `encoded` (or call sinks), all thread-safe.
+// `annotated` and write `encoded` (or call sinks), all thread-safe, and read
+// the LiveSettings given (which must outlive them).
 // VariantEncoders::Add and VariantEncoder's getters may be called from any
 // thread.
 #pragma once
@@ -31,6 +34,7 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
+#include "core/live_settings.h"
 #include "core/metrics.h"
 #include "core/stage_thread.h"
 
@@ -52,6 +56,8 @@ class JpegEncoder {
   // Encodes an 8-bit BGR or gray image (4:2:0 chroma for colour).
   Expected<std::vector<unsigned char>> Encode(const cv::Mat& image);
   int quality() const { return quality_; }
+  // For the next Encode; clamped to 1..100.
+  void set_quality(int quality);
 
  private:
   void* handle_;  // tjhandle
@@ -63,8 +69,10 @@ Expected<cv::Mat> DecodeJpeg(const unsigned char* data, size_t size);
 
 class EncoderStage {
  public:
+  // `settings` (optional): its quality() replaces `quality` from the first
+  // frame on.
   EncoderStage(int quality, LatestSlot<FramePtr>& annotated, LatestSlot<EncodedFramePtr>& encoded,
-               const Demand& demand, Metrics& metrics);
+               const Demand& demand, Metrics& metrics, const LiveSettings* settings = nullptr);
   EncoderStage(const EncoderStage&) = delete;
   EncoderStage& operator=(const EncoderStage&) = delete;
 
@@ -78,6 +86,7 @@ class EncoderStage {
   LatestSlot<FramePtr>& annotated_;
   LatestSlot<EncodedFramePtr>& encoded_;
   const Demand& demand_;
+  const LiveSettings* settings_;
   StageMetrics& metrics_;
   StageThread thread_;  // last: joined before the members it uses go
 };
@@ -96,7 +105,8 @@ struct VariantKey {
 // carries a timecode strip and is scaled, the strip is drawn again at the new
 // width (timecode::Write), so it stays readable down to timecode::kMinWidth;
 // narrower frames lose it. Mirroring mirrors the strip (timecode::Read
-// reports that). `out` may share pixels with `image` for the default key.
+// reports that; a scaled mirrored strip is drawn again mirrored). `out` may
+// share pixels with `image` for the default key.
 void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out);
 
 // Receives each frame of one variant on the VariantEncoders thread. Must not
@@ -135,7 +145,9 @@ class VariantEncoder {
 // variant added, in turn. It records into the stage "encode_variants".
 class VariantEncoders {
  public:
-  VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics);
+  // `settings` (optional): as for EncoderStage.
+  VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics,
+                  const LiveSettings* settings = nullptr);
   VariantEncoders(const VariantEncoders&) = delete;
   VariantEncoders& operator=(const VariantEncoders&) = delete;
 
@@ -160,6 +172,7 @@ class VariantEncoders {
   JpegEncoder encoder_;
   LatestSlot<FramePtr>& annotated_;
   StageMetrics& metrics_;
+  const LiveSettings* settings_;
   mutable std::mutex mutex_;
   std::vector<std::weak_ptr<VariantEncoder>> variants_;
   StageThread thread_;  // last: joined before the members it uses go

@@ -77,5 +77,55 @@ TEST(EncoderStageTest, EncodesOnlyWhileSomeoneWatches) {
   stage.Stop();
 }
 
+TEST(JpegEncoderTest, QualityCanChangeBetweenFramesAndStaysInRange) {
+  cv::Mat image(240, 320, CV_8UC3);
+  cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+  JpegEncoder encoder(95);
+  const size_t high = encoder.Encode(image)->size();
+  encoder.set_quality(20);
+  EXPECT_EQ(encoder.quality(), 20);
+  EXPECT_LT(encoder.Encode(image)->size(), high);
+  encoder.set_quality(0);
+  EXPECT_EQ(encoder.quality(), 1);
+  encoder.set_quality(1000);
+  EXPECT_EQ(encoder.quality(), 100);
+  EXPECT_EQ(JpegEncoder(-3).quality(), 1);
+}
+
+TEST(EncoderStageTest, TakesTheLiveQualityFromTheNextFrame) {
+  LatestSlot<FramePtr> annotated;
+  LatestSlot<EncodedFramePtr> encoded;
+  Demand demand;
+  Metrics metrics;
+  LiveSettings settings({true, OverlayMode::kLatest, 95, false});
+  EncoderStage stage(50, annotated, encoded, demand, metrics, &settings);
+  stage.Start();
+  Demand::Hold watcher(demand);
+  cv::Mat noise(240, 320, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  uint64_t seen = 0;
+  auto encode = [&](uint64_t sequence) -> size_t {
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = sequence;
+    frame->image = noise;
+    annotated.Publish(frame);
+    auto got = encoded.WaitNewer(seen, 5s);
+    if (!got) return 0;
+    seen = got->version;
+    return got->value->jpeg.size();
+  };
+  const size_t at95 = encode(1);  // the settings' quality, not the constructor's
+  SettingsChange change;
+  change.quality = 20;
+  settings.Apply(change);
+  const size_t at20 = encode(2);
+  ASSERT_GT(at95, 0U);
+  ASSERT_GT(at20, 0U);
+  EXPECT_LT(at20 * 2, at95);
+  JpegEncoder reference(95);
+  EXPECT_EQ(at95, reference.Encode(noise)->size());
+  stage.Stop();
+}
+
 }  // namespace
 }  // namespace freshframe::encode

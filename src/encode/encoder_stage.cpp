@@ -10,11 +10,12 @@ namespace freshframe::encode {
 
 EncoderStage::EncoderStage(int quality, LatestSlot<FramePtr>& annotated,
                            LatestSlot<EncodedFramePtr>& encoded, const Demand& demand,
-                           Metrics& metrics)
+                           Metrics& metrics, const LiveSettings* settings)
     : encoder_(quality),
       annotated_(annotated),
       encoded_(encoded),
       demand_(demand),
+      settings_(settings),
       metrics_(metrics.Stage("encode")) {}
 
 void EncoderStage::Start() {
@@ -25,7 +26,7 @@ void EncoderStage::Stop() { thread_.Stop(); }
 
 void EncoderStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
-  uint64_t last_version = 0;   // newest annotated frame seen
+  uint64_t last_version = 0;     // newest annotated frame seen
   uint64_t encoded_version = 0;  // newest annotated frame encoded
   uint64_t last_sequence = 0;
   while (!stop.stop_requested()) {
@@ -44,6 +45,7 @@ void EncoderStage::Run(std::stop_token stop) {
     }
     const FramePtr& frame = next->value;
     const int64_t start = MonotonicMicros();
+    if (settings_ != nullptr) encoder_.set_quality(settings_->quality());
     auto jpeg = encoder_.Encode(frame->image);
     if (!jpeg) {
       spdlog::error("encoder: {}", jpeg.error().message);

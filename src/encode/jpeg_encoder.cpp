@@ -1,5 +1,6 @@
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -18,7 +19,12 @@ struct TjBuffer {
 
 }  // namespace
 
-JpegEncoder::JpegEncoder(int quality) : handle_(tjInitCompress()), quality_(quality) {}
+JpegEncoder::JpegEncoder(int quality)
+    : handle_(tjInitCompress()), quality_(std::clamp(quality, kMinJpegQuality, kMaxJpegQuality)) {}
+
+void JpegEncoder::set_quality(int quality) {
+  quality_ = std::clamp(quality, kMinJpegQuality, kMaxJpegQuality);
+}
 
 JpegEncoder::~JpegEncoder() {
   if (handle_ != nullptr) tjDestroy(Handle(handle_));
@@ -26,8 +32,7 @@ JpegEncoder::~JpegEncoder() {
 
 Expected<std::vector<unsigned char>> JpegEncoder::Encode(const cv::Mat& image) {
   if (handle_ == nullptr) return Error{"TurboJPEG compressor could not be created"};
-  if (image.empty() || image.depth() != CV_8U ||
-      (image.channels() != 3 && image.channels() != 1)) {
+  if (image.empty() || image.depth() != CV_8U || (image.channels() != 3 && image.channels() != 1)) {
     return Error{"JPEG encoder needs an 8-bit BGR or gray image"};
   }
   const bool gray = image.channels() == 1;

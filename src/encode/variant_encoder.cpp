@@ -32,12 +32,21 @@ void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out) {
   thread_local cv::Mat scaled;
   cv::Mat& target = key.mirror ? scaled : out;
   cv::resize(image, target, cv::Size(key.width, height), 0, 0, cv::INTER_AREA);
-  if (strip && !strip->mirrored) timecode::Write(target, strip->t_us);
+  if (strip && timecode::Write(target, strip->t_us) && strip->mirrored) {
+    // The whole stream is mirrored (the annotator's mirror setting): keep the
+    // strip as reversed as the picture around it.
+    cv::Mat rows = target.rowRange(0, std::min(timecode::StripRows(target.cols), target.rows));
+    cv::flip(rows.clone(), rows, 1);
+  }
   if (key.mirror) cv::flip(scaled, out, 1);
 }
 
-VariantEncoders::VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics)
-    : encoder_(quality), annotated_(annotated), metrics_(metrics.Stage("encode_variants")) {}
+VariantEncoders::VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics,
+                                 const LiveSettings* settings)
+    : encoder_(quality),
+      annotated_(annotated),
+      metrics_(metrics.Stage("encode_variants")),
+      settings_(settings) {}
 
 void VariantEncoders::Start() {
   thread_.Start([this](std::stop_token stop) { Run(stop); });
@@ -88,6 +97,7 @@ void VariantEncoders::Run(std::stop_token stop) {
     if (!next) next = annotated_.Latest();
     if (!next) continue;
     const Frame& frame = *next->value;
+    if (settings_ != nullptr) encoder_.set_quality(settings_->quality());
     bool encoded = false;
     for (const auto& variant : live) {
       if (variant->last_version_ >= next->version) continue;

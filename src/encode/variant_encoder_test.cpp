@@ -75,6 +75,29 @@ TEST(VariantEncoderTest, ScalesKeepingAspectAndRedrawsTheStrip) {
   EXPECT_FALSE(timecode::Read(out, MonotonicMicros()).has_value());
 }
 
+// A stream mirrored as a whole (the annotator's mirror setting) keeps a
+// readable, still mirrored strip when a variant scales it.
+TEST(VariantEncoderTest, ScalingAMirroredStreamKeepsItsStripReadable) {
+  const int64_t stamp = MonotonicMicros();
+  cv::Mat mirrored;
+  cv::flip(TestImage(1000, 750, stamp), mirrored, 1);
+  cv::Mat out;
+  MakeVariant(mirrored, VariantKey{false, 500}, out);
+  auto reading = timecode::Read(out, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_TRUE(reading->mirrored);
+  EXPECT_EQ(reading->t_us, stamp);
+  EXPECT_GT(MeanOf(out, cv::Rect(0, 100, 250, 275)), 200);  // still the mirrored picture
+
+  // ?mirror=1 on a mirrored stream flips it back, strip included.
+  MakeVariant(mirrored, VariantKey{true, 320}, out);
+  reading = timecode::Read(out, MonotonicMicros());
+  ASSERT_TRUE(reading.has_value());
+  EXPECT_FALSE(reading->mirrored);
+  EXPECT_EQ(reading->t_us, stamp);
+  EXPECT_LT(MeanOf(out, cv::Rect(0, 100, 160, 140)), 50);
+}
+
 // Frames published into the annotated slot, as the annotator does.
 class VariantEncodersTest : public ::testing::Test {
  protected:
@@ -168,6 +191,41 @@ TEST_F(VariantEncodersTest, NothingIsEncodedWithoutVariants) {
   }
   EXPECT_EQ(metrics_.Stage("encode_variants").frames(), 0U);
   encoders_.Stop();
+}
+
+TEST(VariantEncodersQualityTest, TakesTheLiveQuality) {
+  LatestSlot<FramePtr> annotated;
+  Metrics metrics;
+  LiveSettings settings({true, OverlayMode::kLatest, 95, false});
+  VariantEncoders encoders(50, annotated, metrics, &settings);
+  encoders.Start();
+  std::mutex mutex;
+  std::vector<size_t> sizes;
+  auto variant = encoders.Add({true, 0}, [&](const EncodedFramePtr& f) {
+    std::lock_guard lock(mutex);
+    sizes.push_back(f->jpeg.size());
+  });
+  cv::Mat noise(240, 320, CV_8UC3);
+  cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+  auto publish = [&](uint64_t sequence) {
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = sequence;
+    frame->image = noise;
+    annotated.Publish(frame);
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (variant->encoded_frames() < sequence && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  publish(1);
+  SettingsChange change;
+  change.quality = 20;
+  settings.Apply(change);
+  publish(2);
+  encoders.Stop();
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(sizes.size(), 2U);
+  EXPECT_LT(sizes[1] * 2, sizes[0]);
 }
 
 }  // namespace

@@ -16,10 +16,9 @@ std::string PartHeader(const encode::EncodedFrame& frame) {
   char header[256];
   const int n =
       std::snprintf(header, sizeof header,
-                    "--%.*s\r\nContent-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+                    "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
                     "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
-                    static_cast<int>(kBoundary.size()), kBoundary.data(), frame.jpeg.size(),
-                    FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+                    frame.jpeg.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
                     static_cast<unsigned long long>(frame.meta.sequence));
   return std::string(header, static_cast<size_t>(n));
 }

@@ -36,7 +36,8 @@ inline constexpr std::string_view kBoundary = "freshframe-boundary";
 // form of the X-Frame-Timestamp header.
 std::string FormatStampSeconds(int64_t us);
 
-// One multipart part: "--boundary" line and headers, then the JPEG, then CRLF.
+// One multipart part: its headers (the delimiter line is the session's: see
+// mjpeg_session.cpp), then the JPEG.
 struct StreamPart {
   uint64_t index = 0;  // 1, 2, ... in publish order (gaps = skipped frames)
   encode::EncodedFramePtr frame;

@@ -11,16 +11,21 @@
 // never delays anyone else). Pixel variants (?mirror, ?width) are encoded by
 // the VariantEncoders passed in, once per variant in use, never per client.
 //
+// The live settings (ConfigDeps) are read by GET /api/config, /api/stats and
+// /metrics and changed by POST /api/config; the stages that obey them read
+// them on their own threads.
+//
 // Thread-safety: Start/Stop/port/url are called from the owning thread. The
-// slot, Demand, Metrics and VariantEncoders passed in are shared with the
-// pipeline and must outlive the Server. `describe` and `source_format` are
-// called from I/O threads.
+// slot, Demand, Metrics, VariantEncoders and LiveSettings passed in are
+// shared with the pipeline and must outlive the Server. `describe` and
+// `source_format` are called from I/O threads.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +35,7 @@
 #include "core/demand.h"
 #include "core/expected.h"
 #include "core/latest_slot.h"
+#include "core/live_settings.h"
 #include "core/metrics.h"
 #include "encode/encode.h"
 
@@ -65,6 +71,16 @@ struct SourceFormat {
   double fps = 0;  // the source's nominal rate; 0: unknown
 };
 
+// What GET/POST /api/config work on (see http/config_api.h for the shapes).
+struct ConfigDeps {
+  LiveSettings* settings = nullptr;    // null: /api/config answers 404
+  std::string detector_spec = "none";  // --detector; "none": no detector here
+  // The keys (detector, overlay, quality, mirror) this process cannot change,
+  // each with why and where to set it instead; a POST naming one gets a 400
+  // that says so. Every other key is available.
+  std::map<std::string, std::string, std::less<>> unavailable;
+};
+
 struct ServerDeps {
   LatestSlot<encode::EncodedFramePtr>& frames;
   Demand& demand;
@@ -85,6 +101,9 @@ struct ServerDeps {
   // Encoders of pixel variants (?mirror=1, ?width=N), one per variant in use;
   // null: such requests get a 400.
   encode::VariantEncoders* variants = nullptr;
+  // The live settings; without them /api/config answers 404 and /api/stats
+  // has no "config".
+  ConfigDeps config = {};
 };
 
 class Server {

@@ -79,11 +79,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
  private:
+  // The header first: the route decides how large a body it takes, so a body
+  // we would refuse is refused before it is read (POST /api/config: 4 KiB,
+  // not the general 16 KiB).
   void DoRead() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(context_.options.header_limit));
     parser_->body_limit(context_.options.body_limit);
+    body_route_ = Route::kNotFound;
     stream_.expires_after(context_.options.read_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code header_ec) {
+    if (header_ec) return OnRead(header_ec);
+    const auto& header = parser_->get();
+    body_route_ = Classify(header.method_string(), header.target()).route;
+    if (const size_t limit = BodyLimit(body_route_); limit > 0) {
+      // Beast checks Content-Length against the limit only while parsing the
+      // header, so a declared length is checked here; the parser's limit then
+      // bounds a chunked body.
+      const auto length = parser_->content_length();
+      if (length && *length > limit) return OnRead(bhttp::error::body_limit);
+      parser_->body_limit(limit);
+    }
+    if (parser_->is_done()) return OnRead({});
     bhttp::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
@@ -100,6 +122,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return SendError(bhttp::status::request_header_fields_too_large, "headers too large");
     }
     if (ec == bhttp::error::body_limit) {
+      if (body_route_ == Route::kConfigUpdate) return SendJson(ConfigTooLarge());
       return SendError(bhttp::status::payload_too_large, "request body too large");
     }
     if (ec) return SendError(bhttp::status::bad_request, "malformed request: " + ec.message());
@@ -138,8 +161,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         return SendText(bhttp::status::ok, kPrometheusContentType, MetricsText());
       case Route::kWebSocket:
         return WebSocket(target);
+      case Route::kClock:
+        return SendText(bhttp::status::ok, "application/json", ClockJson());
+      case Route::kConfig:
+        return SendJson(GetConfig(context_));
+      case Route::kConfigUpdate:
+        return SendJson(
+            PostConfig(context_, request_[bhttp::field::content_type], request_.body(), peer_));
       case Route::kMethodNotAllowed:
-        return SendError(bhttp::status::method_not_allowed, "method not allowed");
+        return MethodNotAllowed(result);
       case Route::kBadRequest:
         return SendError(bhttp::status::bad_request, "bad request target");
       case Route::kNotFound:
@@ -272,6 +302,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         "/api/events", &StartSseSession);
   }
 
+  void MethodNotAllowed(const RouteResult& result) {
+    Response response = result.resource == Route::kConfig
+                            ? JsonError(bhttp::status::method_not_allowed,
+                                        "method not allowed: /api/config takes GET, HEAD and POST")
+                            : MakeResponse(bhttp::status::method_not_allowed,
+                                           "text/plain; charset=utf-8", "method not allowed\n");
+    response.set(bhttp::field::allow, result.allow);
+    response.keep_alive(false);
+    Send(std::move(response));
+  }
+
+  // No Access-Control-Allow-Origin here, on purpose: /api/config changes
+  // things, and a cross-origin page must not be able to read its answers or
+  // pass the CORS preflight its JSON POST needs (config_api.h).
+  void SendJson(const JsonReply& reply) {
+    auto response =
+        MakeResponse(static_cast<bhttp::status>(reply.status), "application/json", reply.body);
+    // The body was read in full unless it was too large: only then close.
+    if (reply.status == 413) response.keep_alive(false);
+    Send(std::move(response));
+  }
+
   void NoDetector() {
     SendText(bhttp::status::not_found, "application/json",
              R"({"error":"no detector runs in this process"})");
@@ -366,7 +418,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void SendError(bhttp::status status, std::string message) {
     const bool parse_failed = !parser_ || !parser_->is_done();
     auto response = MakeResponse(status, "text/plain; charset=utf-8", message + "\n");
-    if (status == bhttp::status::method_not_allowed) response.set(bhttp::field::allow, "GET, HEAD");
     if (parse_failed || status >= bhttp::status::bad_request) response.keep_alive(false);
     spdlog::debug("client {}: {} {}", peer_, static_cast<int>(status), message);
     Send(std::move(response));
@@ -400,6 +451,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   LeasePtr lease_;  // this connection's places in the limits
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Route body_route_ = Route::kNotFound;  // the route the header names, for its body limit
   Request request_;
   std::shared_ptr<Response> response_;
   std::shared_ptr<SnapshotWaiter> waiter_;

@@ -15,7 +15,21 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 
-constexpr std::string_view kPartTrailer = "\r\n";
+// Each part is followed at once by the next delimiter rather than preceded
+// by it, so that a client knows a part has ended without waiting for the
+// next one (mjpg-streamer and uStreamer end their parts the same way).
+constexpr std::string_view kOpening = "--freshframe-boundary\r\n";
+constexpr std::string_view kPartTrailer = "\r\n--freshframe-boundary\r\n";
+// ?parts=early: the next part's headers follow the delimiter at once.
+// Browsers (Chromium, Firefox) show a part only when the NEXT part's headers
+// have arrived, whatever Content-Length says: with full headers, which can
+// only be written once the next frame exists, every frame would wait on
+// screen for the next one, a whole frame interval (33 ms at 30 fps, 1 s at
+// 1 fps). Early headers cannot hold the next frame's Content-Length or
+// stamps, so these parts carry Content-Type only.
+constexpr std::string_view kEarlyHeader = "Content-Type: image/jpeg\r\n\r\n";
+static_assert(kOpening.substr(2, kBoundary.size()) == kBoundary);
+static_assert(kPartTrailer.substr(4, kBoundary.size()) == kBoundary);
 
 class MjpegSession final : public PartSession {
  public:
@@ -25,7 +39,8 @@ class MjpegSession final : public PartSession {
                LeasePtr lease, StreamQuery query)
       : PartSession(stream.get_executor(), context, std::move(peer), std::move(path),
                     std::move(lease), query, "mjpeg"),
-        socket_(stream.release_socket()) {}
+        socket_(stream.release_socket()),
+        early_(query.early_parts) {}
 
   void Start() {
     DoWatchClient();
@@ -51,12 +66,21 @@ class MjpegSession final : public PartSession {
 
   net::ip::tcp::socket& Socket() override { return socket_; }
 
-  // One scatter/gather write: the part's header, the shared JPEG, CRLF.
+  // One scatter/gather write: the opening delimiter (first part only), the
+  // part's headers (unless sent early), the shared JPEG, the delimiter that
+  // ends the part (and, early, the next part's headers).
   void WritePart(const StreamPart& part) override {
     const auto& jpeg = part.frame->jpeg;
-    const std::array<net::const_buffer, 3> buffers{
-        net::buffer(part.header), net::buffer(jpeg.data(), jpeg.size()),
-        net::buffer(kPartTrailer.data(), kPartTrailer.size())};
+    const std::string_view opening = opened_ ? std::string_view() : kOpening;
+    const std::string_view header = !early_   ? std::string_view(part.header)
+                                    : opened_ ? std::string_view()
+                                              : kEarlyHeader;
+    opened_ = true;
+    const std::array<net::const_buffer, 5> buffers{
+        net::buffer(opening.data(), opening.size()), net::buffer(header.data(), header.size()),
+        net::buffer(jpeg.data(), jpeg.size()),
+        net::buffer(kPartTrailer.data(), kPartTrailer.size()),
+        early_ ? net::buffer(kEarlyHeader.data(), kEarlyHeader.size()) : net::const_buffer()};
     net::async_write(socket_, buffers,
                      [self = SharedAs<MjpegSession>()](beast::error_code ec, size_t bytes) {
                        self->OnPartWritten(ec, bytes);
@@ -71,6 +95,8 @@ class MjpegSession final : public PartSession {
 
   net::ip::tcp::socket socket_;
   std::array<char, 512> discard_{};
+  const bool early_;     // ?parts=early
+  bool opened_ = false;  // the opening delimiter was sent
 };
 
 }  // namespace

@@ -199,6 +199,27 @@ void WriteDetector(Exposition& out, const nlohmann::json& describe) {
              CountMember(*detection, "model_runs").value_or(0));
 }
 
+// The live settings (describe's "config", GET /api/config's object).
+void WriteConfig(Exposition& out, const nlohmann::json& describe) {
+  const nlohmann::json* config = Member(describe, "config");
+  if (config == nullptr) return;
+  const nlohmann::json* quality = Member(*config, "quality");
+  if (quality != nullptr && quality->is_number()) {
+    out.Family("freshframe_jpeg_quality", "gauge", "JPEG quality the stream is encoded with now.");
+    out.Sample("freshframe_jpeg_quality", {}, quality->get<double>());
+  }
+  const auto flag = [&](const char* key, std::string_view name, std::string_view help) {
+    const nlohmann::json* value = Member(*config, key);
+    if (value == nullptr || !value->is_boolean()) return;
+    out.Family(name, "gauge", help);
+    out.Sample(name, {}, value->get<bool>() ? 1.0 : 0.0);
+  };
+  flag("detector", "freshframe_detector_enabled",
+       "Whether the detector runs (1) or is switched off or absent (0).");
+  flag("mirror", "freshframe_mirror",
+       "Whether the stream is mirrored horizontally (1) or not (0).");
+}
+
 }  // namespace
 
 std::string EscapeLabelValue(std::string_view value) {
@@ -251,6 +272,7 @@ std::string RenderPrometheus(const Metrics& metrics, const ClientRegistry& clien
   WriteClients(out, clients);
   WriteStages(out, metrics);
   WriteDetector(out, describe);
+  WriteConfig(out, describe);
   return out.Take();
 }
 

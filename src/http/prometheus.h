@@ -17,8 +17,11 @@
 //   freshframe_stage_work_seconds{stage}                histogram, the stage's own time
 //   freshframe_detector_frames_total{detector}          counter (with a detector)
 //   freshframe_detector_model_runs_total{detector}      counter (with a detector)
+//   freshframe_jpeg_quality                             gauge, the live setting
+//   freshframe_detector_enabled                         gauge, 1 running / 0 off or none
+//   freshframe_mirror                                   gauge, 1 mirrored / 0 not
 // The source families appear only when `describe` says something about the
-// source.
+// source, the last three only when it has the live settings ("config").
 //
 // Pure functions, safe from any thread.
 #pragma once
@@ -38,7 +41,8 @@ inline constexpr std::string_view kPrometheusContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
 // `describe` is ServerDeps::describe's object ("source", "input",
-// "detection"); `started_us` and `now_us` are CLOCK_MONOTONIC.
+// "detection") with the live settings ("config", GET /api/config's object); `started_us` and
+// `now_us` are CLOCK_MONOTONIC.
 std::string RenderPrometheus(const Metrics& metrics, const ClientRegistry& clients,
                              const nlohmann::json& describe, int64_t now_us, int64_t started_us,
                              std::string_view version);

@@ -234,6 +234,30 @@ TEST(PrometheusTest, SourceStateAndDetectorFromDescribe) {
   ExpectWellFormed(odd);
 }
 
+TEST(PrometheusTest, LiveSettingsAsGauges) {
+  Metrics metrics;
+  ClientRegistry clients;
+  const auto describe = nlohmann::json::parse(R"({"config": {
+      "detector": false, "detector_spec": "faces", "overlay": "latest", "quality": 40,
+      "mirror": true, "available": ["detector", "overlay", "quality", "mirror"]}})");
+  const std::string text = Render(metrics, clients, describe);
+  for (const char* line : {
+           "# TYPE freshframe_jpeg_quality gauge",
+           "freshframe_jpeg_quality 40",
+           "# TYPE freshframe_detector_enabled gauge",
+           "freshframe_detector_enabled 0",
+           "# TYPE freshframe_mirror gauge",
+           "freshframe_mirror 1",
+       }) {
+    EXPECT_TRUE(HasLine(text, line)) << line << "\n" << text;
+  }
+  ExpectWellFormed(text);
+  // Without live settings (a server without them), no such families.
+  const std::string none = Render(metrics, clients);
+  EXPECT_EQ(none.find("freshframe_jpeg_quality"), std::string::npos);
+  EXPECT_EQ(none.find("freshframe_mirror"), std::string::npos);
+}
+
 TEST(PrometheusTest, BusInputSourceIsLiveOrStale) {
   Metrics metrics;
   ClientRegistry clients;

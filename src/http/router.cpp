@@ -3,6 +3,8 @@
 namespace freshframe::http {
 namespace {
 
+constexpr std::string_view kConfigAllow = "GET, HEAD, POST";
+
 std::string_view PathOf(std::string_view target) {
   return target.substr(0, target.find_first_of("?#"));
 }
@@ -69,15 +71,26 @@ RouteResult Classify(std::string_view method, std::string_view target) {
     route = Route::kMetrics;
   } else if (path == "/ws/stream") {
     route = Route::kWebSocket;
+  } else if (path == "/api/clock") {
+    route = Route::kClock;
+  } else if (path == "/api/config") {
+    route = Route::kConfig;
   }
-  if (route == Route::kNotFound) return {route, false};
+  if (route == Route::kNotFound) return {route, false, route};
   // A WebSocket handshake must be a GET; any other method is a bad handshake
   // (400), which the WebSocket handler answers.
-  if (route == Route::kWebSocket) return {route, method == "HEAD"};
-  if (method == "GET") return {route, false};
-  if (method == "HEAD") return {route, true};
-  return {Route::kMethodNotAllowed, false};
+  if (route == Route::kWebSocket) return {route, method == "HEAD", route};
+  if (method == "GET") return {route, false, route};
+  if (method == "HEAD") return {route, true, route};
+  // The only route that changes anything; every other one is read-only.
+  if (route == Route::kConfig) {
+    if (method == "POST") return {Route::kConfigUpdate, false, route, kConfigAllow};
+    return {Route::kMethodNotAllowed, false, route, kConfigAllow};
+  }
+  return {Route::kMethodNotAllowed, false, route};
 }
+
+size_t BodyLimit(Route route) { return route == Route::kConfigUpdate ? kConfigBodyLimit : 0; }
 
 std::string_view RouteName(Route route) {
   switch (route) {
@@ -99,6 +112,12 @@ std::string_view RouteName(Route route) {
       return "metrics";
     case Route::kWebSocket:
       return "websocket";
+    case Route::kClock:
+      return "clock";
+    case Route::kConfig:
+      return "config";
+    case Route::kConfigUpdate:
+      return "config-update";
     case Route::kNotFound:
       return "not-found";
     case Route::kMethodNotAllowed:

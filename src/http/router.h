@@ -2,6 +2,7 @@
 // functions, safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -13,10 +14,13 @@ enum class Route {
   kSnapshot,
   kStats,
   kHealth,
-  kDetections,  // the newest detection set as JSON
-  kEvents,      // detection sets as Server-Sent Events
-  kMetrics,     // Prometheus text exposition
-  kWebSocket,   // GET /ws/stream: frames as WebSocket messages (any method: the handshake checks)
+  kDetections,    // the newest detection set as JSON
+  kEvents,        // detection sets as Server-Sent Events
+  kMetrics,       // Prometheus text exposition
+  kWebSocket,     // GET /ws/stream: frames as WebSocket messages (any method: the handshake checks)
+  kClock,         // GET /api/clock: the server's CLOCK_MONOTONIC
+  kConfig,        // GET /api/config: the live settings
+  kConfigUpdate,  // POST /api/config: change them
   kNotFound,
   kMethodNotAllowed,
   kBadRequest,
@@ -25,7 +29,19 @@ enum class Route {
 struct RouteResult {
   Route route = Route::kNotFound;
   bool head = false;  // HEAD: answer headers only
+  // The route the path names whatever the method (kNotFound for none): for
+  // kMethodNotAllowed, which resource refused the method.
+  Route resource = Route::kNotFound;
+  // The methods the path accepts, for the Allow header of a 405.
+  std::string_view allow = "GET, HEAD";
 };
+
+// POST /api/config's body: a handful of keys; nothing legitimate comes near.
+inline constexpr size_t kConfigBodyLimit = 4096;
+
+// The largest request body the route accepts (413 beyond); 0: the server's
+// general limit.
+size_t BodyLimit(Route route);
 
 // `method` as sent ("GET"), `target` the request-target ("/x?y=z"; the
 // absolute form "http://host/x" is accepted too).

@@ -48,6 +48,50 @@ TEST(RouterTest, WebSocketRoute) {
   EXPECT_EQ(RouteName(Route::kWebSocket), "websocket");
 }
 
+TEST(RouterTest, ClockRoute) {
+  EXPECT_EQ(Classify("GET", "/api/clock").route, Route::kClock);
+  EXPECT_EQ(Classify("GET", "/api/clock?token=x").route, Route::kClock);
+  EXPECT_TRUE(Classify("HEAD", "/api/clock").head);
+  EXPECT_EQ(Classify("POST", "/api/clock").route, Route::kMethodNotAllowed);
+  EXPECT_EQ(Classify("POST", "/api/clock").allow, "GET, HEAD");
+  EXPECT_EQ(RouteName(Route::kClock), "clock");
+}
+
+TEST(RouterTest, ConfigTakesPostAndNothingElseDoes) {
+  EXPECT_EQ(Classify("GET", "/api/config").route, Route::kConfig);
+  EXPECT_TRUE(Classify("HEAD", "/api/config").head);
+  const RouteResult post = Classify("POST", "/api/config?token=x");
+  EXPECT_EQ(post.route, Route::kConfigUpdate);
+  EXPECT_FALSE(post.head);
+  EXPECT_EQ(post.resource, Route::kConfig);
+  for (const char* method : {"PUT", "DELETE", "PATCH", "OPTIONS", "post"}) {
+    const RouteResult r = Classify(method, "/api/config");
+    EXPECT_EQ(r.route, Route::kMethodNotAllowed) << method;
+    EXPECT_EQ(r.resource, Route::kConfig) << method;
+    EXPECT_EQ(r.allow, "GET, HEAD, POST") << method;
+  }
+  // POST anywhere else: 405 with the read-only methods, or 404.
+  for (const char* path : {"/", "/api/stats", "/stream.mjpg", "/snapshot.jpg", "/metrics",
+                           "/api/detections", "/healthz"}) {
+    const RouteResult r = Classify("POST", path);
+    EXPECT_EQ(r.route, Route::kMethodNotAllowed) << path;
+    EXPECT_EQ(r.allow, "GET, HEAD") << path;
+    EXPECT_NE(r.resource, Route::kConfig) << path;
+  }
+  EXPECT_EQ(Classify("POST", "/api/config/").route, Route::kNotFound);
+  EXPECT_EQ(Classify("POST", "/api/configs").route, Route::kNotFound);
+  EXPECT_EQ(RouteName(Route::kConfig), "config");
+  EXPECT_EQ(RouteName(Route::kConfigUpdate), "config-update");
+}
+
+TEST(RouterTest, OnlyConfigUpdatesHaveTheirOwnBodyLimit) {
+  EXPECT_EQ(BodyLimit(Classify("POST", "/api/config").route), kConfigBodyLimit);
+  EXPECT_EQ(kConfigBodyLimit, 4096U);
+  EXPECT_EQ(BodyLimit(Classify("GET", "/api/config").route), 0U);
+  EXPECT_EQ(BodyLimit(Classify("POST", "/api/stats").route), 0U);
+  EXPECT_EQ(BodyLimit(Classify("GET", "/stream.mjpg").route), 0U);
+}
+
 TEST(RouterTest, MjpgStreamerCompatibleActions) {
   EXPECT_EQ(Classify("GET", "/?action=stream").route, Route::kStream);
   EXPECT_EQ(Classify("GET", "/?action=snapshot").route, Route::kSnapshot);
@@ -68,6 +112,7 @@ TEST(RouterTest, UnknownPathsAndMethods) {
 TEST(RouterTest, HeadIsGetWithoutBody) {
   const auto r = Classify("HEAD", "/healthz");
   EXPECT_EQ(r.route, Route::kHealth);
+  EXPECT_EQ(r.resource, Route::kHealth);
   EXPECT_TRUE(r.head);
   EXPECT_FALSE(Classify("GET", "/healthz").head);
 }

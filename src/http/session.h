@@ -6,10 +6,13 @@
 // WsSession, which sends them as messages, and an events request into an
 // SseSession, which sends detection events likewise. Each session runs on its
 // own strand, so its handlers never run concurrently; the fan-out and event
-// threads only post to it.
+// threads only post to it. /api/config's answers are built in
+// config_routes.cpp, which any session thread may call.
 #pragma once
 
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -39,11 +42,35 @@ struct ServerContext {
 
   bool SourceLive() const { return !deps.source_live || deps.source_live(); }
   SourceFormat Source() const { return deps.source_format ? deps.source_format() : SourceFormat{}; }
-  // deps.describe's object, or an empty one.
-  nlohmann::json Describe() const {
-    return deps.describe ? deps.describe() : nlohmann::json::object();
-  }
+  // deps.describe's object, or an empty one, with the live settings
+  // (AddLiveConfig).
+  nlohmann::json Describe() const;
 };
+
+// An answer with a JSON body.
+struct JsonReply {
+  unsigned status = 200;
+  std::string body;
+};
+
+// GET /api/config: the live settings (404 without them).
+JsonReply GetConfig(const ServerContext& context);
+
+// POST /api/config: validates the whole request, then applies all of it and
+// logs what changed and who asked (`peer`); or changes nothing and says why.
+JsonReply PostConfig(const ServerContext& context, std::string_view content_type,
+                     std::string_view body, std::string_view peer);
+
+// The error for a POST /api/config body over kConfigBodyLimit (413).
+JsonReply ConfigTooLarge();
+
+// Adds "config" (GET /api/config's object) to `describe`, and makes its
+// "quality" and "overlay" the live values and "detector_enabled" whether the
+// detector runs now; nothing without live settings.
+void AddLiveConfig(const ServerContext& context, nlohmann::json& describe);
+
+// {"now_us": CLOCK_MONOTONIC microseconds}, for GET /api/clock.
+std::string ClockJson();
 
 void StartHttpSession(boost::asio::ip::tcp::socket socket, ServerContext& context);
 

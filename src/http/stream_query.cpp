@@ -74,6 +74,12 @@ Expected<int> ParseWidth(std::string_view text, int source_width) {
   return value;
 }
 
+Expected<bool> ParseParts(std::string_view text) {
+  if (text == "early") return true;
+  if (text == "full") return false;
+  return Error{"parts must be early or full; got " + Quoted(text)};
+}
+
 }  // namespace
 
 Expected<StreamQuery> ParseStreamQuery(std::string_view target, const SourceFormat& source) {
@@ -92,6 +98,11 @@ Expected<StreamQuery> ParseStreamQuery(std::string_view target, const SourceForm
     auto width = ParseWidth(*text, source.width);
     if (!width) return width.error();
     query.variant.width = *width == source.width ? 0 : *width;
+  }
+  if (auto text = QueryValue(target, "parts")) {
+    auto early = ParseParts(*text);
+    if (!early) return early.error();
+    query.early_parts = *early;
   }
   return query;
 }

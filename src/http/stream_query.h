@@ -6,6 +6,11 @@
 //   ?mirror=1  the picture flipped horizontally
 //   ?width=N   the picture scaled to N px wide, aspect kept (16 <= N <= the
 //              source's width, even)
+//   ?parts=early|full  (MJPEG) early: each part's headers are sent as soon
+//              as the previous part ends, with Content-Type only, so that a
+//              browser shows every frame as soon as it has it (see
+//              mjpeg_session.cpp); full (the default): every part carries
+//              Content-Length and the X-Frame-* headers
 //
 // mirror and width choose a pixel variant, encoded once for all the clients
 // that ask for it (variant_streams.h). Other parameters are ignored.
@@ -28,11 +33,13 @@ inline constexpr int kMaxVariantWidth = 7680;  // when the source's width is unk
 struct StreamQuery {
   double fps = 0;              // rate cap; 0: none
   encode::VariantKey variant;  // default: the stream everyone else gets
+  bool early_parts = false;    // ?parts=early (MJPEG only)
 };
 
 // The options of `target`, checked against `source` (0 fields: unknown). An
 // Error, for a 400, says which value is wrong and what is accepted:
 // fps a number in (0, source fps rounded up]; mirror 0, 1, false or true;
+// parts early or full;
 // width an even integer in [16, source width]. A width equal to the source's
 // is no scaling (variant width 0).
 Expected<StreamQuery> ParseStreamQuery(std::string_view target, const SourceFormat& source);

@@ -51,6 +51,17 @@ TEST(RouterStreamQueryTest, RejectsBadValuesWithAClearMessage) {
             std::string::npos);
 }
 
+TEST(RouterStreamQueryTest, PartsEarlyOrFull) {
+  EXPECT_FALSE(ParseStreamQuery("/stream.mjpg", kSource)->early_parts);
+  EXPECT_TRUE(ParseStreamQuery("/stream.mjpg?parts=early&t=1", kSource)->early_parts);
+  EXPECT_FALSE(ParseStreamQuery("/stream.mjpg?parts=full", kSource)->early_parts);
+  for (const char* target : {"/s?parts=", "/s?parts=1", "/s?parts=EARLY"}) {
+    auto query = ParseStreamQuery(target, kSource);
+    ASSERT_FALSE(query.ok()) << target;
+    EXPECT_NE(query.error().message.find("early or full"), std::string::npos);
+  }
+}
+
 TEST(RouterStreamQueryTest, UnknownSourceHasWideLimits) {
   const SourceFormat unknown;
   EXPECT_TRUE(ParseStreamQuery("/s?fps=240&width=7680", unknown).ok());

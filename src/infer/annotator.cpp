@@ -1,6 +1,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "core/clock.h"
@@ -19,6 +20,10 @@ cv::Scalar LabelColour(const std::string& label) {
   uint32_t h = 2166136261U;
   for (char c : label) h = (h ^ static_cast<uint8_t>(c)) * 16777619U;
   return cv::Scalar(80 + (h & 0x7F), 80 + ((h >> 8) & 0x7F), 80 + ((h >> 16) & 0x7F));
+}
+
+bool SameFrame(const FrameMeta& a, const FrameMeta& b) {
+  return a.sequence != 0 && a.sequence == b.sequence && a.stamps.capture_us == b.stamps.capture_us;
 }
 
 }  // namespace
@@ -51,6 +56,11 @@ void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections) {
   }
 }
 
+std::vector<Detection> MirrorDetections(std::vector<Detection> detections, int width) {
+  for (Detection& d : detections) d.box.x = width - d.box.x - d.box.width;
+  return detections;
+}
+
 void DrawHud(cv::Mat& image, const std::string& text) {
   const double font = std::max(0.4, image.cols / 1800.0);
   int baseline = 0;
@@ -71,9 +81,11 @@ void DrawHud(cv::Mat& image, const std::string& text) {
 
 AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                                LatestSlot<DetectionSetPtr>* detections,
-                               LatestSlot<FramePtr>& annotated, Metrics& metrics, bool hud)
+                               LatestSlot<FramePtr>& annotated, Metrics& metrics, bool hud,
+                               const LiveSettings* settings)
     : overlay_(overlay),
       hud_(hud),
+      settings_(settings),
       all_metrics_(metrics),
       raw_(raw),
       detections_(detections),
@@ -81,41 +93,65 @@ AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
       metrics_(metrics.Stage("annotate")) {}
 
 void AnnotatorStage::Start() {
-  const bool inferred = overlay_ == Overlay::kInferred && detections_ != nullptr;
-  thread_.Start([this, inferred](std::stop_token stop) {
-    if (inferred) {
-      RunInferred(stop);
-    } else {
-      RunLatest(stop);
-    }
-  });
+  thread_.Start([this](std::stop_token stop) { Run(stop); });
 }
 
 void AnnotatorStage::Stop() { thread_.Stop(); }
 
-void AnnotatorStage::RunLatest(std::stop_token stop) {
-  using namespace std::chrono_literals;
-  uint64_t last_version = 0;
-  while (!stop.stop_requested()) {
-    auto next = raw_.WaitNewer(last_version, 100ms);
-    if (!next) continue;
-    last_version = next->version;
-    DetectionSetPtr newest;
-    if (detections_ != nullptr) {
-      if (auto latest = detections_->Latest()) newest = latest->value;
-    }
-    Publish(next->value, newest.get());
-  }
+bool AnnotatorStage::Detecting() const {
+  return detections_ != nullptr && (settings_ == nullptr || settings_->detector());
 }
 
-void AnnotatorStage::RunInferred(std::stop_token stop) {
+// One loop for both modes, which may change between two frames: each turn
+// waits on the slot the current mode streams from.
+void AnnotatorStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
-  uint64_t last_version = 0;
+  uint64_t raw_version = 0;
+  uint64_t detections_version = 0;
+  FrameMeta last;  // of the last frame published
+  bool was_inferred = false;
+  // Right after a switch to inferred, the detections slot may hold a frame
+  // older than the last raw frame streamed: until one frame has gone out (or
+  // this deadline), older sets are skipped so the stream never goes back in
+  // time. Only then: capture stamps of frames from another host (an http://
+  // source) or from a restarted stage need not increase across an outage.
+  int64_t no_older_until_us = 0;
   while (!stop.stop_requested()) {
-    auto next = detections_->WaitNewer(last_version, 100ms);
-    if (!next) continue;
-    last_version = next->version;
-    Publish(next->value->frame, next->value.get());
+    const Overlay overlay = settings_ != nullptr ? settings_->overlay() : overlay_;
+    const bool inferred = Detecting() && overlay == Overlay::kInferred;
+    if (inferred && !was_inferred) no_older_until_us = MonotonicMicros() + kMaxDetectionAgeUs;
+    was_inferred = inferred;
+    FramePtr frame;
+    DetectionSetPtr set;
+    if (inferred) {
+      auto next = detections_->WaitNewer(detections_version, 100ms);
+      if (!next) continue;
+      detections_version = next->version;
+      set = next->value;
+      frame = set->frame;
+      if (frame && MonotonicMicros() < no_older_until_us &&
+          frame->meta.stamps.capture_us <= last.stamps.capture_us) {
+        continue;
+      }
+    } else {
+      auto next = raw_.WaitNewer(raw_version, 100ms);
+      if (!next) continue;
+      raw_version = next->version;
+      frame = next->value;
+      if (detections_ != nullptr) {
+        if (auto latest = detections_->Latest()) set = latest->value;
+      }
+    }
+    // After a switch back to latest, the newest raw frame may be the one
+    // just streamed as inferred.
+    if (!frame || SameFrame(frame->meta, last)) continue;
+    last = frame->meta;
+    no_older_until_us = 0;
+    // Asked again after the wait: a frame that arrives after the detector was
+    // switched off gets no boxes. The switched-off marker set carries no
+    // detections and no inference.
+    const bool draw = set && set->detector_running && Detecting();
+    Publish(frame, draw ? set.get() : nullptr);
   }
 }
 
@@ -133,9 +169,19 @@ void AnnotatorStage::Publish(const FramePtr& source, const DetectionSet* detecti
       draw = !detections->detections.empty();
     }
   }
-  if (draw || hud_) {
-    out->image = source->image.clone();  // the raw frame is shared: never draw on it
-    if (draw) DrawDetections(out->image, detections->detections);
+  const bool mirror = settings_ != nullptr && settings_->mirror();
+  if (draw || hud_ || mirror) {
+    // The raw frame is shared: never draw on it. Mirroring first keeps text
+    // readable; the boxes follow their objects.
+    if (mirror) {
+      cv::flip(source->image, out->image, 1);
+    } else {
+      out->image = source->image.clone();
+    }
+    if (draw) {
+      DrawDetections(out->image, mirror ? MirrorDetections(detections->detections, out->image.cols)
+                                        : detections->detections);
+    }
     if (hud_) DrawHud(out->image, HudText(start));
   } else {
     out->image = source->image;  // nothing to draw: share the pixels

@@ -25,26 +25,28 @@ std::string DetectionSetToJson(const DetectionSet& set, std::string_view detecto
                      {"score", std::round(static_cast<double>(d.score) * 1000.0) / 1000.0},
                      {"box", {d.box.x, d.box.y, d.box.width, d.box.height}}});
   }
-  const FrameMeta& meta = set.frame->meta;
+  const FrameMeta meta = set.frame ? set.frame->meta : FrameMeta{};
   nlohmann::json out = {{"sequence", meta.sequence},
                         {"capture_us", meta.stamps.capture_us},
                         {"infer_start_us", set.infer_start_us},
                         {"infer_end_us", set.infer_end_us},
-                        {"width", set.frame->image.cols},
-                        {"height", set.frame->image.rows},
+                        {"width", set.frame ? set.frame->image.cols : 0},
+                        {"height", set.frame ? set.frame->image.rows : 0},
                         {"detector", detector},
+                        {"detector_running", set.detector_running},
                         {"detections", std::move(boxes)}};
   return out.dump();
 }
 
 DetectorStage::DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
                              LatestSlot<DetectionSetPtr>& detections, Metrics& metrics,
-                             LatestSlot<JsonTextPtr>* json)
+                             LatestSlot<JsonTextPtr>* json, const LiveSettings* settings)
     : detector_(std::move(detector)),
       name_(detector_->name()),
       raw_(raw),
       detections_(detections),
       json_(json),
+      settings_(settings),
       metrics_(metrics.Stage("infer")) {}
 
 DetectorActivity DetectorStage::activity() const {
@@ -68,40 +70,69 @@ void DetectorStage::Run(std::stop_token stop) {
   }
   uint64_t last_version = 0;
   uint64_t last_sequence = 0;
+  bool running = true;
   while (!stop.stop_requested()) {
     // Only the newest raw frame: anything published while we were busy is
-    // skipped, so inference never works on a stale picture.
+    // skipped, so inference never works on a stale picture. While switched
+    // off the wait still paces the loop (one wake-up per frame, or per
+    // timeout on a stalled source) and the frame is dropped.
     auto next = raw_.WaitNewer(last_version, 100ms);
+    // Checked after the wait, so that a frame that arrives after the switch
+    // is not inferred.
+    const bool enabled = settings_ == nullptr || settings_->detector();
+    if (!enabled && running) PublishOff();  // from this thread: ordered after the last real set
+    running = enabled;
     if (!next) continue;
     last_version = next->version;
     const FramePtr& frame = next->value;
+    if (!running) {
+      last_sequence = 0;  // frames dropped while off are not "skipped" to catch up
+      continue;
+    }
     if (last_sequence != 0 && frame->meta.sequence > last_sequence + 1) {
       metrics_.CountSkipped(frame->meta.sequence - last_sequence - 1);
     }
     last_sequence = frame->meta.sequence;
-
-    auto set = std::make_shared<DetectionSet>();
-    set->frame = frame;
-    set->infer_start_us = MonotonicMicros();
-    set->detections = detector_->Detect(frame->image);
-    set->infer_end_us = MonotonicMicros();
-    const int64_t end = set->infer_end_us;
-    const double work_ms = static_cast<double>(end - set->infer_start_us) / 1000.0;
-    const DetectorActivity activity = detector_->activity();
-    if (activity.frames == 0) {  // an ungated detector runs its model on every frame
-      frames_.fetch_add(1, std::memory_order_relaxed);
-      model_runs_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      frames_.store(activity.frames, std::memory_order_relaxed);
-      model_runs_.store(activity.model_runs, std::memory_order_relaxed);
-    }
-    if (json_ != nullptr) {
-      json_->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, name_)));
-    }
-    detections_.Publish(std::move(set));
-    metrics_.Record(end, work_ms,
-                    static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);
+    Detect(frame);
   }
+}
+
+void DetectorStage::Detect(const FramePtr& frame) {
+  auto set = std::make_shared<DetectionSet>();
+  set->frame = frame;
+  set->infer_start_us = MonotonicMicros();
+  set->detections = detector_->Detect(frame->image);
+  set->infer_end_us = MonotonicMicros();
+  const int64_t end = set->infer_end_us;
+  const double work_ms = static_cast<double>(end - set->infer_start_us) / 1000.0;
+  const DetectorActivity activity = detector_->activity();
+  if (activity.frames == 0) {  // an ungated detector runs its model on every frame
+    frames_.fetch_add(1, std::memory_order_relaxed);
+    model_runs_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    frames_.store(activity.frames, std::memory_order_relaxed);
+    model_runs_.store(activity.model_runs, std::memory_order_relaxed);
+  }
+  if (json_ != nullptr) {
+    json_->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, name_)));
+  }
+  detections_.Publish(std::move(set));
+  metrics_.Record(end, work_ms, static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);
+}
+
+// One empty set that says the detector is off, so /api/detections and
+// /api/events stop showing the last real set as if it were current.
+void DetectorStage::PublishOff() {
+  auto set = std::make_shared<DetectionSet>();
+  set->detector_running = false;
+  if (auto latest = raw_.Latest()) set->frame = latest->value;
+  if (json_ != nullptr) {
+    json_->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, name_)));
+  }
+  // Consumers of the set slot expect a frame; with none yet, there is no
+  // real set to replace either.
+  if (set->frame) detections_.Publish(std::move(set));
+  spdlog::debug("detector: switched off");
 }
 
 }  // namespace freshframe::infer

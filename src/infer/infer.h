@@ -7,10 +7,14 @@
 // detections, so the stream keeps the source's frame rate however slow the
 // detector is; with Overlay::kInferred only frames the detector finished are
 // streamed. Overlays never cover the timecode strip (core/timecode.h).
+// Given a LiveSettings, both stages obey it from the next frame: the detector
+// can be switched off (it then skips inference and the annotator draws no
+// boxes), and the overlay mode and mirroring can change while they run.
 //
 // Thread-safety: a Detector is used by one thread (its stage's). Stage
 // objects are started and stopped from the owning thread; they talk to other
-// stages only through LatestSlots. Published frames and detection sets are
+// stages only through LatestSlots and read the LiveSettings they are given
+// (which must outlive them). Published frames and detection sets are
 // immutable and shared.
 #pragma once
 
@@ -29,6 +33,7 @@
 #include "core/expected.h"
 #include "core/frame.h"
 #include "core/latest_slot.h"
+#include "core/live_settings.h"
 #include "core/metrics.h"
 #include "core/stage_thread.h"
 
@@ -77,16 +82,22 @@ std::vector<std::string> CascadeSearchDirs();
 Expected<std::unique_ptr<Detector>> MakeHaarFaceDetector(const HaarOptions& options);
 
 struct DetectionSet {
-  FramePtr frame;  // the frame the detector ran on
+  FramePtr frame;  // the frame the detector ran on; may be null when !detector_running
   std::vector<Detection> detections;
   int64_t infer_start_us = 0;
   int64_t infer_end_us = 0;
+  // False for the one empty set a stage publishes when the detector is
+  // switched off (frame: the newest raw frame then, if any): it replaces the
+  // last real set, so nothing stale is drawn or reported while off.
+  bool detector_running = true;
 };
 using DetectionSetPtr = std::shared_ptr<const DetectionSet>;
 
 // The detection set as one JSON object: sequence, capture_us,
-// infer_start_us, infer_end_us, width, height, detector, detections
-// [{label, score, box: [x, y, w, h]}] (frame coordinates).
+// infer_start_us, infer_end_us, width, height, detector, detector_running,
+// detections [{label, score, box: [x, y, w, h]}] (frame coordinates, as the
+// detector saw the frame: not mirrored). Without a frame, sequence,
+// capture_us, width and height are 0.
 std::string DetectionSetToJson(const DetectionSet& set, std::string_view detector);
 
 using JsonTextPtr = std::shared_ptr<const std::string>;
@@ -94,10 +105,14 @@ using JsonTextPtr = std::shared_ptr<const std::string>;
 class DetectorStage {
  public:
   // `json` (optional) also receives each set as DetectionSetToJson text, for
-  // HTTP clients that want detections as data.
+  // HTTP clients that want detections as data. `settings` (optional): while
+  // its detector() is false the stage runs no inference; it still waits on
+  // `raw` (and drops the frames), so it sleeps between frames and resumes on
+  // the first frame after the detector is switched on again. Switching off
+  // publishes one set with detector_running false to both slots.
   DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
                 LatestSlot<DetectionSetPtr>& detections, Metrics& metrics,
-                LatestSlot<JsonTextPtr>* json = nullptr);
+                LatestSlot<JsonTextPtr>* json = nullptr, const LiveSettings* settings = nullptr);
   DetectorStage(const DetectorStage&) = delete;
   DetectorStage& operator=(const DetectorStage&) = delete;
 
@@ -109,12 +124,15 @@ class DetectorStage {
 
  private:
   void Run(std::stop_token stop);
+  void Detect(const FramePtr& frame);
+  void PublishOff();
 
   std::unique_ptr<Detector> detector_;
   const std::string name_;
   LatestSlot<FramePtr>& raw_;
   LatestSlot<DetectionSetPtr>& detections_;
   LatestSlot<JsonTextPtr>* json_;
+  const LiveSettings* settings_;
   StageMetrics& metrics_;
   // Copies of detector_->activity() for other threads. Relaxed: two
   // independent counters; a reader may see them a frame apart.
@@ -123,10 +141,14 @@ class DetectorStage {
   StageThread thread_;  // last: joined before the members it uses go
 };
 
-enum class Overlay { kLatest, kInferred };
+using Overlay = OverlayMode;
 
 // Draws boxes and labels, keeping clear of the timecode strip's rows.
 void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections);
+
+// `detections` with their boxes flipped as cv::flip(image, 1) flips a frame
+// `width` pixels wide: x' = width - x - w.
+std::vector<Detection> MirrorDetections(std::vector<Detection> detections, int width);
 
 // Draws one line of text in a dark box at the top-right corner, just below
 // the timecode strip (never on it).
@@ -135,12 +157,18 @@ void DrawHud(cv::Mat& image, const std::string& text);
 class AnnotatorStage {
  public:
   // With no detector (detections == nullptr) frames pass through unchanged
-  // (pixels shared, not copied) whatever the overlay mode.
+  // (pixels shared, not copied) whatever the overlay mode, unless mirrored.
   // `hud`: also draw stream fps, detector fps and ms, and the latency since
   // capture (the viewers' if anyone watches) on every frame.
+  // `settings` (optional) is read on every frame and then decides, instead of
+  // `overlay`: the overlay mode; whether to draw detections at all (the
+  // detector switch: while off, frames stream at the source rate whatever
+  // the mode); and mirroring, which flips the pixels (timecode strip
+  // included: readers read it both ways) before boxes, labels and HUD are
+  // drawn, so that text stays readable and boxes land on their objects.
   AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                  LatestSlot<DetectionSetPtr>* detections, LatestSlot<FramePtr>& annotated,
-                 Metrics& metrics, bool hud = false);
+                 Metrics& metrics, bool hud = false, const LiveSettings* settings = nullptr);
   AnnotatorStage(const AnnotatorStage&) = delete;
   AnnotatorStage& operator=(const AnnotatorStage&) = delete;
 
@@ -148,13 +176,14 @@ class AnnotatorStage {
   void Stop();
 
  private:
-  void RunLatest(std::stop_token stop);
-  void RunInferred(std::stop_token stop);
+  void Run(std::stop_token stop);
+  bool Detecting() const;
   void Publish(const FramePtr& source, const DetectionSet* detections);
   const std::string& HudText(int64_t now_us);
 
   Overlay overlay_;
   bool hud_;
+  const LiveSettings* settings_;
   Metrics& all_metrics_;
   std::string hud_text_;
   int64_t hud_updated_us_ = 0;

@@ -1,0 +1,66 @@
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "http/config_api.h"
+#include "http/router.h"
+#include "http/session.h"
+
+namespace freshframe::http {
+namespace {
+
+std::string ErrorBody(std::string_view message) {
+  return nlohmann::json{{"error", message}}.dump() + "\n";
+}
+
+JsonReply NoSettings() {
+  return {404, ErrorBody("live configuration is not available on this server")};
+}
+
+}  // namespace
+
+nlohmann::json ServerContext::Describe() const {
+  nlohmann::json out = deps.describe ? deps.describe() : nlohmann::json::object();
+  AddLiveConfig(*this, out);
+  return out;
+}
+
+JsonReply GetConfig(const ServerContext& context) {
+  const ConfigDeps& config = context.deps.config;
+  if (config.settings == nullptr) return NoSettings();
+  return {200, ConfigToJson(config.settings->Get(), config).dump()};
+}
+
+JsonReply PostConfig(const ServerContext& context, std::string_view content_type,
+                     std::string_view body, std::string_view peer) {
+  const ConfigDeps& config = context.deps.config;
+  if (config.settings == nullptr) return NoSettings();
+  auto change = ParseConfigRequest(content_type, body, config.unavailable);
+  if (!change) {
+    spdlog::debug("config: refused from {}: {} {}", peer, change.error().status,
+                  change.error().message);
+    return {change.error().status, ErrorBody(change.error().message)};
+  }
+  const auto [before, after] = config.settings->Apply(*change);
+  const std::string what = DescribeChange(before, after);
+  spdlog::info("config: {} (from {})", what.empty() ? "no change" : what, peer);
+  return {200, ConfigToJson(after, config).dump()};
+}
+
+JsonReply ConfigTooLarge() {
+  return {413, ErrorBody("request body larger than " + std::to_string(kConfigBodyLimit) +
+                         " bytes: /api/config takes a small JSON object, e.g. {\"quality\": 70}")};
+}
+
+void AddLiveConfig(const ServerContext& context, nlohmann::json& describe) {
+  const ConfigDeps& config = context.deps.config;
+  if (config.settings == nullptr || !describe.is_object()) return;
+  const SettingsValues values = config.settings->Get();
+  describe["config"] = ConfigToJson(values, config);
+  describe["quality"] = values.quality;
+  describe["overlay"] = OverlayName(values.overlay);
+  describe["detector_enabled"] = values.detector;
+}
+
+std::string ClockJson() { return "{\"now_us\":" + std::to_string(MonotonicMicros()) + "}"; }
+
+}  // namespace freshframe::http
