@@ -83,7 +83,7 @@ try {
   await browser.close();
 }
 
-console.log(`\nbench/browser: headless chromium (${(await import("node:child_process")).execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}), ` +
+console.log(`\nbench/browser: headless chromium (${(await import("node:child_process")).execFileSync("/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim()}), ` +
   `detector ${opt.detector}, ${seconds} s per row, load average ${os.loadavg().map((v) => v.toFixed(2)).join(" ")}\n`);
 console.log("| size | view | browser fps | browser p50 | p90 | p99 | max | clock ± | probe fps | probe p50 | probe p99 | browser − probe p50 |");
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
