@@ -42,9 +42,13 @@ static_assert(sizeof(WireHeader) == 32);
 // bus / bus-copy: the writer fills a claimed slot in place (ClaimSlot, before
 // the stamp) and the measured publish is Commit; readers use ReadView /
 // ReadCopy. bus-publish: the copying BusWriter::Publish, ReadView readers.
-enum class Transport { kBusView, kBusCopy, kBusPublish, kUds, kZmq };
+// futex-floor: a stamp and a futex wake, no frame (the machine's floor).
+enum class Transport { kFutexFloor, kBusView, kBusCopy, kBusPublish, kUds, kZmq };
 std::string_view TransportName(Transport t);
 std::optional<Transport> ParseTransport(std::string_view name);
+
+// The POSIX shared-memory name of a futex-floor run's page.
+inline std::string FloorShmName(const std::string& endpoint) { return "/ff-floor-" + endpoint; }
 
 // A child's command line (one struct for every role; unused fields stay 0).
 struct RoleArgs {

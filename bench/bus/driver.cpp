@@ -115,6 +115,11 @@ RunResult RunOne(const std::string& exe, Transport t, Size size, int readers, bo
       file = "/tmp/ff-" + tag + ".ipc";
       endpoint = "ipc://" + file;
       break;
+    case Transport::kFutexFloor:
+      // POSIX shared memory is /dev/shm on Linux: unlink() removes it.
+      endpoint = tag;
+      file = "/dev/shm" + FloorShmName(tag);
+      break;
   }
   if (!file.empty()) g_files.push_back(file);
   auto cleanup = [&] {
@@ -376,7 +381,7 @@ int RunBenchmark(const DriverOptions& o) {
           run_failed = true;
         } else {
           row.lat = Summarise(lat.lat_us);
-          if (IsBus(t)) row.wake = Summarise(lat.wake_us);
+          if (IsBus(t) || t == Transport::kFutexFloor) row.wake = Summarise(lat.wake_us);
           row.send = Summarise(lat.send_us);
           row.first = Summarise(lat.first_us);
           row.process = {{"writer_minor_faults", lat.writer_faults},
@@ -441,8 +446,8 @@ int RunBenchmark(const DriverOptions& o) {
   }
 
   // Group rows by size and reader count, transports in a fixed order.
-  const std::vector<std::string> order = {"bus", "bus-copy", "bus-publish",
-                                          "uds", "zmq-ipc",  "py-mp-queue"};
+  const std::vector<std::string> order = {"futex-floor", "bus",     "bus-copy",   "bus-publish",
+                                          "uds",         "zmq-ipc", "py-mp-queue"};
   auto rank = [&](const Row& r) {
     return static_cast<size_t>(std::find(order.begin(), order.end(), r.transport) - order.begin());
   };

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   busbench::DriverOptions o;
   std::string sizes = "640x480,1280x720,1920x1080";
   std::string readers = "1,8";
-  std::string transports = "bus,bus-copy,bus-publish,uds,zmq-ipc,py-mp-queue";
+  std::string transports = "futex-floor,bus,bus-copy,bus-publish,uds,zmq-ipc,py-mp-queue";
   std::string stress_size = "64x48";
   bool no_python = false;
   int64_t frames = -1;

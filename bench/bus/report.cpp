@@ -98,7 +98,9 @@ void PrintTable(const std::vector<Row>& rows) {
       "  uds/zmq: last byte received; python: Queue.get returned the array), over all readers.\n"
       "  bus, bus-copy: the writer produced the frame in a claimed slot before the stamp; the\n"
       "  publish call is Commit. bus-publish: the copying Publish() (a memcpy of the frame).\n"
-      "ret p50/p99: bus rows, from the publish call *returning* (futex woken) -> in hand: the\n"
+      "  futex-floor: no frame, only a stamp and a FUTEX_WAKE: this machine's floor.\n"
+      "ret p50/p99: bus and floor rows, from the publish call *returning* (futex woken) -> in "
+      "hand: the\n"
       "  wake-up alone. Can be negative: a woken reader may run before the writer's wake-all\n"
       "  syscall returns.\n"
       "call p50: the writer's publish/send call itself (bus: Commit + wake; bus-publish: copy "
@@ -153,6 +155,13 @@ std::vector<Check> Checks(const std::vector<Row>& rows, const DriverOptions& o) 
                  (r.wake ? Fmt(r.wake->p99) : "?") + " us from Commit() returning";
       if (r.readers > 1 && r.first) {
         c.detail += "; first reader to have each frame: p99 " + Fmt(r.first->p99) + " us";
+      }
+      // The bare futex wake-up with the same readers, measured in the same
+      // run: what this machine allows whatever the bus does.
+      if (const Row* floor = FindRow(rows, "futex-floor", r.size, r.readers);
+          floor != nullptr && floor->lat) {
+        c.detail +=
+            "; futex floor p50 " + Fmt(floor->lat->p50) + " / p99 " + Fmt(floor->lat->p99) + " us";
       }
     }
     checks.push_back(c);

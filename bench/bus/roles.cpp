@@ -85,13 +85,15 @@ std::string_view TransportName(Transport t) {
       return "uds";
     case Transport::kZmq:
       return "zmq-ipc";
+    case Transport::kFutexFloor:
+      return "futex-floor";
   }
   return "?";
 }
 
 std::optional<Transport> ParseTransport(std::string_view name) {
-  for (Transport t : {Transport::kBusView, Transport::kBusCopy, Transport::kBusPublish,
-                      Transport::kUds, Transport::kZmq}) {
+  for (Transport t : {Transport::kFutexFloor, Transport::kBusView, Transport::kBusCopy,
+                      Transport::kBusPublish, Transport::kUds, Transport::kZmq}) {
     if (TransportName(t) == name) return t;
   }
   return std::nullopt;
@@ -124,6 +126,8 @@ std::unique_ptr<Publisher> MakePublisher(const RoleArgs& a) {
       return MakeUdsPublisher(a);
     case Transport::kZmq:
       return MakeZmqPublisher(a);
+    case Transport::kFutexFloor:
+      return MakeFloorPublisher(a);
   }
   return nullptr;
 }
@@ -141,6 +145,8 @@ std::unique_ptr<Subscriber> MakeSubscriber(const RoleArgs& a) {
       return MakeUdsSubscriber(a);
     case Transport::kZmq:
       return MakeZmqSubscriber(a);
+    case Transport::kFutexFloor:
+      return MakeFloorSubscriber(a);
   }
   return nullptr;
 }

@@ -1,7 +1,8 @@
 // bus_bench child processes: what the writer and reader loops (roles.cpp)
 // need from a transport: the Publisher and Subscriber interfaces, and the
 // factories of their implementations (roles_bus.cpp: the freshframe bus;
-// roles_sockets.cpp: the Unix domain socket and ZeroMQ).
+// roles_sockets.cpp: the Unix domain socket and ZeroMQ; roles_floor.cpp: the
+// bare futex wake-up that is the machine's floor).
 #pragma once
 
 #include <cstdint>
@@ -66,5 +67,7 @@ std::unique_ptr<Publisher> MakeUdsPublisher(const RoleArgs& a);
 std::unique_ptr<Subscriber> MakeUdsSubscriber(const RoleArgs& a);
 std::unique_ptr<Publisher> MakeZmqPublisher(const RoleArgs& a);
 std::unique_ptr<Subscriber> MakeZmqSubscriber(const RoleArgs& a);
+std::unique_ptr<Publisher> MakeFloorPublisher(const RoleArgs& a);
+std::unique_ptr<Subscriber> MakeFloorSubscriber(const RoleArgs& a);
 
 }  // namespace busbench
