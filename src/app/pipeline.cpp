@@ -146,9 +146,12 @@ struct Pipeline::Parts {
   nlohmann::json Describe() const {
     const SettingsValues live = settings.Get();
     nlohmann::json out = {
-        {"role", RoleName(options.role)},    {"detector", options.detector},
-        {"detector_enabled", live.detector}, {"overlay", OverlayName(live.overlay)},
-        {"quality", live.quality},           {"stale", !Live()}};
+        {"role", RoleName(options.role)},
+        {"detector", Annotates(options.role) ? options.detector : std::string("none")},
+        {"detector_enabled", live.detector},
+        {"overlay", OverlayName(live.overlay)},
+        {"quality", live.quality},
+        {"stale", !Live()}};
     if (detector) {
       const infer::DetectorActivity activity = detector->activity();
       out["detection"] = {

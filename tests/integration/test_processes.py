@@ -96,6 +96,8 @@ class ThreeProcesses(unittest.TestCase):
         stats = self.serve.stats()
         self.assertEqual(stats["role"], "serve")
         self.assertEqual(stats["input"]["bus"], self.annotated)
+        # The detector runs in `infer`; serve says it runs none.
+        self.assertEqual(stats["detector"], "none")
         # Stages that ran in the other processes are visible from their stamps.
         for stage in ("grab", "annotate", f"bus:{self.annotated}", "encode", "send"):
             self.assertIn(stage, stats["stages"])
