@@ -161,7 +161,7 @@ class Running:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        for suffix in ("raw", "annotated"):  # freshframe-pipeline's buses
+        for suffix in ("raw", "annotated", "annotated.detections"):  # freshframe-pipeline's buses
             try:
                 os.unlink(f"/dev/shm/freshframe.{self.tag}.{suffix}")
             except FileNotFoundError:

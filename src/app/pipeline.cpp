@@ -8,6 +8,7 @@
 #include <opencv2/core/utility.hpp>
 
 #include "bus/bus_stages.h"
+#include "bus/text_bus.h"
 #include "capture/capture.h"
 #include "core/demand.h"
 #include "core/latest_slot.h"
@@ -28,6 +29,9 @@ namespace {
 
 bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; }
 bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
+
+// Where the detections of the frames on bus `frames_bus` go.
+std::string DetectionsBusName(const std::string& frames_bus) { return frames_bus + ".detections"; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
 
 std::string_view RoleName(Role role) {
@@ -136,6 +140,10 @@ struct Pipeline::Parts {
   std::optional<infer::DetectorStage> detector;
   std::optional<infer::AnnotatorStage> annotator;
   std::vector<std::unique_ptr<bus::BusPublisherStage>> outputs;
+  // Detection sets as JSON text, next to the annotated frames: infer and
+  // run --publish write them, serve reads them (see DetectionsBusName).
+  std::unique_ptr<bus::TextPublisherStage> detections_output;
+  std::optional<bus::TextSubscriberStage> detections_input;
   std::optional<encode::EncoderStage> encoder;
   std::optional<encode::VariantEncoders> variants;  // mirrored / scaled streams in use
   std::unique_ptr<http::Server> server;
@@ -163,6 +171,10 @@ struct Pipeline::Parts {
                                                   : 0.0}};
     }
     if (grabber) out["source"] = grabber->Status();
+    if (detections_input) {
+      out["detections_input"] = {{"bus", detections_input->bus_name()},
+                                 {"received", detections_input->received()}};
+    }
     if (input) {
       out["input"] = input->State();
       out["source"] = {{"spec", "bus:" + options.in_bus}};
@@ -184,6 +196,29 @@ struct Pipeline::Parts {
     }
     if (grabber) format.fps = grabber->Status().value("fps", 0.0);
     return format;
+  }
+
+  // The detections bus is an extra: a name that cannot be used only costs
+  // the serve process its /api/detections, so it is a warning, not an error.
+  void AddDetectionsOutput(const std::string& frames_bus) {
+    const std::string name = DetectionsBusName(frames_bus);
+    auto writer = bus::BusWriter::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    if (!writer) {
+      spdlog::warn("no detections for serve processes: {}", writer.error().message);
+      return;
+    }
+    detections_output =
+        std::make_unique<bus::TextPublisherStage>(detections_json, std::move(writer).value(), name);
+  }
+
+  void AddDetectionsInput(const std::string& frames_bus) {
+    const std::string name = DetectionsBusName(frames_bus);
+    auto reader = bus::BusReader::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    if (!reader) {
+      spdlog::warn("serving no detections: {}", reader.error().message);
+      return;
+    }
+    detections_input.emplace(std::move(reader).value(), name, detections_json);
   }
 
   Expected<bool> AddOutput(LatestSlot<FramePtr>& slot, const std::string& name) {
@@ -258,6 +293,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     if (auto added = parts->AddOutput(parts->annotated, options.out_bus); !added) {
       return added.error();
     }
+    if (parts->detector) parts->AddDetectionsOutput(options.out_bus);
   }
   if (role == Role::kRun && !options.publish.empty()) {
     if (auto added = parts->AddOutput(parts->annotated, options.publish); !added) {
@@ -266,19 +302,23 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     if (auto added = parts->AddOutput(parts->raw, options.publish + ".raw"); !added) {
       return added.error();
     }
+    if (parts->detector) parts->AddDetectionsOutput(options.publish);
   }
+
+  if (role == Role::kServe) parts->AddDetectionsInput(options.in_bus);
 
   if (Serves(role)) {
     LogAccess(*server_options);
     Parts* raw_parts = parts.get();
     parts->variants.emplace(options.quality, parts->annotated, parts->metrics, &parts->settings);
-    http::ServerDeps deps{parts->jpeg,
-                          parts->demand,
-                          parts->metrics,
-                          web::kIndexHtml,
-                          [raw_parts] { return raw_parts->Describe(); },
-                          [raw_parts] { return raw_parts->Live(); },
-                          parts->detector ? &parts->detections_json : nullptr};
+    http::ServerDeps deps{
+        parts->jpeg,
+        parts->demand,
+        parts->metrics,
+        web::kIndexHtml,
+        [raw_parts] { return raw_parts->Describe(); },
+        [raw_parts] { return raw_parts->Live(); },
+        parts->detector || parts->detections_input ? &parts->detections_json : nullptr};
     deps.source_format = [raw_parts] { return raw_parts->Format(); };
     deps.variants = &*parts->variants;
     deps.config = ConfigDepsOf(options, parts->settings);
@@ -292,6 +332,8 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   }
 
   for (auto& output : parts->outputs) output->Start();
+  if (parts->detections_output) parts->detections_output->Start();
+  if (parts->detections_input) parts->detections_input->Start();
   if (parts->annotator) parts->annotator->Start();
   if (parts->detector) parts->detector->Start();
   if (parts->input) parts->input->Start();
@@ -318,6 +360,8 @@ void Pipeline::Stop() {
   if (parts_->detector) parts_->detector->Stop();
   if (parts_->annotator) parts_->annotator->Stop();
   for (auto& output : parts_->outputs) output->Stop();
+  if (parts_->detections_output) parts_->detections_output->Stop();
+  if (parts_->detections_input) parts_->detections_input->Stop();
   if (parts_->encoder) parts_->encoder->Stop();
   if (parts_->variants) parts_->variants->Stop();
   parts_->raw.Close();

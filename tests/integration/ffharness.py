@@ -312,6 +312,25 @@ class Response:
         return f"{self.raw_head!r} body[:200]={self.body[:200]!r}"
 
 
+def read_events(port, enough, seconds=10.0, path="/api/events"):
+    """GET an SSE stream and read until enough(bytes so far) or `seconds`;
+    returns (head, body) as bytes."""
+    sock = connect(port, timeout=seconds)
+    buf = b""
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        deadline = time.monotonic() + seconds
+        while not enough(buf) and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        sock.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return head, body
+
+
 def connect(port, host="127.0.0.1", timeout=10.0, rcvbuf=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:

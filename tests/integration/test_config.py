@@ -306,7 +306,7 @@ class ConfigOnServe(unittest.TestCase):
         finally:
             serve.close()
             run.close()
-            for bus in (name, name + ".raw"):
+            for bus in (name, name + ".raw", name + ".detections"):
                 try:
                     os.unlink(f"/dev/shm/freshframe.{bus}")
                 except FileNotFoundError:

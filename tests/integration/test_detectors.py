@@ -13,7 +13,6 @@ Run: /usr/bin/python3 tests/integration/test_detectors.py --binary build/release
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -86,19 +85,8 @@ class DnnTest(unittest.TestCase):
         model = os.path.join(self.dir, "ssd.onnx")
         with ff.Server("--source", "pattern:320x240@30", "--detector", f"dnn:{model}",
                        "--input-size", "320") as server:
-            sock = ff.connect(server.port, timeout=10)
-            try:
-                sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
-                buf = b""
-                deadline = time.monotonic() + 10
-                while buf.count(b"\n\n") < 5 and time.monotonic() < deadline:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-            finally:
-                sock.close()
-            head, _, body = buf.partition(b"\r\n\r\n")
+            head, body = ff.read_events(server.port, lambda buf: buf.count(b"\n\n") >= 5)
+            buf = head + body
             self.assertIn(b"200", head.split(b"\r\n")[0])
             self.assertIn(b"text/event-stream", head.lower())
             events = [e for e in body.split(b"\n\n") if b"data:" in e]

@@ -5,6 +5,7 @@ buses, and `run --publish` with a separate `serve`. Kills and restarts stages.
 Run: /usr/bin/python3 tests/integration/test_processes.py --binary build/release/freshframe
 """
 
+import json
 import os
 import signal
 import time
@@ -77,6 +78,7 @@ class ThreeProcesses(unittest.TestCase):
             stage.close()
         unlink_bus(self.raw)
         unlink_bus(self.annotated)
+        unlink_bus(self.annotated + ".detections")
 
     def start(self, *args):
         stage = Stage(*args)
@@ -102,6 +104,29 @@ class ThreeProcesses(unittest.TestCase):
         for stage in ("grab", "annotate", f"bus:{self.annotated}", "encode", "send"):
             self.assertIn(stage, stats["stages"])
             self.assertGreater(stats["stages"][stage]["frames"], 0, stage)
+
+    def test_serve_relays_detections(self):
+        """infer's detection sets reach serve's /api/detections and /api/events
+        through the detections bus next to the annotated frames."""
+        def detections():
+            status, _, body = self.serve.get("/api/detections")
+            self.assertEqual(status, 200, body[:200])
+            return json.loads(body)
+
+        # One detector run (about 0.2 s for Haar here) makes a set, face or not.
+        wait_for(lambda: detections().get("sequence", 0) > 0, 20, "a detection set in serve")
+        data = detections()
+        self.assertEqual(data["detector"], "faces")
+        self.assertEqual((data["width"], data["height"]), (640, 480))
+        self.assertIsInstance(data["detections"], list)
+        first = data["sequence"]
+        wait_for(lambda: detections()["sequence"] > first, 10, "newer detection sets")
+        self.assertGreater(self.serve.stats()["detections_input"]["received"], 0)
+
+        head, body = ff.read_events(self.serve.port, lambda buf: b"event: detections" in buf, 15)
+        self.assertIn(b"200", head.split(b"\r\n")[0])
+        self.assertIn(b"event: detections", body)
+        self.assertIn(b'"detector":"faces"', body)
 
     def test_kill_and_restart_infer(self):
         wait_for(lambda: not self.stale(), 10, "frames reach serve")
@@ -155,6 +180,7 @@ class RunPublish(unittest.TestCase):
             run.close()
             unlink_bus(name)
             unlink_bus(name + ".raw")
+            unlink_bus(name + ".detections")
 
 
 class BadBuses(unittest.TestCase):
