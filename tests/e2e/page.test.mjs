@@ -110,7 +110,8 @@ describe("page", () => {
     await until("frames measured while mirrored", async () => (await shownSince(page, start + 500)).length >= 10);
     await page.locator("#c-mirror").uncheck();
     await until("mirror off", async () => (await stats()).config.mirror === false);
-    assert.match(await page.locator("#c-msg").textContent(), /applied/);
+    // The server may apply the change before the page has read the reply.
+    await until("the page to report the change applied", async () => /applied/.test(await page.locator("#c-msg").textContent()));
     await page.screenshot({ path: artifactPath("page-mjpeg.png"), fullPage: true });
   });
 
@@ -141,7 +142,7 @@ describe("page", () => {
     await server.stop();
     await until("the NO SIGNAL banner", async () => /NO SIGNAL/.test(await page.locator("#banner").textContent()));
     assert.ok(await page.locator("#banner").isVisible());
-    assert.match(await page.locator("#status").textContent(), /disconnected/);
+    await until("the status to say disconnected", async () => /disconnected/.test(await page.locator("#status").textContent()));
     await page.screenshot({ path: artifactPath("page-nosignal.png") });
   });
 });
