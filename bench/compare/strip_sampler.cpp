@@ -4,7 +4,7 @@
 // frame's latency with its arrival time (latency over time, CDFs, the
 // measurement window cut out of a longer connection). This client is built
 // from the probe's own pieces (ParseUrl/Resolve, the response-head parser,
-// ChunkedDecoder, MultipartParser and StripDecoder), so it reads the pixels
+// MultipartBody and StripDecoder), so it reads the pixels
 // exactly as the probe does: the part's arrival time is taken when the recv()
 // that completed it returns, and the strip alone decides the capture time.
 // Werkzeug and gunicorn send an endless response chunked; that is decoded.
@@ -35,7 +35,7 @@
 
 #include "core/clock.h"
 #include "probe/http_response.h"
-#include "probe/multipart_parser.h"
+#include "probe/multipart_body.h"
 #include "probe/probe.h"
 #include "probe/probe_client.h"
 #include "probe/strip_decoder.h"
@@ -108,8 +108,8 @@ class Sampler {
       const ssize_t n = recv(fd_, buffer.data(), buffer.size(), 0);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (n <= 0) {
-        result_->error = n == 0 ? "server closed the stream" : std::string("recv: ") +
-                                                                    std::strerror(errno);
+        result_->error =
+            n == 0 ? "server closed the stream" : std::string("recv: ") + std::strerror(errno);
         return;
       }
       const int64_t now_us = MonotonicMicros();  // as the probe: when the bytes arrived
@@ -152,37 +152,22 @@ class Sampler {
       return false;
     }
     const std::string* te = response->Find("transfer-encoding");
-    if (te != nullptr && probe::AsciiLower(*te) == "chunked") chunked_.emplace();
-    parser_.emplace(*boundary);
+    body_.emplace(std::move(*boundary), te != nullptr && probe::AsciiLower(*te) == "chunked");
     return true;
   }
 
   bool OnBytes(std::string_view bytes, int64_t now_us) {
-    if (chunked_) {
-      plain_.clear();
-      if (!chunked_->Decode(bytes, &plain_)) {
-        result_->error = "bad chunked encoding: " + chunked_->error();
+    switch (body_->Feed(bytes, [&](std::string_view part) { OnPart(part, now_us); })) {
+      case probe::MultipartBody::Status::kMore:
+        return true;
+      case probe::MultipartBody::Status::kEnded:
+        result_->error = "server ended the stream (" + std::string(body_->ended_by()) + ")";
         return false;
-      }
-      bytes = plain_;
+      case probe::MultipartBody::Status::kBroken:
+        result_->error = body_->error();
+        return false;
     }
-    parser_->Feed(bytes);
-    probe::MultipartParser::Part part;
-    for (;;) {
-      switch (parser_->Next(&part)) {
-        case probe::MultipartParser::Status::kPart:
-          OnPart(part.body, now_us);
-          continue;
-        case probe::MultipartParser::Status::kNeedMore:
-          return true;
-        case probe::MultipartParser::Status::kEnd:
-          result_->error = "server ended the stream";
-          return false;
-        case probe::MultipartParser::Status::kError:
-          result_->error = "bad multipart stream: " + parser_->error();
-          return false;
-      }
-    }
+    return false;
   }
 
   void OnPart(std::string_view body, int64_t now_us) {
@@ -203,9 +188,7 @@ class Sampler {
   std::FILE* out_;
   Result* result_;
   int fd_ = -1;
-  std::optional<probe::ChunkedDecoder> chunked_;
-  std::optional<probe::MultipartParser> parser_;
-  std::string plain_;
+  std::optional<probe::MultipartBody> body_;
   probe::StripDecoder decoder_;
   int64_t last_capture_us_ = -1;
 };
@@ -242,12 +225,10 @@ int main(int argc, char** argv) {
   Sampler(out, &result).Run(*url, deadline_us);
   std::fclose(out);
 
-  const nlohmann::json summary = {{"parts", result.parts},
-                                  {"no_strip", result.no_strip},
-                                  {"distinct", result.distinct},
-                                  {"connected_us", result.connected_us},
-                                  {"end_us", result.end_us},
-                                  {"error", result.error}};
+  const nlohmann::json summary = {
+      {"parts", result.parts},       {"no_strip", result.no_strip},
+      {"distinct", result.distinct}, {"connected_us", result.connected_us},
+      {"end_us", result.end_us},     {"error", result.error}};
   std::printf("%s\n", summary.dump().c_str());
   return result.error.empty() ? 0 : 1;
 }

@@ -29,7 +29,7 @@
 #include "core/timecode.h"
 #include "encode/encode.h"
 #include "probe/http_response.h"
-#include "probe/multipart_parser.h"
+#include "probe/multipart_body.h"
 #include "probe/probe.h"
 #include "probe/text_util.h"
 
@@ -252,11 +252,11 @@ class MjpegSource final : public FrameSource {
     }
     // The endless body may come chunked (some servers do); compressed it
     // would be useless for JPEGs and is refused.
-    std::optional<probe::ChunkedDecoder> chunked;
+    bool chunked = false;
     if (const std::string* te = response->Find("transfer-encoding")) {
       const std::string coding = probe::AsciiLower(*te);
       if (coding == "chunked") {
-        chunked.emplace();
+        chunked = true;
       } else if (coding != "identity") {
         return Error{url_text + ": unsupported Transfer-Encoding " + *te};
       }
@@ -268,8 +268,7 @@ class MjpegSource final : public FrameSource {
     }
 
     socket_ = std::move(socket);
-    chunked_ = std::move(chunked);
-    parser_.emplace(std::move(*boundary), kMaxPartBytes);
+    body_.emplace(std::move(*boundary), chunked, kMaxPartBytes);
     last_data_us_ = MonotonicMicros();
     fps_window_start_us_ = last_data_us_;
     fps_window_parts_ = 0;
@@ -309,8 +308,7 @@ class MjpegSource final : public FrameSource {
 
   void Close() override {
     socket_.Reset();
-    parser_.reset();
-    chunked_.reset();
+    body_.reset();
     latest_.clear();
     latest_ready_ = false;
     failure_.clear();
@@ -387,38 +385,19 @@ class MjpegSource final : public FrameSource {
   // part. Older parts completed by the same bytes are dropped undecoded: the
   // freshest frame wins, and decoding frames nobody will see costs CPU.
   void Feed(std::string_view bytes) {
-    if (chunked_) {
-      plain_.clear();
-      if (!chunked_->Decode(bytes, &plain_)) {
-        failure_ = spec_.location + ": bad chunked encoding: " + chunked_->error();
-        return;
-      }
-      bytes = plain_;
-    }
-    parser_->Feed(bytes);
-    probe::MultipartParser::Part part;
-    for (;;) {
-      switch (parser_->Next(&part)) {
-        case probe::MultipartParser::Status::kPart:
-          // The body lives in the parser's buffer only until the next Next().
-          latest_.assign(part.body);
-          latest_ready_ = true;
-          latest_received_us_ = last_data_us_;
-          // Numbered by part, so that the grabber sees dropped parts as gaps
-          // in the sequence and counts them as skipped.
-          ++parts_;
-          CountForFps();
-          continue;
-        case probe::MultipartParser::Status::kNeedMore:
-          if (chunked_ && chunked_->done()) failure_ = spec_.location + " ended the stream";
-          return;
-        case probe::MultipartParser::Status::kEnd:
-          failure_ = spec_.location + " ended the stream";
-          return;
-        case probe::MultipartParser::Status::kError:
-          failure_ = spec_.location + ": bad multipart stream: " + parser_->error();
-          return;
-      }
+    const auto status = body_->Feed(bytes, [this](std::string_view part) {
+      latest_.assign(part);
+      latest_ready_ = true;
+      latest_received_us_ = last_data_us_;
+      // Numbered by part, so that the grabber sees dropped parts as gaps in
+      // the sequence and counts them as skipped.
+      ++parts_;
+      CountForFps();
+    });
+    if (status == probe::MultipartBody::Status::kEnded) {
+      failure_ = spec_.location + " ended the stream";
+    } else if (status == probe::MultipartBody::Status::kBroken) {
+      failure_ = spec_.location + ": " + body_->error();
     }
   }
 
@@ -470,11 +449,9 @@ class MjpegSource final : public FrameSource {
 
   const SourceSpec spec_;
   Socket socket_;
-  std::optional<probe::ChunkedDecoder> chunked_;
-  std::optional<probe::MultipartParser> parser_;
-  std::vector<char> buffer_;  // recv buffer, kept between reads
-  std::string plain_;         // de-chunked bytes
-  std::string latest_;        // the newest complete part's body, not yet decoded
+  std::optional<probe::MultipartBody> body_;  // de-chunking and parts, while open
+  std::vector<char> buffer_;                  // recv buffer, kept between reads
+  std::string latest_;                        // the newest complete part's body, not yet decoded
   bool latest_ready_ = false;
   int64_t latest_received_us_ = 0;
   std::string failure_;  // why the stream is over, reported after its last frame

@@ -14,7 +14,7 @@
 
 #include "core/clock.h"
 #include "probe/http_response.h"
-#include "probe/multipart_parser.h"
+#include "probe/multipart_body.h"
 #include "probe/strip_decoder.h"
 #include "probe/text_util.h"
 
@@ -175,42 +175,22 @@ Read ReceiveSome(int fd, char* buffer, size_t size, int64_t until_us, const std:
 class StreamReader {
  public:
   StreamReader(std::string boundary, bool chunked, ClientRun* run)
-      : parser_(std::move(boundary)), run_(run) {
-    if (chunked) chunked_.emplace();
-  }
+      : body_(std::move(boundary), chunked), run_(run) {}
 
   // Handles bytes that arrived at `now_us`. False (and *error set) if the
   // stream is broken or over.
   bool OnBytes(std::string_view bytes, int64_t now_us, std::string* error) {
-    if (chunked_) {
-      plain_.clear();
-      if (!chunked_->Decode(bytes, &plain_)) {
-        *error = "bad chunked encoding: " + chunked_->error();
+    switch (body_.Feed(bytes, [&](std::string_view part) { OnPart(part, now_us); })) {
+      case MultipartBody::Status::kMore:
+        return true;
+      case MultipartBody::Status::kEnded:
+        *error = "server ended the stream (" + std::string(body_.ended_by()) + ")";
         return false;
-      }
-      bytes = plain_;
+      case MultipartBody::Status::kBroken:
+        *error = body_.error();
+        return false;
     }
-    parser_.Feed(bytes);
-    MultipartParser::Part part;
-    for (;;) {
-      switch (parser_.Next(&part)) {
-        case MultipartParser::Status::kPart:
-          OnPart(part.body, now_us);
-          continue;
-        case MultipartParser::Status::kNeedMore:
-          if (chunked_ && chunked_->done()) {
-            *error = "server ended the stream (last chunk)";
-            return false;
-          }
-          return true;
-        case MultipartParser::Status::kEnd:
-          *error = "server ended the stream (closing boundary)";
-          return false;
-        case MultipartParser::Status::kError:
-          *error = "bad multipart stream: " + parser_.error();
-          return false;
-      }
-    }
+    return false;
   }
 
  private:
@@ -225,9 +205,7 @@ class StreamReader {
     run_->latency.Add(static_cast<double>(now_us - reading->t_us) / 1000.0);
   }
 
-  MultipartParser parser_;
-  std::optional<ChunkedDecoder> chunked_;
-  std::string plain_;
+  MultipartBody body_;
   StripDecoder decoder_;
   ClientRun* run_;
 };

@@ -1,0 +1,32 @@
+#include "probe/multipart_body.h"
+
+#include <utility>
+
+namespace freshframe::probe {
+
+MultipartBody::MultipartBody(std::string boundary, bool chunked, size_t max_part_bytes)
+    : parser_(std::move(boundary), max_part_bytes) {
+  if (chunked) chunked_.emplace();
+}
+
+bool MultipartBody::Dechunk(std::string_view* bytes) {
+  if (!chunked_) return true;
+  plain_.clear();
+  if (!chunked_->Decode(*bytes, &plain_)) {
+    error_ = "bad chunked encoding: " + chunked_->error();
+    return false;
+  }
+  *bytes = plain_;
+  return true;
+}
+
+MultipartBody::Status MultipartBody::NeedMore() {
+  // A chunked body can end without a closing boundary: its last chunk.
+  if (chunked_ && chunked_->done()) {
+    ended_by_ = "last chunk";
+    return Status::kEnded;
+  }
+  return Status::kMore;
+}
+
+}  // namespace freshframe::probe
