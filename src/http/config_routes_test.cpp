@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "http/http.h"
+#include "http/loopback_test_util.h"
 
 namespace freshframe::http {
 namespace {
@@ -31,14 +32,9 @@ struct Reply {
 class Connection {
  public:
   explicit Connection(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    timeval timeout{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    const LoopbackSocket s = ConnectLoopback(port);
+    fd_ = s.fd;
+    connected_ = s.connected;
   }
   ~Connection() { close(fd_); }
   Connection(const Connection&) = delete;

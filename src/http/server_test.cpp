@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/timecode.h"
+#include "http/loopback_test_util.h"
 #include "probe/probe.h"
 
 namespace freshframe::http {
@@ -26,21 +27,15 @@ using namespace std::chrono_literals;
 class Client {
  public:
   explicit Client(uint16_t port, int rcvbuf = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    if (rcvbuf > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    timeval timeout{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    const LoopbackSocket s = ConnectLoopback(port, rcvbuf);
+    fd_ = s.fd;
+    connected_ = s.connected;
   }
   ~Client() { close(fd_); }
 
   bool Send(const std::string& data) {
-    return connected_ && ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
-                             static_cast<ssize_t>(data.size());
+    return connected_ &&
+           ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
 
   // Reads until the peer closes, `limit` bytes arrive, or the timeout.
@@ -74,9 +69,12 @@ class ServerTest : public ::testing::Test {
     options.port = 0;
     options.threads = 2;
     options.snapshot_timeout = 2000ms;
-    auto server = Server::Start(
-        options, ServerDeps{frames_, demand_, metrics_, "<html>page</html>",
-                            [] { return nlohmann::json{{"source", {{"spec", "test"}}}}; }, nullptr});
+    auto server =
+        Server::Start(options, ServerDeps{frames_, demand_, metrics_, "<html>page</html>",
+                                          [] {
+                                            return nlohmann::json{{"source", {{"spec", "test"}}}};
+                                          },
+                                          nullptr});
     ASSERT_TRUE(server.ok()) << server.error().message;
     server_ = std::move(server).value();
     publisher_ = std::jthread([this](std::stop_token stop) { Publish(stop); });

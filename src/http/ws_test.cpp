@@ -25,6 +25,7 @@
 #include "core/timecode.h"
 #include "encode/encode.h"
 #include "http/http.h"
+#include "http/loopback_test_util.h"
 #include "http/ws_frame.h"
 #include "probe/probe.h"
 
@@ -44,17 +45,10 @@ constexpr double kSourceFps = 50;
 // One HTTP request on a fresh connection; the whole answer (the server
 // closes after errors; `Connection: close` for the rest).
 std::string RawRequest(uint16_t port, const std::string& request) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const auto [fd, connected] = ConnectLoopback(port);
   std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
+  if (connected && send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                       static_cast<ssize_t>(request.size())) {
     char buffer[4096];
     for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
       out.append(buffer, static_cast<size_t>(n));
