@@ -1,0 +1,8 @@
+# Every libFuzzer target, one freshframe_fuzzer(NAME SOURCES ... LIBS ...)
+# call each: fuzz/NAME_fuzzer.cpp plus the src/ files it exercises. Included
+# by both builds: fuzz/CMakeLists.txt (clang) builds the targets;
+# tests/CMakeLists.txt only records the names and runs each as ctest
+# `fuzz.NAME` on the seeds in fuzz/corpus/NAME/ (with fuzz/NAME.dict if
+# there is one).
+find_package(spdlog REQUIRED)
+freshframe_fuzzer(request SOURCES http/router.cpp http/auth.cpp LIBS spdlog::spdlog)
