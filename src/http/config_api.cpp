@@ -103,7 +103,9 @@ Expected<SettingsChange, ConfigError> ParseConfigRequest(
   nlohmann::json object;
   try {
     object = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double (1e999):
+    // nothing may escape to the session's handler.
     std::string what = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] " tag.
     if (const auto tag = what.find("] "); tag != std::string::npos) what = what.substr(tag + 2);
@@ -150,6 +152,14 @@ Expected<SettingsChange, ConfigError> ParseConfigRequest(
     change.mirror = *value;
   }
   return change;
+}
+
+std::string ConfigErrorJson(std::string_view message) {
+  // replace, not the default strict: strict throws on the first byte that
+  // is not UTF-8, out of the session's handler.
+  return nlohmann::json{{"error", message}}.dump(-1, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace) +
+         "\n";
 }
 
 nlohmann::json ConfigToJson(const SettingsValues& values, const ConfigDeps& deps) {

@@ -55,6 +55,12 @@ bool IsJsonContentType(std::string_view content_type);
 // deps.unavailable.
 nlohmann::json ConfigToJson(const SettingsValues& values, const ConfigDeps& deps);
 
+// The body of a refused request: {"error": message} and a newline. Always
+// valid JSON: a message quotes what the client sent (a Content-Type, a key,
+// nlohmann's parse error with the bytes it choked on), which need not be
+// UTF-8, so bytes that are not are replaced by U+FFFD instead of throwing.
+std::string ConfigErrorJson(std::string_view message);
+
 // What changed, for the log: "quality 85 -> 40, mirror off -> on"; empty if
 // nothing did.
 std::string DescribeChange(const SettingsValues& before, const SettingsValues& after);

@@ -146,6 +146,56 @@ TEST(ConfigApiTest, JsonShape) {
   EXPECT_EQ(serve.size(), 6U);
 }
 
+// Regression (found by fuzz/config_json_fuzzer.cpp): a number too large for
+// a double is nlohmann's out_of_range (406), not a parse_error, and escaped
+// ParseConfigRequest, out of the session's handler, ending the server's I/O
+// thread.
+TEST(ConfigApiTest, NumbersTooLargeForADoubleAreRefused) {
+  for (std::string_view number : {"1e999", "-1e400", "-10192233720368e54775808"}) {
+    const std::string body = "{\"quality\": " + std::string(number) + "}";
+    Expected<SettingsChange, ConfigError> result = SettingsChange{};
+    ASSERT_NO_THROW(result = Parse(body)) << body;
+    ExpectRefused(result, 400, {"not valid JSON"});
+  }
+  // Inside a key the API would refuse anyway, too.
+  Expected<SettingsChange, ConfigError> result = SettingsChange{};
+  ASSERT_NO_THROW(result = Parse(R"({"nope": [1e999]})"));
+  ExpectRefused(result, 400, {"not valid JSON"});
+}
+
+// Regression (found by fuzz/config_json_fuzzer.cpp): a refusal quotes what
+// the client sent, and bytes that are not UTF-8 made the error body's
+// nlohmann dump() throw (type_error 316) out of the session's handler, which
+// ended the server's I/O thread. Every refusal must give a JSON body.
+TEST(ConfigApiTest, ErrorBodyIsJsonWhateverTheClientSent) {
+  const std::string e_acute = "\xc3\xa9";  // two bytes: a cut can split it
+  const std::string long_key = std::string(39, 'k') + e_acute;
+  const std::string long_value = std::string(38, 'a') + e_acute;
+  const struct {
+    std::string content_type;
+    std::string body;
+    unsigned status;
+  } cases[] = {
+      {"text/\xff\xfe", R"({"quality": 50})", 415},            // the Content-Type echoed
+      {"application/json", "\xff", 400},                       // nlohmann quotes the byte
+      {"application/json", "{\"q\xe9\": 1}", 400},             // Latin-1 in a string
+      {"application/json", "{\"" + long_key + "\": 1}", 400},  // key cut mid-character
+      {"application/json", "{\"overlay\": \"" + long_value + "\"}", 400},  // value cut so
+  };
+  for (const auto& c : cases) {
+    const auto result = ParseConfigRequest(c.content_type, c.body, {});
+    ASSERT_FALSE(result.ok()) << c.body;
+    EXPECT_EQ(result.error().status, c.status) << c.body;
+    std::string body;
+    ASSERT_NO_THROW(body = ConfigErrorJson(result.error().message)) << c.body;
+    const auto json = nlohmann::json::parse(body, nullptr, false);
+    ASSERT_TRUE(json.is_object()) << body;
+    ASSERT_TRUE(json["error"].is_string()) << body;
+    EXPECT_FALSE(json["error"].get<std::string>().empty());
+  }
+  EXPECT_EQ(ConfigErrorJson("plain"), "{\"error\":\"plain\"}\n");
+}
+
 TEST(ConfigApiTest, DescribesWhatChanged) {
   const SettingsValues before{true, OverlayMode::kLatest, 85, false};
   EXPECT_EQ(DescribeChange(before, before), "");

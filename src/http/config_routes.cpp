@@ -8,9 +8,7 @@
 namespace freshframe::http {
 namespace {
 
-std::string ErrorBody(std::string_view message) {
-  return nlohmann::json{{"error", message}}.dump() + "\n";
-}
+std::string ErrorBody(std::string_view message) { return ConfigErrorJson(message); }
 
 JsonReply NoSettings() {
   return {404, ErrorBody("live configuration is not available on this server")};

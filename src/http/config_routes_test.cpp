@@ -220,6 +220,12 @@ TEST_F(ConfigRoutesTest, RefusedRequestsChangeNothingAndKeepTheConnection) {
       {Post(R"({"quality": 101})"), 400},
       {Post(R"({"quality": 40, "detector": 1})"), 400},
       {Post(R"({"overlay": "newest"})"), 400},
+      // Regressions: each threw out of the handler, ending the server's I/O
+      // thread: error messages quoting bytes that are not UTF-8 (the
+      // Content-Type; nlohmann's parse error), and a number beyond a double.
+      {Post(R"({"quality": 40})", "text/\xff"), 415},
+      {Post("\xff"), 400},
+      {Post(R"({"quality": 1e999})"), 400},  // nlohmann's out_of_range, not a parse_error
   };
   for (const auto& c : cases) {
     ASSERT_TRUE(connection.Send(c.request));
