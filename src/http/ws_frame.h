@@ -16,7 +16,13 @@
 // A reader should take the JPEG from offset `header length`, so that a later
 // version may append fields. docs/websocket.md documents the protocol.
 //
-// Thread-safety: pure functions.
+// Also here: how the server's end of a /ws/stream connection reads the
+// client's WebSocket frames (SetServerMessageOptions), shared by the session
+// and fuzz/ws_frame_fuzzer.cpp so that the fuzzer reads frames exactly as the
+// server does.
+//
+// Thread-safety: pure functions; SetServerMessageOptions on a stream only
+// from the thread (strand) that owns it.
 #pragma once
 
 #include <array>
@@ -47,5 +53,23 @@ struct WsHeaderFields {
 // than 32 bytes, the magic is wrong, or the header length is below 32 or
 // beyond the message.
 std::optional<WsHeaderFields> ParseWsHeader(const unsigned char* data, size_t size);
+
+// The client has nothing to say beyond control frames (ping, pong, close),
+// which Beast answers itself; a data message beyond this size fails the
+// connection (close code 1009), smaller ones are read and ignored.
+inline constexpr size_t kWsMaxClientMessage = 4 * 1024;
+
+// Sets what decides how a server-side boost::beast::websocket::stream
+// (`WebSocket`; a template so that this header stays light) reads client
+// frames and writes messages: the message size limit above, binary
+// messages, and one WebSocket frame per message (one gathered write).
+// Beast unmasks, checks lengths, control frames, fragmentation and close
+// codes itself.
+template <typename WebSocket>
+void SetServerMessageOptions(WebSocket& ws) {
+  ws.read_message_max(kWsMaxClientMessage);
+  ws.binary(true);
+  ws.auto_fragment(false);
+}
 
 }  // namespace freshframe::http

@@ -19,11 +19,6 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 
-// The client has nothing to say beyond control frames (ping, pong, close),
-// which Beast answers itself; a data message beyond this size fails the
-// connection (close code 1009), smaller ones are read and ignored.
-constexpr size_t kMaxClientMessage = 4 * 1024;
-
 class WsSession final : public PartSession {
  public:
   WsSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
@@ -43,9 +38,7 @@ class WsSession final : public PartSession {
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
       response.set(beast::http::field::server, "freshframe/" FRESHFRAME_VERSION);
     }));
-    ws_.read_message_max(kMaxClientMessage);
-    ws_.binary(true);
-    ws_.auto_fragment(false);  // one WebSocket frame per message, one gathered write
+    SetServerMessageOptions(ws_);  // ws_frame.h: limits, binary, one frame per message
     // Answers 101, or 400 / 426 (wrong Sec-WebSocket-Version) for a request
     // that is no valid handshake, and then fails with the reason.
     ws_.async_accept(request_,
