@@ -6,3 +6,5 @@
 # there is one).
 find_package(spdlog REQUIRED)
 freshframe_fuzzer(request SOURCES http/router.cpp http/auth.cpp LIBS spdlog::spdlog)
+freshframe_fuzzer(ws_frame SOURCES http/ws_frame.cpp)
+freshframe_fuzzer(config_json SOURCES http/config_api.cpp)
