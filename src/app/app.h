@@ -25,6 +25,10 @@ struct RunOptions {
   std::string fourcc;     // --fourcc (cameras)
   bool loop = false;      // --loop (files)
   std::string rtsp_transport = "tcp";
+  // Credentials for an http:// source, sent as "Authorization: Bearer"
+  // (--source-token, or the first line of --source-token-file); never shown.
+  std::string source_token;
+  std::string source_token_file;
   // faces | cascade:NAME|PATH | dnn:MODEL.onnx | motion | motion+SPEC | none
   std::string detector = "faces";
   std::string cascade;               // --cascade FILE: same as --detector cascade:FILE

@@ -80,6 +80,16 @@ void AddSourceOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--rtsp-transport", options.rtsp_transport, "RTSP over tcp or udp")
       ->check(CLI::IsMember({"tcp", "udp"}))
       ->capture_default_str();
+  // Credentials for a protected upstream freshframe, in a header rather than
+  // in the URL; user:pass@ in an http:// URL is sent as Basic.
+  CLI::Option* source_token =
+      app.add_option("--source-token", options.source_token,
+                     "http:// sources: send 'Authorization: Bearer TOKEN' (instead of "
+                     "?token= in the URL)")
+          ->check(ErrorValidator(http::ValidateToken, "TOKEN"));
+  app.add_option("--source-token-file", options.source_token_file,
+                 "Like --source-token, with the token on the first line of FILE")
+      ->excludes(source_token);
 }
 
 // The detector spec's form; whether its file loads is checked at start-up.

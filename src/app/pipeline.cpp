@@ -19,6 +19,7 @@
 #include "http/http.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
+#include "probe/redact.h"
 
 namespace freshframe::web {
 extern const std::string_view kIndexHtml;
@@ -252,11 +253,20 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     source_options.fourcc = options.fourcc;
     source_options.loop = options.loop;
     source_options.rtsp_transport = options.rtsp_transport;
+    source_options.token = options.source_token;
+    if (!options.source_token_file.empty()) {
+      auto token = http::ReadTokenFile(options.source_token_file);
+      if (!token) return Error{"--source-token-file: " + token.error().message};
+      source_options.token = std::move(token).value();
+    }
     auto source = capture::MakeSource(source_options);
-    if (!source) return source.error();
+    if (!source) return Error{probe::RedactUrl(source.error().message)};
     // A source that cannot be opened at start-up is an error (exit 1); one
-    // that fails later is reopened by the grabber.
-    if (auto opened = (*source)->Open(); !opened) return opened.error();
+    // that fails later is reopened by the grabber. Its message is shown:
+    // redacted, like every message that may quote the spec.
+    if (auto opened = (*source)->Open(); !opened) {
+      return Error{probe::RedactUrl(opened.error().message)};
+    }
     parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
   } else {
     auto reader =
@@ -339,7 +349,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (parts->input) parts->input->Start();
   if (parts->grabber) parts->grabber->Start();
   spdlog::info("{}: source {} detector {} overlay {}{}", RoleName(role),
-               parts->grabber ? options.source : "bus:" + options.in_bus,
+               parts->grabber ? probe::RedactUrl(options.source) : "bus:" + options.in_bus,
                Annotates(role) ? options.detector : "-", options.overlay,
                options.mirror && Annotates(role) ? " mirrored" : "");
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));
@@ -351,17 +361,27 @@ Pipeline::~Pipeline() { Stop(); }
 
 std::string Pipeline::url() const { return parts_->server ? parts_->server->url() : ""; }
 
-void Pipeline::Stop() {
+void Pipeline::Stop(const std::function<void(const char* stage)>& on_stage) {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
+  const auto stopping = [&on_stage](const char* stage) {
+    if (on_stage) on_stage(stage);
+  };
+  stopping("server");
   if (parts_->server) parts_->server->Stop();
+  stopping("grabber (the source's read)");
   if (parts_->grabber) parts_->grabber->Stop();
+  stopping("bus input");
   if (parts_->input) parts_->input->Stop();
+  stopping("detector");
   if (parts_->detector) parts_->detector->Stop();
+  stopping("annotator");
   if (parts_->annotator) parts_->annotator->Stop();
+  stopping("bus outputs");
   for (auto& output : parts_->outputs) output->Stop();
   if (parts_->detections_output) parts_->detections_output->Stop();
   if (parts_->detections_input) parts_->detections_input->Stop();
+  stopping("encoders");
   if (parts_->encoder) parts_->encoder->Stop();
   if (parts_->variants) parts_->variants->Stop();
   parts_->raw.Close();

@@ -8,6 +8,7 @@
 // server first, then the stages, and joins all their threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,7 +27,10 @@ class Pipeline {
   Pipeline& operator=(const Pipeline&) = delete;
 
   std::string url() const;
-  void Stop();
+  // Stops everything and joins every thread. `on_stage`, if given, is called
+  // with the name of each part ("server", "grabber", ...) before it is
+  // stopped, so that a watchdog can say which one is stuck.
+  void Stop(const std::function<void(const char* stage)>& on_stage = {});
 
   struct Parts;
 

@@ -1,16 +1,123 @@
+// `freshframe run|capture|infer|serve`: start the pipeline, wait for
+// SIGINT/SIGTERM, stop it, with a bounded shutdown.
+//
+// Shutdown is bounded because a stage can be stuck where no stop token
+// reaches it (a GStreamer pipeline that never produces a frame blocks
+// cv::VideoCapture::read, and with it Grabber::Stop): a watchdog thread
+// exits the process if stopping takes longer than kShutdownLimit, naming the
+// part it was stopping, and a second signal during shutdown exits at once.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <string>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
 #include "app/pipeline.h"
+#include "core/clock.h"
+#include "probe/redact.h"
 
 namespace freshframe::app {
+namespace {
+
+constexpr int64_t kShutdownLimitUs = 5'000'000;
+// How often the watchdog looks at its deadline between signals.
+constexpr long kWatchSliceNs = 100'000'000;
+
+const char* SignalName(int signal_number) {
+  return signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+// Waits for the stop signals on its own thread (they are blocked in every
+// thread, so only sigtimedwait receives them). The first one wakes
+// WaitForSignal and starts the shutdown clock; a second one, or the clock
+// running out, ends the process with _exit: nothing that is stuck can hold
+// it up. Doing() is called from the main thread; the rest is internal.
+class ShutdownWatchdog {
+ public:
+  explicit ShutdownWatchdog(const sigset_t& signals)
+      : signals_(signals), thread_([this](std::stop_token stop) { Run(stop); }) {}
+  ~ShutdownWatchdog() { Done(); }
+  ShutdownWatchdog(const ShutdownWatchdog&) = delete;
+  ShutdownWatchdog& operator=(const ShutdownWatchdog&) = delete;
+
+  // Blocks until the first SIGINT/SIGTERM; returns its number.
+  int WaitForSignal() {
+    std::unique_lock lock(mutex_);
+    signalled_.wait(lock, [this] { return first_signal_ != 0; });
+    return first_signal_;
+  }
+
+  // What the main thread is doing now, for the message if it gets stuck.
+  void Doing(std::string what) {
+    std::lock_guard lock(mutex_);
+    doing_ = std::move(what);
+  }
+
+  // Shutdown finished: stop watching (joins the thread).
+  void Done() {
+    if (!thread_.joinable()) return;
+    thread_.request_stop();
+    thread_.join();
+  }
+
+ private:
+  [[noreturn]] void Exit(int status) {
+    spdlog::default_logger()->flush();
+    std::fflush(stderr);
+    _exit(status);
+  }
+
+  void Run(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      const timespec slice{0, kWatchSliceNs};
+      const int signal_number = sigtimedwait(&signals_, nullptr, &slice);
+      std::unique_lock lock(mutex_);
+      const std::string doing = doing_;
+      if (signal_number > 0 && first_signal_ == 0) {
+        first_signal_ = signal_number;
+        shutdown_started_us_ = MonotonicMicros();
+        lock.unlock();
+        spdlog::info("received {}, shutting down (send it again to exit at once)",
+                     SignalName(signal_number));
+        signalled_.notify_all();
+        continue;
+      }
+      if (signal_number > 0) {
+        spdlog::warn("received {} again while {}: exiting at once (status {})",
+                     SignalName(signal_number), doing, 128 + signal_number);
+        Exit(128 + signal_number);
+      }
+      if (first_signal_ != 0 && MonotonicMicros() - shutdown_started_us_ > kShutdownLimitUs) {
+        spdlog::error("shutdown did not finish within {} s: stuck while {}; exiting (status 1)",
+                      kShutdownLimitUs / 1'000'000, doing);
+        Exit(1);
+      }
+    }
+  }
+
+  const sigset_t signals_;
+  std::mutex mutex_;  // guards the three below
+  std::string doing_ = "starting (opening the source)";
+  std::condition_variable signalled_;
+  int first_signal_ = 0;
+  int64_t shutdown_started_us_ = 0;
+  std::jthread thread_;  // last: started once everything it uses exists
+};
+
+}  // namespace
 
 int RunPipeline(const RunOptions& options) {
   // Block the stop signals before any thread exists, so every thread inherits
-  // the mask and only sigwait below receives them.
+  // the mask and only the watchdog's sigtimedwait receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -19,6 +126,9 @@ int RunPipeline(const RunOptions& options) {
   // A client that vanishes mid-write must be an error code, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Watching from the start: opening a source can hang too, and a signal
+  // then still ends the process within the limit.
+  ShutdownWatchdog watchdog(stop_signals);
   auto pipeline = Pipeline::Create(options);
   if (!pipeline) {
     std::fprintf(stderr, "freshframe: error: %s\n", pipeline.error().message.c_str());
@@ -29,15 +139,17 @@ int RunPipeline(const RunOptions& options) {
     std::printf("freshframe: serving on %s\n", url.c_str());
   } else {
     std::printf("freshframe: running (%s -> bus %s)\n",
-                options.role == Role::kCapture ? options.source.c_str() : options.in_bus.c_str(),
+                options.role == Role::kCapture ? probe::RedactUrl(options.source).c_str()
+                                               : options.in_bus.c_str(),
                 options.out_bus.c_str());
   }
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  spdlog::info("received {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  (*pipeline)->Stop();
+  watchdog.Doing("running");
+  watchdog.WaitForSignal();
+  (*pipeline)->Stop(
+      [&watchdog](const char* stage) { watchdog.Doing(std::string("stopping the ") + stage); });
+  watchdog.Done();
   return 0;
 }
 

@@ -41,6 +41,9 @@ struct SourceOptions {
   std::string fourcc;                  // --fourcc for cameras, e.g. MJPG
   bool loop = false;                   // --loop: files restart at the end
   std::string rtsp_transport = "tcp";  // --rtsp-transport tcp|udp
+  // --source-token: http:// sources send it as "Authorization: Bearer".
+  // (user:pass@ in an http:// URL is sent as Basic.) Never shown.
+  std::string token;
 };
 
 // The outcome of waiting for a frame.
@@ -71,6 +74,8 @@ class FrameSource {
   virtual ReadResult Read(std::stop_token stop) = 0;
   virtual void Close() {}
   // e.g. "pattern:640x480@30", "file:/tmp/a.avi", "rtsp://cam/stream".
+  // Never with credentials: user info passwords and token-like parameters
+  // redacted (probe::RedactUrl); the grabber redacts again before showing.
   virtual std::string Describe() const = 0;
   virtual int width() const = 0;  // 0 until known
   virtual int height() const = 0;
@@ -115,10 +120,13 @@ struct SourceSpec {
 std::string_view SourceKindName(SourceKind kind);
 
 // Classifies a --source. An Error is a bad argument (exit status 2): an
-// unsupported scheme, an empty pipeline, a malformed pattern.
+// unsupported scheme, an empty pipeline, a malformed pattern. Error messages
+// show the spec redacted (probe/redact.h).
 Expected<SourceSpec> ParseSourceSpec(std::string_view spec);
 
-// Makes the source a --source asks for, without opening it.
+// Makes the source a --source asks for, without opening it. An Error if the
+// spec is bad, or options.token is given for a source that is not http://,
+// with user info in the URL too, or is not a valid header value.
 Expected<std::unique_ptr<FrameSource>> MakeSource(const SourceOptions& options);
 
 // The factories behind MakeSource, each in its own file.
@@ -139,6 +147,14 @@ struct GrabberOptions {
   std::chrono::milliseconds first_backoff{250};
   std::chrono::milliseconds max_backoff{5000};
   double no_signal_fps = 5;  // rate of "no signal" frames while reconnecting
+  // A source that fails this soon after it was reopened keeps the grown
+  // backoff instead of starting again at first_backoff, so that a server
+  // that accepts and then sends garbage is not hammered.
+  std::chrono::milliseconds stable_after{10'000};
+  // At most one warning about the source per interval; the ones in between
+  // are counted and the count goes with the next warning. A broken upstream
+  // is one clear line now and then, not a line per attempt.
+  std::chrono::milliseconds log_interval{30'000};
 };
 
 class Grabber {
@@ -163,13 +179,22 @@ class Grabber {
   bool Reconnect(std::stop_token stop, const std::string& why);
   void Publish(Frame frame, bool real);
   void SetState(std::string state, std::string message);
+  // Logs a warning about the source, rate-limited by options_.log_interval.
+  // True if it was logged.
+  bool Warn(const std::string& text);
 
   std::unique_ptr<FrameSource> source_;
   LatestSlot<FramePtr>& raw_;
   StageMetrics& capture_metrics_;
   StageMetrics& grab_metrics_;
   GrabberOptions options_;
-  const std::string description_;
+  const std::string description_;  // redacted: it is logged and in Status()
+  // The grabber thread's own: log rate limiting and backoff across reopens.
+  int64_t last_warning_us_ = 0;  // 0: none yet
+  uint64_t suppressed_warnings_ = 0;
+  bool last_failure_logged_ = true;
+  int64_t reopened_us_ = 0;  // when the source was last reopened; 0: never
+  std::chrono::milliseconds last_backoff_{0};
   mutable std::mutex mutex_;  // guards the status below
   std::string state_ = "live";
   std::string message_;

@@ -6,6 +6,7 @@
 
 #include "capture/capture.h"
 #include "core/clock.h"
+#include "probe/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -24,7 +25,7 @@ Grabber::Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw,
       capture_metrics_(metrics.Stage("capture")),
       grab_metrics_(metrics.Stage("grab")),
       options_(options),
-      description_(source_->Describe()),
+      description_(probe::RedactUrl(source_->Describe())),
       since_us_(MonotonicMicros()),
       width_(source_->width()),
       height_(source_->height()) {}
@@ -40,6 +41,26 @@ void Grabber::SetState(std::string state, std::string message) {
   if (state != state_) since_us_ = MonotonicMicros();
   state_ = std::move(state);
   message_ = std::move(message);
+}
+
+bool Grabber::Warn(const std::string& text) {
+  const int64_t now = MonotonicMicros();
+  const int64_t interval_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.log_interval).count();
+  if (last_warning_us_ != 0 && now - last_warning_us_ < interval_us) {
+    ++suppressed_warnings_;
+    spdlog::debug("source {}: {}", description_, text);
+    return false;
+  }
+  if (suppressed_warnings_ > 0) {
+    spdlog::warn("source {}: {} ({} more warnings in the last {:.0f} s)", description_, text,
+                 suppressed_warnings_, Seconds(now - last_warning_us_));
+  } else {
+    spdlog::warn("source {}: {}", description_, text);
+  }
+  last_warning_us_ = now;
+  suppressed_warnings_ = 0;
+  return true;
 }
 
 bool Grabber::live() const {
@@ -82,6 +103,8 @@ void Grabber::Publish(Frame frame, bool real) {
 void Grabber::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     ReadResult result = source_->Read(stop);
+    // A source's own message may quote its spec; it is shown (log, stats).
+    result.message = probe::RedactUrl(result.message);
     switch (result.status) {
       case ReadResult::Status::kFrame: {
         bool was_down = false;
@@ -104,7 +127,7 @@ void Grabber::Run(std::stop_token stop) {
         }
         [[fallthrough]];
       case ReadResult::Status::kError:
-        spdlog::warn("source {}: {}", description_, result.message);
+        last_failure_logged_ = Warn(result.message);
         SetState("reconnecting", result.message);
         if (!Reconnect(stop, result.message)) return;
         break;
@@ -118,7 +141,11 @@ bool Grabber::Reconnect(std::stop_token stop, const std::string& first_reason) {
   using Clock = std::chrono::steady_clock;
   source_->Close();
   std::string why = first_reason;
-  auto backoff = options_.first_backoff;
+  const int64_t stable_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options_.stable_after).count();
+  const bool failed_soon = reopened_us_ != 0 && MonotonicMicros() - reopened_us_ < stable_us;
+  auto backoff =
+      failed_soon ? std::min(last_backoff_ * 2, options_.max_backoff) : options_.first_backoff;
   const int64_t down_since = MonotonicMicros();
   const auto frame_interval = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(1.0 / std::max(0.1, options_.no_signal_fps)));
@@ -142,15 +169,21 @@ bool Grabber::Reconnect(std::stop_token stop, const std::string& first_reason) {
       std::lock_guard lock(mutex_);
       ++reconnects_;
     }
+    last_backoff_ = backoff;
     if (opened) {
-      spdlog::info("source {}: reopened after {:.1f} s", description_,
-                   Seconds(MonotonicMicros() - down_since));
+      reopened_us_ = MonotonicMicros();
+      // Quiet when the failure was not logged either (a crash loop).
+      if (last_failure_logged_) {
+        spdlog::info("source {}: reopened after {:.1f} s", description_,
+                     Seconds(reopened_us_ - down_since));
+      }
       return true;
     }
-    why = opened.error().message;
+    why = probe::RedactUrl(opened.error().message);
     SetState("reconnecting", why);
     backoff = std::min(backoff * 2, options_.max_backoff);
-    spdlog::warn("source {}: {}; next attempt in {} ms", description_, why, backoff.count());
+    last_failure_logged_ =
+        Warn(why + "; next attempt in " + std::to_string(backoff.count()) + " ms");
   }
 }
 

@@ -1,6 +1,11 @@
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -142,6 +147,85 @@ TEST(GrabberTest, StopInterruptsBackoff) {
   const auto start = std::chrono::steady_clock::now();
   grabber.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+// The default logger, writing into a string for as long as it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text_);
+    auto logger = std::make_shared<spdlog::logger>("captured", sink);
+    logger->set_level(spdlog::level::info);
+    logger->set_pattern("%l %v");
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+
+  std::string text() const { return text_.str(); }
+  size_t Count(std::string_view needle) const {
+    const std::string all = text();
+    size_t count = 0;
+    for (size_t at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) {
+      ++count;
+    }
+    return count;
+  }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+// An upstream that accepts every connection and breaks at once (a server
+// sending garbage): every Open succeeds, every Read fails, quoting the URL
+// as a source's own message may.
+class BrokenUpstream final : public FrameSource {
+ public:
+  static constexpr const char* kUrl = "http://bob:hunter2@cam/stream.mjpg?token=s3cret";
+  Expected<bool> Open() override { return true; }
+  ReadResult Read(std::stop_token) override {
+    return ReadResult::Failed(std::string(kUrl) + ": bad multipart stream: no boundary");
+  }
+  std::string Describe() const override { return kUrl; }
+  int width() const override { return 0; }
+  int height() const override { return 0; }
+  double fps() const override { return 0; }
+};
+
+TEST(GrabberTest, ABrokenUpstreamIsOneRedactedLogLineNotALinePerAttempt) {
+  CapturedLog log;
+  LatestSlot<FramePtr> raw;
+  Metrics metrics;
+  GrabberOptions options;
+  options.first_backoff = 5ms;
+  options.max_backoff = 20ms;
+  options.no_signal_fps = 50;
+  options.log_interval = 1h;
+  Grabber grabber(std::make_unique<BrokenUpstream>(), raw, metrics, options);
+  grabber.Start();
+  std::this_thread::sleep_for(600ms);
+  const nlohmann::json status = grabber.Status();
+  grabber.Stop();
+
+  // Reopened many times, but the one warning is the only line about it.
+  EXPECT_GE(status["reconnects"].get<int>(), 3);
+  EXPECT_EQ(log.Count("warning"), 1u) << log.text();
+  EXPECT_LE(log.Count("reopened"), 1u) << log.text();  // after the first failure only
+  // Each quick failure grows the backoff instead of starting again at 5 ms:
+  // at 20 ms a round, fewer than 600 / 20 + a few attempts (a busy machine
+  // only makes fewer); restarting at 5 ms each time would make over 100.
+  EXPECT_LT(status["reconnects"].get<int>(), 45) << status.dump();
+
+  // Nothing shown carries the credentials.
+  for (const std::string& shown : {log.text(), status.dump()}) {
+    EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+  }
+  EXPECT_EQ(status["spec"], "http://bob:***@cam/stream.mjpg?token=***");
+  EXPECT_NE(status["message"].get<std::string>().find("token=***"), std::string::npos)
+      << status.dump();
 }
 
 TEST(SourceSpecTest, Kinds) {

@@ -25,13 +25,14 @@
 #include <vector>
 
 #include "capture/capture.h"
+#include "capture/mjpeg_stream.h"
 #include "core/clock.h"
 #include "core/timecode.h"
 #include "encode/encode.h"
 #include "probe/http_response.h"
 #include "probe/multipart_body.h"
 #include "probe/probe.h"
-#include "probe/text_util.h"
+#include "probe/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -45,11 +46,6 @@ constexpr size_t kReadBytes = 64u << 10;
 // Bytes taken from the socket before a Read looks at what it has: bounds the
 // time one Read spends draining a server that sends faster than we read.
 constexpr size_t kMaxDrainBytes = 8u << 20;
-// A 4K JPEG at high quality is a few MB; anything near this is not a frame.
-constexpr size_t kMaxPartBytes = 16u << 20;
-// A JPEG header may claim any size; refuse to allocate for absurd ones.
-constexpr int kMaxSide = 16384;
-constexpr int64_t kMaxPixels = int64_t{8192} * 8192;
 // A single corrupt part (a network glitch) is skipped; a stream of parts that
 // are not JPEGs at all is a failure, so the grabber shows why.
 constexpr int kMaxBadPartsInARow = 3;
@@ -161,47 +157,19 @@ bool SendAll(int fd, std::string_view data, int64_t until_us, std::string* error
   return true;
 }
 
-// Width and height from the SOF marker of a JPEG, so that an absurd size is
-// refused before the decoder allocates for it; nullopt if none is found.
-std::optional<std::pair<int, int>> JpegSize(std::string_view jpeg) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(jpeg[i]); };
-  if (jpeg.size() < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;
-  size_t i = 2;
-  while (i + 4 <= jpeg.size()) {
-    if (byte(i) != 0xFF) return std::nullopt;
-    const unsigned char marker = byte(i + 1);
-    if (marker == 0xFF) {  // fill byte
-      ++i;
-      continue;
-    }
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
-      i += 2;
-      continue;
-    }
-    if (marker == 0xD9 || marker == 0xDA) return std::nullopt;  // EOI or SOS before any SOF
-    const size_t length = size_t{byte(i + 2)} << 8 | byte(i + 3);
-    const bool sof =
-        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (sof) {
-      if (i + 9 > jpeg.size()) return std::nullopt;
-      const int height = byte(i + 5) << 8 | byte(i + 6);
-      const int width = byte(i + 7) << 8 | byte(i + 8);
-      return std::make_pair(width, height);
-    }
-    i += 2 + length;
-  }
-  return std::nullopt;
-}
-
 class MjpegSource final : public FrameSource {
  public:
-  explicit MjpegSource(SourceSpec spec) : spec_(std::move(spec)) {}
+  MjpegSource(SourceSpec spec, std::string bearer_token)
+      : spec_(std::move(spec)),
+        shown_(probe::RedactUrl(spec_.location)),
+        bearer_token_(std::move(bearer_token)) {}
 
   Expected<bool> Open() override {
     Close();
-    const std::string& url_text = spec_.location;
+    // Every message names the URL as shown_: redacted, never with secrets.
+    const std::string& url_text = shown_;
     std::string why;
-    const auto url = probe::ParseUrl(url_text, &why);
+    const auto url = probe::ParseUrl(spec_.location, &why);
     if (!url) return Error{"bad URL " + url_text + ": " + why};
 
     // Resolved on every (re)open: the name may point elsewhere by now.
@@ -226,8 +194,12 @@ class MjpegSource final : public FrameSource {
     if (!socket.valid()) return Error{"cannot open " + url_text + ": " + errors};
 
     const int64_t sent_us = MonotonicMicros();
+    // Credentials travel in a header: user info as Basic, --source-token as
+    // Bearer. A ?token= in the URL still goes in the target (and is redacted
+    // wherever the URL is shown).
     const std::string request = "GET " + url->target + " HTTP/1.1\r\nHost: " + url->HostHeader() +
-                                "\r\nUser-Agent: freshframe\r\n"
+                                "\r\n" + url->AuthorizationHeader(bearer_token_) +
+                                "User-Agent: freshframe\r\n"
                                 "Accept: multipart/x-mixed-replace\r\n"
                                 "Cache-Control: no-cache\r\nConnection: close\r\n\r\n";
     if (!SendAll(socket.fd(), request, sent_us + kResponseTimeoutUs, &why)) {
@@ -238,37 +210,11 @@ class MjpegSource final : public FrameSource {
     if (auto error = ReadHead(socket.fd(), sent_us + kResponseTimeoutUs, &head, &rest)) {
       return Error{"cannot open " + url_text + ": " + *error};
     }
-    const auto response = probe::ParseResponseHead(head, &why);
-    if (!response) return Error{url_text + " sent a bad HTTP response: " + why};
-    if (response->status != 200) {
-      return Error{url_text + " answered " + std::to_string(response->status) +
-                   (response->reason.empty() ? "" : " " + response->reason)};
-    }
-    const std::string* type = response->Find("content-type");
-    auto boundary = type != nullptr ? probe::MultipartBoundary(*type) : std::nullopt;
-    if (!boundary) {
-      return Error{url_text + ": not an MJPEG stream (Content-Type " +
-                   (type != nullptr ? *type : "missing") + ")"};
-    }
-    // The endless body may come chunked (some servers do); compressed it
-    // would be useless for JPEGs and is refused.
-    bool chunked = false;
-    if (const std::string* te = response->Find("transfer-encoding")) {
-      const std::string coding = probe::AsciiLower(*te);
-      if (coding == "chunked") {
-        chunked = true;
-      } else if (coding != "identity") {
-        return Error{url_text + ": unsupported Transfer-Encoding " + *te};
-      }
-    }
-    if (const std::string* ce = response->Find("content-encoding")) {
-      if (probe::AsciiLower(*ce) != "identity") {
-        return Error{url_text + ": unsupported Content-Encoding " + *ce};
-      }
-    }
+    auto format = ParseMjpegResponse(head, url_text);
+    if (!format) return format.error();
 
     socket_ = std::move(socket);
-    body_.emplace(std::move(*boundary), chunked, kMaxPartBytes);
+    body_.emplace(std::move(format->boundary), format->chunked, kMaxMjpegPartBytes);
     last_data_us_ = MonotonicMicros();
     fps_window_start_us_ = last_data_us_;
     fps_window_parts_ = 0;
@@ -277,7 +223,7 @@ class MjpegSource final : public FrameSource {
   }
 
   ReadResult Read(std::stop_token stop) override {
-    if (!socket_.valid()) return ReadResult::Failed(spec_.location + " is not open");
+    if (!socket_.valid()) return ReadResult::Failed(shown_ + " is not open");
     for (;;) {
       if (stop.stop_requested()) return ReadResult::Stopped();
       Drain();
@@ -289,20 +235,19 @@ class MjpegSource final : public FrameSource {
           return ReadResult::Of(std::move(*frame));
         }
         if (++bad_parts_in_a_row_ >= kMaxBadPartsInARow) {
-          return ReadResult::Failed(spec_.location + " sends parts that are not JPEG (" + why +
-                                    ")");
+          return ReadResult::Failed(shown_ + " sends parts that are not JPEG (" + why + ")");
         }
         continue;  // skip one bad part; the stream may recover
       }
       // Only once the frames that arrived before it are delivered.
       if (!failure_.empty()) return ReadResult::Failed(failure_);
       if (MonotonicMicros() - last_data_us_ >= kStallUs) {
-        return ReadResult::Failed("no data from " + spec_.location + " for 2 s");
+        return ReadResult::Failed("no data from " + shown_ + " for 2 s");
       }
       const int64_t until_stall = last_data_us_ + kStallUs - MonotonicMicros();
       std::string error;
       PollFor(socket_.fd(), POLLIN, std::clamp<int64_t>(until_stall, 0, kPollSliceUs), &error);
-      if (!error.empty()) return ReadResult::Failed(spec_.location + ": " + error);
+      if (!error.empty()) return ReadResult::Failed(shown_ + ": " + error);
     }
   }
 
@@ -317,7 +262,7 @@ class MjpegSource final : public FrameSource {
     fps_.store(0, std::memory_order_relaxed);
   }
 
-  std::string Describe() const override { return spec_.text; }
+  std::string Describe() const override { return probe::RedactUrl(spec_.text); }
   // Relaxed: sizes and rate are status figures read by other threads
   // (Grabber::Status); frames carry their own sizes.
   int width() const override { return width_.load(std::memory_order_relaxed); }
@@ -371,11 +316,11 @@ class MjpegSource final : public FrameSource {
         continue;
       }
       if (n == 0) {
-        failure_ = spec_.location + " closed the connection";
+        failure_ = shown_ + " closed the connection";
       } else if (errno == EINTR) {
         continue;
       } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        failure_ = spec_.location + ": " + ErrnoText(errno);
+        failure_ = shown_ + ": " + ErrnoText(errno);
       }
       return;
     }
@@ -395,9 +340,9 @@ class MjpegSource final : public FrameSource {
       CountForFps();
     });
     if (status == probe::MultipartBody::Status::kEnded) {
-      failure_ = spec_.location + " ended the stream";
+      failure_ = shown_ + " ended the stream";
     } else if (status == probe::MultipartBody::Status::kBroken) {
-      failure_ = spec_.location + ": " + body_->error();
+      failure_ = shown_ + ": " + body_->error();
     }
   }
 
@@ -413,14 +358,8 @@ class MjpegSource final : public FrameSource {
   }
 
   std::optional<Frame> DecodeLatest(std::string* why) {
-    const auto size = JpegSize(latest_);
-    if (!size) {
-      *why = "no JPEG header";
-      return std::nullopt;
-    }
-    const auto [w, h] = *size;
-    if (w <= 0 || h <= 0 || w > kMaxSide || h > kMaxSide || int64_t{w} * h > kMaxPixels) {
-      *why = "JPEG of " + std::to_string(w) + "x" + std::to_string(h) + " refused";
+    if (std::string problem = JpegPartProblem(latest_); !problem.empty()) {
+      *why = std::move(problem);
       return std::nullopt;
     }
     auto image =
@@ -448,6 +387,8 @@ class MjpegSource final : public FrameSource {
   }
 
   const SourceSpec spec_;
+  const std::string shown_;         // spec_.location redacted, for every message
+  const std::string bearer_token_;  // --source-token, sent as Bearer; may be empty
   Socket socket_;
   std::optional<probe::MultipartBody> body_;  // de-chunking and parts, while open
   std::vector<char> buffer_;                  // recv buffer, kept between reads
@@ -467,8 +408,8 @@ class MjpegSource final : public FrameSource {
 
 }  // namespace
 
-std::unique_ptr<FrameSource> MakeMjpegSource(const SourceSpec& spec, const SourceOptions&) {
-  return std::make_unique<MjpegSource>(spec);
+std::unique_ptr<FrameSource> MakeMjpegSource(const SourceSpec& spec, const SourceOptions& options) {
+  return std::make_unique<MjpegSource>(spec, options.token);
 }
 
 }  // namespace freshframe::capture

@@ -139,11 +139,18 @@ void Hold(std::stop_token stop, double seconds = 20) {
              stop);
 }
 
-std::unique_ptr<FrameSource> Source(const std::string& url) {
+std::unique_ptr<FrameSource> Source(const std::string& url, const std::string& token = {}) {
   auto spec = ParseSourceSpec(url);
   EXPECT_TRUE(spec.ok());
   EXPECT_EQ(spec->kind, SourceKind::kMjpegHttp);
-  return MakeMjpegSource(*spec, SourceOptions{});
+  SourceOptions options;
+  options.token = token;
+  return MakeMjpegSource(*spec, options);
+}
+
+// "http://USERINFO@127.0.0.1:PORT/..." from the server's URL.
+std::string WithUserInfo(const std::string& url, const std::string& userinfo) {
+  return "http://" + userinfo + "@" + url.substr(std::string_view("http://").size());
 }
 
 TEST(MjpegSourceTest, FramesCarryTheStripStampAsCaptureTime) {
@@ -371,6 +378,86 @@ TEST(MjpegSourceTest, PartsThatAreNotJpegFailTheStream) {
   ReadResult result = source->Read(stop.get_token());
   EXPECT_EQ(result.status, ReadResult::Status::kError);
   EXPECT_NE(result.message.find("not JPEG"), std::string::npos) << result.message;
+}
+
+// Credentials go upstream as headers (user info as Basic, the token as
+// Bearer), never in the request target, and never in what the source shows.
+TEST(MjpegSourceTest, SendsUserInfoAsBasicCredentials) {
+  FakeServer server([](int fd, std::stop_token stop) {
+    SendAll(fd, kStreamHead);
+    SendAll(fd, Part(Jpeg(0)));
+    Hold(stop);
+  });
+  const std::string url = WithUserInfo(server.Url(), "alice:hunter2");
+  auto source = Source(url);
+  auto opened = source->Open();
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  const std::string request = server.request();
+  EXPECT_EQ(request.rfind("GET /stream.mjpg HTTP/1.1\r\n", 0), 0u) << request;
+  // base64("alice:hunter2")
+  EXPECT_NE(request.find("\r\nAuthorization: Basic YWxpY2U6aHVudGVyMg==\r\n"), std::string::npos)
+      << request;
+  EXPECT_EQ(request.find("hunter2"), std::string::npos) << request;
+  EXPECT_EQ(source->Describe(), WithUserInfo(server.Url(), "alice:***"));
+  std::stop_source stop;
+  EXPECT_EQ(source->Read(stop.get_token()).status, ReadResult::Status::kFrame);
+}
+
+TEST(MjpegSourceTest, SendsTheTokenAsBearer) {
+  FakeServer server([](int fd, std::stop_token stop) {
+    SendAll(fd, kStreamHead);
+    Hold(stop);
+  });
+  auto source = Source(server.Url(), "T0ken-xyz");
+  ASSERT_TRUE(source->Open().ok());
+  EXPECT_NE(server.request().find("\r\nAuthorization: Bearer T0ken-xyz\r\n"), std::string::npos)
+      << server.request();
+  EXPECT_EQ(source->Describe(), server.Url());
+}
+
+TEST(MjpegSourceTest, MessagesNeverShowCredentials) {
+  FakeServer server([](int fd, std::stop_token) {
+    SendAll(fd, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+  });
+  const std::string url =
+      WithUserInfo(server.Url("/stream.mjpg?token=s3cret&width=320"), "bob:hunter2");
+  auto source = Source(url);
+  EXPECT_EQ(source->Describe().find("hunter2"), std::string::npos) << source->Describe();
+  EXPECT_EQ(source->Describe().find("s3cret"), std::string::npos) << source->Describe();
+  auto opened = source->Open();
+  ASSERT_FALSE(opened.ok());
+  const std::string& message = opened.error().message;
+  EXPECT_NE(message.find("401"), std::string::npos) << message;
+  EXPECT_NE(message.find("bob:***@"), std::string::npos) << message;
+  EXPECT_NE(message.find("token=***"), std::string::npos) << message;
+  EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+  EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+  std::stop_source stop;
+  const ReadResult failed = source->Read(stop.get_token());
+  EXPECT_EQ(failed.message.find("hunter2"), std::string::npos) << failed.message;
+}
+
+TEST(MjpegSourceTest, TokenOptionIsCheckedWhereItCannotApply) {
+  SourceOptions options;
+  options.token = "abc";
+  options.spec = "http://127.0.0.1:1/stream.mjpg";
+  EXPECT_TRUE(MakeSource(options).ok());
+  options.spec = "http://u:p@127.0.0.1:1/stream.mjpg";  // which one would it send?
+  EXPECT_FALSE(MakeSource(options).ok());
+  options.spec = "pattern";
+  EXPECT_FALSE(MakeSource(options).ok());
+  options.spec = "http://127.0.0.1:1/stream.mjpg";
+  options.token = "a\r\nX-Evil: 1";  // would end the header early
+  auto bad = MakeSource(options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.find("Evil"), std::string::npos) << bad.error().message;
+}
+
+TEST(MjpegSourceTest, BadSpecErrorsAreRedacted) {
+  auto bad = ParseSourceSpec("htp://u:hunter2@h/?token=s3cret");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.find("hunter2"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(bad.error().message.find("s3cret"), std::string::npos) << bad.error().message;
 }
 
 }  // namespace

@@ -37,6 +37,7 @@
 #include "capture/capture.h"
 #include "core/clock.h"
 #include "core/stage_thread.h"
+#include "probe/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -111,20 +112,6 @@ std::optional<std::string> DeviceProblem(const std::string& path) {
 
 bool AllDigits(const std::string& text) {
   return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-}
-
-// "rtsp://user:secret@cam/x" -> "rtsp://user:***@cam/x": descriptions end
-// up in logs and in /api/stats.
-std::string RedactUrl(const std::string& url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return url;
-  const auto authority = scheme_end + 3;
-  const auto at = url.find('@', authority);
-  const auto slash = url.find('/', authority);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
-  const auto colon = url.find(':', authority);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
 std::string SchemeOf(const std::string& url) {
@@ -299,9 +286,9 @@ class OpenCvSource final : public FrameSource {
       case SourceKind::kFile:
         return "file:" + spec_.location;
       case SourceKind::kGStreamer:
-        return "gst:" + spec_.location;
+        return probe::RedactUrl("gst:" + spec_.location);
       default:
-        return RedactUrl(spec_.location);
+        return probe::RedactUrl(spec_.location);
     }
   }
 

@@ -2,6 +2,8 @@
 #include <string>
 
 #include "capture/capture.h"
+#include "probe/probe.h"
+#include "probe/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -56,7 +58,7 @@ Expected<SourceSpec> ParseSourceSpec(std::string_view spec) {
   SourceSpec out;
   out.text = std::string(spec);
   const auto bad = [&](const std::string& why) {
-    return Error{"invalid --source '" + std::string(spec) + "': " + why};
+    return Error{"invalid --source '" + probe::RedactUrl(spec) + "': " + why};
   };
   if (spec.empty()) return bad("empty");
   if (StartsWith(spec, "pattern")) {
@@ -119,9 +121,36 @@ Expected<SourceSpec> ParseSourceSpec(std::string_view spec) {
   return out;
 }
 
+namespace {
+
+// Why `options.token` cannot be used with `spec`, or "".
+std::string TokenProblem(const SourceSpec& spec, const SourceOptions& options) {
+  if (options.token.empty()) return {};
+  if (spec.kind != SourceKind::kMjpegHttp) {
+    return "--source-token is for http:// sources (others take credentials in their own URL "
+           "or pipeline)";
+  }
+  for (char c : options.token) {
+    const auto byte = static_cast<unsigned char>(c);
+    // It goes into a request header: no way to end the header early.
+    if (byte <= 0x20 || byte >= 0x7f) return "--source-token must be printable ASCII, no spaces";
+  }
+  const auto url = probe::ParseUrl(spec.location);
+  if (url && !url->user.empty()) {
+    return "give http:// credentials either as user:pass@ in the URL or as --source-token, "
+           "not both";
+  }
+  return {};
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<FrameSource>> MakeSource(const SourceOptions& options) {
   auto spec = ParseSourceSpec(options.spec);
   if (!spec) return spec.error();
+  if (std::string problem = TokenProblem(*spec, options); !problem.empty()) {
+    return Error{std::move(problem)};
+  }
   switch (spec->kind) {
     case SourceKind::kPattern:
       return MakePatternSource(*ParsePatternSpec(spec->location));

@@ -12,12 +12,10 @@ MultipartBody::MultipartBody(std::string boundary, bool chunked, size_t max_part
 bool MultipartBody::Dechunk(std::string_view* bytes) {
   if (!chunked_) return true;
   plain_.clear();
-  if (!chunked_->Decode(*bytes, &plain_)) {
-    error_ = "bad chunked encoding: " + chunked_->error();
-    return false;
-  }
+  const bool ok = chunked_->Decode(*bytes, &plain_);
   *bytes = plain_;
-  return true;
+  if (!ok) error_ = "bad chunked encoding: " + chunked_->error();
+  return ok;
 }
 
 MultipartBody::Status MultipartBody::NeedMore() {

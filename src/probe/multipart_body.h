@@ -31,9 +31,12 @@ class MultipartBody {
 
   // Feeds bytes received from the socket and calls on_part(body) for each
   // part they complete, in order.
+  // Parts completed before broken chunking in the same bytes are still
+  // delivered: what a Feed yields never depends on how the socket split the
+  // stream (fuzz/mjpeg_source_fuzzer.cpp checks this).
   template <typename OnPart>
   Status Feed(std::string_view bytes, OnPart&& on_part) {
-    if (!Dechunk(&bytes)) return Status::kBroken;
+    const bool dechunked = Dechunk(&bytes);
     parser_.Feed(bytes);
     MultipartParser::Part part;
     for (;;) {
@@ -42,7 +45,7 @@ class MultipartBody {
           on_part(part.body);
           continue;
         case MultipartParser::Status::kNeedMore:
-          return NeedMore();
+          return dechunked ? NeedMore() : Status::kBroken;
         case MultipartParser::Status::kEnd:
           ended_by_ = "closing boundary";
           return Status::kEnded;
@@ -59,7 +62,8 @@ class MultipartBody {
 
  private:
   // Replaces *bytes by their de-chunked payload (when chunked); false and
-  // error_ set if the chunking is malformed.
+  // error_ set if the chunking is malformed, *bytes then being the payload
+  // decoded before the fault.
   bool Dechunk(std::string_view* bytes);
   Status NeedMore();
 

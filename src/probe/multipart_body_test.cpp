@@ -56,5 +56,17 @@ TEST(MultipartBodyTest, BrokenChunkingOrPartsSayWhy) {
   EXPECT_NE(plain.error().find("bad multipart stream"), std::string::npos) << plain.error();
 }
 
+// The socket may hand over good chunks and a broken one in one read: the
+// parts before the fault are delivered as they would be from separate reads.
+TEST(MultipartBodyTest, PartsBeforeBrokenChunkingInTheSameBytesAreDelivered) {
+  const std::string stream = Chunk(Part("one")) + "zz\r\n";
+  std::vector<std::string> at_once;
+  MultipartBody whole("b", true);
+  EXPECT_EQ(whole.Feed(stream, [&](std::string_view p) { at_once.emplace_back(p); }),
+            MultipartBody::Status::kBroken);
+  EXPECT_EQ(at_once, (std::vector<std::string>{"one"}));
+  EXPECT_NE(whole.error().find("bad chunked encoding"), std::string::npos) << whole.error();
+}
+
 }  // namespace
 }  // namespace freshframe::probe

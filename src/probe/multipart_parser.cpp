@@ -240,18 +240,26 @@ bool MultipartParser::ParseBody(Part* part) {
   } else {
     size_t start = 0, line_end = 0, resume = 0;
     bool closing = false;
+    const auto too_big = [this] {
+      return Fail("part without Content-Length exceeds the limit of " +
+                  std::to_string(max_part_bytes_) + " bytes");
+    };
     if (FindDelimiter(scan_from_, &start, &line_end, &closing, &resume) != Match::kYes) {
       scan_from_ = resume;
-      if (buffer_.size() - body_start > max_part_bytes_) {
-        return Fail("part without Content-Length exceeds the limit of " +
-                    std::to_string(max_part_bytes_) + " bytes");
-      }
+      // Beyond the body, the buffer may hold the start of the delimiter line
+      // that ends it (CRLF, "--boundary", padding): fail only once the body
+      // itself must be over the limit, so that the verdict does not depend
+      // on how the bytes were split into reads.
+      const size_t pending_delimiter = 2 + delimiter_.size() + kMaxHeaderBytes + 2;
+      if (buffer_.size() - body_start > max_part_bytes_ + pending_delimiter) return too_big();
       return false;
     }
     // The line ending before the delimiter belongs to the delimiter.
     body_end = start;
     if (body_end > body_start && buffer_[body_end - 1] == '\n') --body_end;
     if (body_end > body_start && buffer_[body_end - 1] == '\r') --body_end;
+    // Also when the delimiter came in the same read as the body.
+    if (body_end - body_start > max_part_bytes_) return too_big();
     consumed_ = line_end;
     state_ = closing ? State::kEnd : State::kHeaders;
   }

@@ -6,7 +6,8 @@
 // thread feeds it and takes parts. The body of a returned Part points into
 // the parser's buffer and stays valid only until the next call to Feed() or
 // Next(). Memory is bounded: the parser holds at most one part (capped at
-// max_part_bytes) plus the bytes of the read that completed it.
+// max_part_bytes, plus the start of the delimiter line that ends it) plus the
+// bytes of the read that completed it.
 //
 // What it accepts, to interoperate with the MJPEG servers found in the wild:
 // - a preamble before the first delimiter (up to kMaxPreambleBytes);

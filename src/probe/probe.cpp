@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "probe/probe_client.h"
+#include "probe/redact.h"
 
 namespace freshframe::probe {
 namespace {
@@ -49,7 +50,7 @@ ProbeReport AllFailed(ProbeReport report, int clients, const std::string& error)
 
 ProbeReport RunProbe(const ProbeOptions& options, const std::atomic<bool>* stop) {
   ProbeReport report;
-  report.url = options.url;
+  report.url = RedactUrl(options.url);  // printed and returned as JSON
   report.seconds = options.seconds;
   report.clients = options.clients;
   // The clock starts before anything slow (resolving, starting threads), so

@@ -345,7 +345,8 @@ void RunClient(const Url& url, const std::vector<Address>& addresses, int64_t de
   };
 
   const std::string request = "GET " + url.target + " HTTP/1.1\r\nHost: " + url.HostHeader() +
-                              "\r\nUser-Agent: freshframe-probe\r\n"
+                              "\r\n" + url.AuthorizationHeader() +
+                              "User-Agent: freshframe-probe\r\n"
                               "Accept: multipart/x-mixed-replace, */*\r\n"
                               "Cache-Control: no-cache\r\nConnection: close\r\n\r\n";
   std::string error;

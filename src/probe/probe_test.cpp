@@ -87,6 +87,11 @@ class FakeServer {
     std::lock_guard lock(mutex_);
     return requests_;
   }
+  // Every request's whole head, in arrival order.
+  std::vector<std::string> heads() const {
+    std::lock_guard lock(mutex_);
+    return heads_;
+  }
 
  private:
   void AcceptLoop() {
@@ -128,6 +133,7 @@ class FakeServer {
     {
       std::lock_guard lock(mutex_);
       requests_.push_back(request.substr(0, request.find("\r\n")));
+      heads_.push_back(request);
     }
     const int64_t start = MonotonicMicros();
     const auto end = start + static_cast<int64_t>(style_.seconds * 1e6);
@@ -179,6 +185,7 @@ class FakeServer {
   std::vector<std::thread> connections_;  // only the accept thread adds, until joined
   mutable std::mutex mutex_;
   std::vector<std::string> requests_;
+  std::vector<std::string> heads_;
 };
 
 void ExpectHealthy(const ProbeReport& report, int clients) {
@@ -255,6 +262,27 @@ TEST(ProbeTest, DefaultPathAndQuery) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0], "GET /stream.mjpg HTTP/1.1");
   EXPECT_EQ(requests[1], "GET /stream.mjpg?token=abc HTTP/1.1");
+}
+
+// A URL with credentials: they go as Basic in a header, and the report (which
+// is printed) shows the URL redacted.
+TEST(ProbeTest, UserInfoIsSentAsBasicAndRedactedInTheReport) {
+  FakeServer server({});
+  ASSERT_TRUE(server.ok());
+  const std::string url =
+      "http://probe:hunter2@127.0.0.1:" + std::to_string(server.port()) + "/?token=s3cret";
+  const ProbeReport report = RunProbe({url, 0.3, 1}, nullptr);
+  EXPECT_EQ(report.failed_clients, 0);
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(heads[0].rfind("GET /stream.mjpg?token=s3cret HTTP/1.1\r\n", 0), 0u) << heads[0];
+  // base64("probe:hunter2")
+  EXPECT_NE(heads[0].find("\r\nAuthorization: Basic cHJvYmU6aHVudGVyMg==\r\n"), std::string::npos)
+      << heads[0];
+  EXPECT_EQ(heads[0].find("hunter2"), std::string::npos) << heads[0];
+  const std::string shown = FormatText(report) + ToJson(report).dump();
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
 }
 
 TEST(ProbeTest, Ipv6Loopback) {
@@ -411,15 +439,58 @@ TEST(ProbeUrlTest, AcceptedForms) {
 }
 
 TEST(ProbeUrlTest, RejectedForms) {
-  for (const char* bad :
-       {"", "127.0.0.1:8080/stream.mjpg", "https://127.0.0.1/", "ftp://h/", "http://",
-        "http://:80/", "http://h:/", "http://h:0/", "http://h:65536/", "http://h:80x/",
-        "http://h:123456/", "http://[::1/", "http://[::1]x/", "http://[zz]/", "http://u:p@h/",
-        "http://h/a b", "http://h\n/", "http://h!/"}) {
+  for (const char* bad : {"",
+                          "127.0.0.1:8080/stream.mjpg",
+                          "https://127.0.0.1/",
+                          "ftp://h/",
+                          "http://",
+                          "http://:80/",
+                          "http://h:/",
+                          "http://h:0/",
+                          "http://h:65536/",
+                          "http://h:80x/",
+                          "http://h:123456/",
+                          "http://[::1/",
+                          "http://[::1]x/",
+                          "http://[zz]/",
+                          "http://@h/",
+                          "http://:p@h/",
+                          "http://u%zz:p@h/",
+                          "http://u:p%4@h/",
+                          "http://h/a b",
+                          "http://h\n/",
+                          "http://h!/"}) {
     std::string why;
     EXPECT_FALSE(ParseUrl(bad, &why)) << bad;
     EXPECT_FALSE(why.empty()) << bad;
   }
+}
+
+// Credentials in the URL go in a header, never in the request target.
+TEST(ProbeUrlTest, UserInfoBecomesBasicCredentials) {
+  auto url = ParseUrl("http://alice:s%40cret:x@127.0.0.1:8080/stream.mjpg");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->user, "alice");
+  EXPECT_EQ(url->password, "s@cret:x");
+  EXPECT_EQ(url->target, "/stream.mjpg");
+  // base64("alice:s@cret:x")
+  EXPECT_EQ(url->AuthorizationHeader(), "Authorization: Basic YWxpY2U6c0BjcmV0Ong=\r\n");
+  // A bearer token wins; without either there is no header.
+  EXPECT_EQ(url->AuthorizationHeader("T0k"), "Authorization: Bearer T0k\r\n");
+  EXPECT_EQ(ParseUrl("http://h/")->AuthorizationHeader(), "");
+  // Base64 padding of each length class.
+  EXPECT_EQ(ParseUrl("http://a:@h/")->AuthorizationHeader(), "Authorization: Basic YTo=\r\n");
+  EXPECT_EQ(ParseUrl("http://ab:@h/")->AuthorizationHeader(), "Authorization: Basic YWI6\r\n");
+  EXPECT_EQ(ParseUrl("http://abc:d@h/")->AuthorizationHeader(),
+            "Authorization: Basic YWJjOmQ=\r\n");
+}
+
+TEST(ProbeUrlTest, CheckOptionsNeverShowsTheSecret) {
+  const std::string problem = CheckOptions({"http://u:hunter2@h:0/?token=s3cret", 5.0, 1});
+  EXPECT_NE(problem, "");
+  EXPECT_EQ(problem.find("hunter2"), std::string::npos) << problem;
+  EXPECT_EQ(problem.find("s3cret"), std::string::npos) << problem;
 }
 
 TEST(ProbeUrlTest, CheckOptions) {

@@ -1,8 +1,11 @@
 // ParseUrl, Url::HostHeader and CheckOptions from probe.h.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "probe/probe.h"
+#include "probe/redact.h"
 #include "probe/text_util.h"
 
 namespace freshframe::probe {
@@ -18,11 +21,56 @@ bool IsHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : c - 'A' + 10;
+}
+
+// %XX escapes of user info decoded (a password may contain '@' or ':'
+// only escaped); nullopt for a malformed escape.
+std::optional<std::string> PercentDecoded(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size() || !IsHex(text[i + 1]) || !IsHex(text[i + 2])) return std::nullopt;
+    out += static_cast<char>(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2]));
+    i += 2;
+  }
+  return out;
+}
+
+std::string Base64(std::string_view bytes) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t group = 0;
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    for (size_t j = 0; j < 3; ++j) {
+      group <<= 8;
+      if (j < n) group |= static_cast<unsigned char>(bytes[i + j]);
+    }
+    for (size_t j = 0; j < 4; ++j) {
+      out += j <= n ? kAlphabet[(group >> (18 - 6 * j)) & 0x3Fu] : '=';
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Url::HostHeader() const {
   const bool ipv6 = host.find(':') != std::string::npos;
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string Url::AuthorizationHeader(std::string_view bearer_token) const {
+  if (!bearer_token.empty()) return "Authorization: Bearer " + std::string(bearer_token) + "\r\n";
+  if (!user.empty()) return "Authorization: Basic " + Base64(user + ":" + password) + "\r\n";
+  return {};
 }
 
 std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
@@ -47,9 +95,22 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view tail =
       authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
-  if (authority.find('@') != std::string_view::npos) return fail("user info is not supported");
-
   Url url;
+  // "user[:password]@": sent as Basic credentials, never in the request.
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    authority.remove_prefix(at + 1);
+    const size_t colon = userinfo.find(':');
+    auto user = PercentDecoded(userinfo.substr(0, colon));
+    auto password = PercentDecoded(colon == std::string_view::npos ? std::string_view()
+                                                                   : userinfo.substr(colon + 1));
+    if (!user || !password) return fail("bad %-escape in the user info");
+    if (user->empty()) return fail("user info without a user name");
+    if (user->find(':') != std::string::npos) return fail("a user name cannot contain ':'");
+    url.user = std::move(*user);
+    url.password = std::move(*password);
+  }
+
   std::string_view port;
   bool has_port = false;
   if (!authority.empty() && authority.front() == '[') {
@@ -98,7 +159,7 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
 
 std::string CheckOptions(const ProbeOptions& options) {
   std::string why;
-  if (!ParseUrl(options.url, &why)) return "bad URL '" + options.url + "': " + why;
+  if (!ParseUrl(options.url, &why)) return "bad URL '" + RedactUrl(options.url) + "': " + why;
   // Written so that NaN fails too.
   if (!(options.seconds > 0 && options.seconds <= kMaxSeconds)) {
     return "seconds must be in (0, " + std::to_string(static_cast<int>(kMaxSeconds)) + "]";

@@ -8,7 +8,9 @@ is stopped (B shows "no signal" and reconnects) and restarted on the same port
 Run: /usr/bin/python3 tests/integration/test_chain.py --binary build/release/freshframe
 """
 
+import json
 import signal
+import tempfile
 import time
 import unittest
 
@@ -138,6 +140,104 @@ class Chain(unittest.TestCase):
         print(f"B live again {took:.2f}s after A was serving again")
         self.assertGreater(self.source()["reconnects"], reconnects)
         self.probe_b(4)
+
+
+TOKEN = "Chain-t0ken-9f3b2a"
+USER, PASSWORD = "viewer", "pa55-w0rd-71c4"
+SECRETS = (TOKEN, PASSWORD)
+
+
+class Credentials(unittest.TestCase):
+    """B chains to an A started with --token and --basic-auth. B sends the
+    credentials as headers (--source-token as Bearer, user:pass@ as Basic);
+    the legacy ?token= still works. No secret ever shows in B's /api/stats
+    or on B's stderr, also when A goes away and B logs the failure."""
+
+    def setUp(self):
+        self.processes = []
+        self.a = self.start(Process("run", "--port", "0", "--detector", "none",
+                                    "--token", TOKEN, "--basic-auth", f"{USER}:{PASSWORD}"))
+        self.a_url = self.a.stream_url()
+
+    def tearDown(self):
+        for proc in self.processes:
+            proc.close()
+
+    def start(self, proc):
+        self.processes.append(proc)
+        return proc.start()
+
+    def assert_no_secret(self, text, where):
+        for secret in SECRETS:
+            self.assertNotIn(secret, text, f"a credential in {where}: {text[-3000:]}")
+
+    def chain(self, source, *extra):
+        b = self.start(Process("run", "--port", "0", "--detector", "none",
+                               "--source", source, *extra))
+        wait_for(lambda: b.stats()["source"]["state"] == "live"
+                 and b.stats()["source"]["width"] == 640, 10, "B's source live at 640x480")
+        stats = b.stats()
+        self.assert_no_secret(json.dumps(stats), "B's /api/stats")
+        self.assert_no_secret(b.stderr(), "B's stderr")
+        return b, stats["source"]
+
+    def test_header_credentials_and_redaction(self):
+        # Without credentials A refuses, at start-up: exit 1, saying why.
+        proc = ff.run_cli(["run", "--port", "0", "--detector", "none", "--source", self.a_url])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("401", proc.stderr)
+
+        # Bearer from --source-token and from --source-token-file.
+        b, source = self.chain(self.a_url, "--source-token", TOKEN)
+        self.assertEqual(source["spec"], self.a_url)
+        with tempfile.NamedTemporaryFile("w", suffix=".token") as f:
+            f.write(TOKEN + "\n")
+            f.flush()
+            self.chain(self.a_url, "--source-token-file", f.name)
+
+        # Basic from user:pass@, shown with the password masked.
+        basic_url = self.a_url.replace("http://", f"http://{USER}:{PASSWORD}@")
+        b_basic, source = self.chain(basic_url)
+        self.assertEqual(source["spec"], self.a_url.replace("http://", f"http://{USER}:***@"))
+
+        # The legacy ?token= still works, masked.
+        b_query, source = self.chain(self.a_url + "?token=" + TOKEN)
+        self.assertEqual(source["spec"], self.a_url + "?token=***")
+
+        # A wrong token at start-up: the error names the URL, not the secret.
+        proc = ff.run_cli(["run", "--port", "0", "--detector", "none",
+                           "--source", self.a_url + "?token=" + TOKEN + "x"])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("?token=***", proc.stderr)
+        self.assert_no_secret(proc.stderr, "a start-up error")
+
+        # A goes away: every B logs and reports the failure, without secrets.
+        self.assertEqual(self.a.stop(signal.SIGTERM), 0)
+        for chained in (b, b_basic, b_query):
+            wait_for(lambda: chained.stats()["source"]["state"] == "reconnecting", DOWN_LIMIT_S,
+                     "B's source reconnecting")
+            stats = chained.stats()
+            self.assertTrue(stats["source"]["message"], stats)
+            self.assert_no_secret(json.dumps(stats), "B's /api/stats while reconnecting")
+        time.sleep(1.0)  # a reconnect attempt or two, and their log lines
+        for chained in (b, b_basic, b_query):
+            self.assertIn("source http://", chained.stderr())
+            self.assert_no_secret(chained.stderr(), "B's stderr after A went away")
+        self.assertIn("?token=***", b_query.stderr())
+
+    def test_bad_source_token_use_is_refused(self):
+        # A token with user info in the URL: which one would be sent?
+        proc = ff.run_cli(["run", "--port", "0", "--detector", "none", "--source",
+                           self.a_url.replace("http://", f"http://{USER}:{PASSWORD}@"),
+                           "--source-token", TOKEN])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assert_no_secret(proc.stderr, "the error")
+        # A token for a source that is not http://.
+        proc = ff.run_cli(["run", "--port", "0", "--detector", "none", "--source", "pattern",
+                           "--source-token", TOKEN])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("--source-token", proc.stderr)
+        self.assert_no_secret(proc.stderr, "the error")
 
 
 class StartUp(unittest.TestCase):

@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """The command line: bad values exit 2 with one line, a port in use and a
-missing cascade exit 1 with a clear message, SIGTERM/SIGINT exit 0 quickly.
+missing cascade exit 1 with a clear message, SIGTERM/SIGINT exit 0 quickly,
+and shutdown is bounded even when a source is stuck: a stuck stage ends the
+process with status 1 naming it within SHUTDOWN_LIMIT_S, and a second signal
+during shutdown exits at once with 128 + the signal number.
 
 Run: /usr/bin/python3 tests/integration/test_cli.py --binary build/release/freshframe
 """
 
+import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -23,6 +28,13 @@ BAD_ARGS = [
     ["--overlay", "bogus"],
     ["--bogus"],
 ]
+
+
+SHUTDOWN_LIMIT_S = 5.0   # src/app/run_command.cpp kShutdownLimitUs
+EXIT_SLACK_S = 5.0       # beyond the limit, for a loaded machine
+AT_ONCE_S = 2.0          # "at once" after a second signal
+# Never delivers a frame: identity sleeps 100 s before passing each buffer.
+STALLED_GST = "gst:fakesrc is-live=true ! identity sleep-time=100000000 ! appsink"
 
 
 def nonempty_lines(text):
@@ -93,6 +105,107 @@ class CliTest(unittest.TestCase):
             for with_client in (False, True):
                 with self.subTest(signal=sig.name, streaming_client=with_client):
                     self._check_signal(sig, with_client)
+
+
+
+class StuckSource(unittest.TestCase):
+    """A source that never returns: its read ignores the stop token. A FIFO
+    with no writer blocks FFmpeg's open() of the file (at start-up); a
+    GStreamer pipeline that never produces a frame blocks
+    cv::VideoCapture::read (while running)."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.fifo = os.path.join(self.dir.name, "stuck.mjpg")
+        os.mkfifo(self.fifo)
+        self.procs = []
+
+    def tearDown(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.err.close()
+        # Unblock anything still opening the FIFO, then remove it.
+        try:
+            fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+        self.dir.cleanup()
+
+    def start_stuck(self, source):
+        err = tempfile.TemporaryFile()
+        proc = ff.popen(["run", "--port", "0", "--detector", "none", "--source", source],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        self.procs.append(proc)
+        proc.err = err
+        return proc
+
+    def stderr(self, proc):
+        proc.err.seek(0)
+        return proc.err.read().decode("utf-8", "replace")
+
+    def wait_for_log(self, proc, text, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr(proc):
+            self.assertIsNone(proc.poll(), f"exited early: {self.stderr(proc)[-2000:]}")
+            self.assertLess(time.monotonic(), deadline, f"no {text!r}: {self.stderr(proc)[-2000:]}")
+            time.sleep(0.05)
+
+    def wait_exit(self, proc, timeout, what):
+        t0 = time.monotonic()
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.fail(f"{what}: still running {timeout:.1f} s later\n{self.stderr(proc)[-3000:]}")
+        return rc, time.monotonic() - t0
+
+    def test_sigint_while_opening_a_stuck_source_is_bounded(self):
+        proc = self.start_stuck("file:" + self.fifo)
+        time.sleep(1.0)  # it is inside open() now, waiting for a writer
+        self.assertIsNone(proc.poll(), self.stderr(proc))
+        proc.send_signal(signal.SIGINT)
+        rc, took = self.wait_exit(proc, SHUTDOWN_LIMIT_S + EXIT_SLACK_S, "SIGINT while opening")
+        self.assertEqual(rc, 1, self.stderr(proc))
+        self.assertGreater(took, SHUTDOWN_LIMIT_S - 1.0)  # it waited for a clean stop first
+        self.assertIn("stuck while starting (opening the source)", self.stderr(proc))
+
+    def test_second_signal_exits_at_once(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with self.subTest(signal=sig.name):
+                proc = self.start_stuck("file:" + self.fifo)
+                time.sleep(1.0)
+                proc.send_signal(sig)
+                self.wait_for_log(proc, "send it again to exit at once")
+                proc.send_signal(sig)
+                rc, _ = self.wait_exit(proc, AT_ONCE_S, f"second {sig.name}")
+                self.assertEqual(rc, 128 + sig, self.stderr(proc))
+                self.assertIn(f"received {sig.name} again", self.stderr(proc))
+
+    def test_stalled_gst_pipeline_does_not_block_shutdown(self):
+        server = ff.Server("--detector", "none", "--source", STALLED_GST)
+        try:
+            try:
+                server.start()
+            except AssertionError as e:
+                if "could not be built" in str(e) or "without GStreamer" in str(e):
+                    self.skipTest("GStreamer's appsink/coreelements are not installed "
+                                  "(gstreamer1.0-plugins-base)")
+                raise
+            time.sleep(1.0)
+            self.assertEqual(server.stats()["source"]["state"], "live")
+            server.proc.send_signal(signal.SIGINT)
+            t0 = time.monotonic()
+            try:
+                rc = server.proc.wait(timeout=SHUTDOWN_LIMIT_S + EXIT_SLACK_S)
+            except subprocess.TimeoutExpired:
+                self.fail(f"still running after SIGINT\n{server.stderr()}")
+            self.assertEqual(rc, 1, server.stderr())
+            self.assertGreater(time.monotonic() - t0, SHUTDOWN_LIMIT_S - 1.0)
+            self.assertIn("stuck while stopping the grabber", server.stderr())
+        finally:
+            server.close()
 
 
 if __name__ == "__main__":
