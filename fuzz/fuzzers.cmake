@@ -9,3 +9,4 @@ freshframe_fuzzer(request SOURCES http/router.cpp http/auth.cpp LIBS spdlog::spd
 freshframe_fuzzer(ws_frame SOURCES http/ws_frame.cpp)
 freshframe_fuzzer(config_json SOURCES http/config_api.cpp)
 freshframe_fuzzer(mjpeg_source SOURCES capture/mjpeg_stream.cpp probe/http_response.cpp probe/multipart_body.cpp probe/multipart_parser.cpp)
+freshframe_fuzzer(bus_header SOURCES bus/shm_object.cpp bus/bus_reader.cpp bus/bus.cpp core/frame.cpp LIBS opencv_core)

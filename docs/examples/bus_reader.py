@@ -62,6 +62,11 @@ def open_bus(name):
     except FileNotFoundError:
         return None
     try:
+        st = os.fstat(fd)  # trust only our own buses, never world-writable ones (section 1)
+        if st.st_uid != os.geteuid():
+            raise BadBus(f"owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
+        if st.st_mode & 0o7002:
+            raise BadBus(f"mode {st.st_mode & 0o7777:04o}: world-writable or special bits")
         fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a creator initialises it
         fcntl.flock(fd, fcntl.LOCK_UN)
         size = os.fstat(fd).st_size
@@ -84,17 +89,24 @@ def futex_wait(addr, seen, seconds):
 
 def next_frame(bus, name, last_index, deadline):
     """(bus, index, meta, pixels) of the newest frame but `last_index`; pixels None on timeout."""
+    failed, failures = 0, 0  # a `newest` whose slot keeps failing: corrupt, skipped (section 8)
     while True:
         if bus is None or load32(bus.base + 56) == STATE_REPLACED:
             bus = open_bus(name) or bus  # (re)open the name: follows a replaced bus
         seen = load32(bus.base + 128) if bus else 0  # the futex word before newest: no lost wake-up
         live = bus is not None and load32(bus.base + 56) != STATE_REPLACED
         newest = load64(bus.base + 72) if live else 0
-        if newest != 0 and newest >> 8 != last_index:
+        if newest != 0 and newest >> 8 != last_index and (newest != failed or failures < 16):
             frame = bus.try_copy(newest >> 8, newest & 0xFF)
             if frame is not None:
                 return (bus, newest >> 8) + frame
-            continue  # overwritten meanwhile: take the newest again
+            failures = failures + 1 if newest == failed else 1
+            failed = newest
+            if failures == 16:
+                print(f"bus_reader: bus {name} is corrupt: slot {newest & 0xFF} never holds frame "
+                      f"{newest >> 8}; waiting for the next frame", file=sys.stderr)
+            if time.monotonic() < deadline:
+                continue  # overwritten meanwhile: take the newest again
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return bus, None, None, None

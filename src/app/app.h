@@ -54,6 +54,9 @@ struct RunOptions {
   std::string publish;       // run: also publish NAME (annotated), NAME.raw
   uint32_t bus_mode = 0600;  // file mode of buses this process creates
   uint32_t bus_slots = 8;    // slots of buses this process creates
+  // --bus-allow-owner UID|any: also use buses owned by this uid (or anyone).
+  int64_t bus_allow_owner = -1;  // -1: only this user's buses
+  bool bus_allow_any_owner = false;
 };
 
 struct ProbeCommandOptions {

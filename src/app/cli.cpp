@@ -218,11 +218,33 @@ void AddBusOptions(CLI::App& app, RunOptions& options) {
          [&options](const std::string& mode) {
            options.bus_mode = static_cast<uint32_t>(std::stoul(mode, nullptr, 8));
          },
-         "File mode of buses this process creates, octal (default 0600)")
+         "File mode of buses this process creates, octal (default 0600; never "
+         "world-writable or setuid/setgid/sticky)")
       ->check([](const std::string& mode) -> std::string {
         const bool octal = !mode.empty() && mode.size() <= 4 &&
                            mode.find_first_not_of("01234567") == std::string::npos;
-        return octal ? std::string() : "bus mode must be octal, e.g. 0600 or 0660";
+        if (!octal) return "bus mode must be octal, e.g. 0600 or 0660";
+        auto allowed = bus::CheckBusMode(static_cast<uint32_t>(std::stoul(mode, nullptr, 8)));
+        return allowed ? std::string() : allowed.error().message;
+      });
+  // Buses of another user are refused: that user controls every byte read.
+  app.add_option_function<std::string>(
+         "--bus-allow-owner",
+         [&options](const std::string& owner) {
+           if (owner == "any") {
+             options.bus_allow_any_owner = true;
+           } else {
+             options.bus_allow_owner = std::stoll(owner);
+           }
+         },
+         "Also use existing buses owned by this uid (or 'any' user); default: only "
+         "this user's")
+      ->check([](const std::string& owner) -> std::string {
+        const bool uid = !owner.empty() && owner.size() <= 10 &&
+                         owner.find_first_not_of("0123456789") == std::string::npos &&
+                         std::stoll(owner) <= 4294967294LL;
+        return owner == "any" || uid ? std::string()
+                                     : "bus owner must be a numeric uid or 'any'";
       });
   app.add_option("--bus-slots", options.bus_slots,
                  "Slots of buses this process creates (readers holding views + 2)")

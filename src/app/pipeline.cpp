@@ -35,6 +35,17 @@ bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
 std::string DetectionsBusName(const std::string& frames_bus) { return frames_bus + ".detections"; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
 
+bus::BusOptions BusOptionsOf(const RunOptions& options) {
+  bus::BusOptions bus_options;
+  bus_options.slots = options.bus_slots;
+  bus_options.mode = options.bus_mode;
+  if (options.bus_allow_owner >= 0) {
+    bus_options.allow_owner = static_cast<uint32_t>(options.bus_allow_owner);
+  }
+  bus_options.allow_any_owner = options.bus_allow_any_owner;
+  return bus_options;
+}
+
 std::string_view RoleName(Role role) {
   switch (role) {
     case Role::kRun:
@@ -203,7 +214,7 @@ struct Pipeline::Parts {
   // the serve process its /api/detections, so it is a warning, not an error.
   void AddDetectionsOutput(const std::string& frames_bus) {
     const std::string name = DetectionsBusName(frames_bus);
-    auto writer = bus::BusWriter::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    auto writer = bus::BusWriter::Open(name, BusOptionsOf(options));
     if (!writer) {
       spdlog::warn("no detections for serve processes: {}", writer.error().message);
       return;
@@ -214,7 +225,7 @@ struct Pipeline::Parts {
 
   void AddDetectionsInput(const std::string& frames_bus) {
     const std::string name = DetectionsBusName(frames_bus);
-    auto reader = bus::BusReader::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    auto reader = bus::BusReader::Open(name, BusOptionsOf(options));
     if (!reader) {
       spdlog::warn("serving no detections: {}", reader.error().message);
       return;
@@ -223,7 +234,7 @@ struct Pipeline::Parts {
   }
 
   Expected<bool> AddOutput(LatestSlot<FramePtr>& slot, const std::string& name) {
-    auto writer = bus::BusWriter::Open(name, bus::BusOptions{options.bus_slots, options.bus_mode});
+    auto writer = bus::BusWriter::Open(name, BusOptionsOf(options));
     if (!writer) return writer.error();
     outputs.push_back(
         std::make_unique<bus::BusPublisherStage>(slot, std::move(writer).value(), name, metrics));
@@ -269,8 +280,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     }
     parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
   } else {
-    auto reader =
-        bus::BusReader::Open(options.in_bus, bus::BusOptions{options.bus_slots, options.bus_mode});
+    auto reader = bus::BusReader::Open(options.in_bus, BusOptionsOf(options));
     if (!reader) return reader.error();
     parts->input.emplace(std::move(reader).value(), options.in_bus,
                          role == Role::kServe ? parts->annotated : parts->raw, parts->metrics);

@@ -125,7 +125,7 @@ Expected<std::unique_ptr<BusWriter>> BusWriter::Open(const std::string& name,
     if (header.writer_pid.compare_exchange_weak(current, me, std::memory_order_acq_rel)) break;
   }
   // A slot left odd was being written when its writer died: never valid.
-  for (uint32_t i = 0; i < header.slot_count; ++i) {
+  for (uint32_t i = 0; i < state->map->geometry().slot_count; ++i) {
     auto& seq = state->map->slot(i).seq;
     if (seq.load(std::memory_order_relaxed) % 2 == 1) seq.store(0, std::memory_order_relaxed);
   }
@@ -168,10 +168,10 @@ Expected<BusWriter::Claim> BusWriter::ClaimSlot(int width, int height, int chann
   const uint64_t row_bytes = static_cast<uint64_t>(width) * static_cast<uint64_t>(channels);
   const uint64_t bytes = row_bytes * static_cast<uint64_t>(height);
 
-  if (bytes > s.map->header().slot_capacity) {
+  if (bytes > s.map->geometry().slot_capacity) {
     // Frames grew: install a bus with larger slots under the same name and
     // tell readers of the old one to follow.
-    auto bigger = Replace(s.shm_name, bytes, s.map->header().slot_count, s.epoch, s.map->mode());
+    auto bigger = Replace(s.shm_name, bytes, s.map->geometry().slot_count, s.epoch, s.map->mode());
     if (!bigger) return bigger.error();
     layout::Header& old = s.map->header();
     old.state.store(layout::kStateReplaced, std::memory_order_release);
@@ -186,7 +186,7 @@ Expected<BusWriter::Claim> BusWriter::ClaimSlot(int width, int height, int chann
   const uint64_t index = s.last_index + 1;
   const uint64_t newest = header.newest.load(std::memory_order_relaxed);
   const uint32_t newest_slot = layout::SlotOf(newest);
-  const uint32_t count = header.slot_count;
+  const uint32_t count = s.map->geometry().slot_count;
   int chosen = -1;
   for (uint32_t k = 0; k < count && chosen < 0; ++k) {
     const uint32_t candidate = (s.next_slot + k) % count;
@@ -262,7 +262,7 @@ Expected<BusWriter::Result> BusWriter::Commit(Claim& claim, const FrameMeta& m, 
   claim.writer_ = nullptr;
   claim.image_.release();
   s.last_index = index;
-  s.next_slot = (slot_index + 1) % s.map->header().slot_count;
+  s.next_slot = (slot_index + 1) % s.map->geometry().slot_count;
   ++s.published;
   return Result::kPublished;
 }

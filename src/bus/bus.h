@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include <opencv2/core/mat.hpp>
@@ -47,12 +48,24 @@ inline constexpr uint32_t kDefaultSlots = 8;
 
 struct BusOptions {
   uint32_t slots = kDefaultSlots;  // 2..255, used when this process creates the bus
-  uint32_t mode = 0600;            // file mode of a bus this process creates
+  // File mode of a bus this process creates: owner read+write, group bits
+  // allowed, never world-writable or setuid/setgid/sticky (an Error).
+  uint32_t mode = 0600;
+  // An existing object owned by another user is refused (that user controls
+  // every byte the reader trusts) unless it is owned by `allow_owner`, or
+  // `allow_any_owner` is set (--bus-allow-owner UID|any).
+  std::optional<uint32_t> allow_owner;
+  bool allow_any_owner = false;
 };
 
 // The shared-memory object name for bus `name` ("freshframe.<name>").
 // Names are [A-Za-z0-9._-]{1,200}; anything else is an Error.
 Expected<std::string> ShmName(const std::string& name);
+
+// Whether `mode` may be given to a bus (BusOptions::mode, --bus-mode): the
+// owner reads and writes, a group may too, nobody else may write, no setuid,
+// setgid or sticky bits. An Error says what is wrong.
+Expected<bool> CheckBusMode(uint32_t mode);
 
 // A frame's metadata and pixels as read from the bus.
 struct BusFrame {
@@ -138,9 +151,13 @@ class BusReader {
   BusReader& operator=(const BusReader&) = delete;
 
   // The newest frame published after the last one this reader returned, or
-  // after waiting up to `timeout` for one; nullopt on timeout. Pixels are
-  // copied into a new cv::Mat.
-  std::optional<Frame> ReadCopy(std::chrono::milliseconds timeout, BusFrame* info = nullptr);
+  // after waiting up to `timeout` for one; nullopt on timeout, on a stop
+  // request, or when the newest frame's slot is corrupt (error() says so).
+  // Pixels are copied into a new cv::Mat. Never spins: every retry checks
+  // the deadline and `stop`, and a corrupt slot is not retried until the
+  // writer publishes again.
+  std::optional<Frame> ReadCopy(std::chrono::milliseconds timeout, BusFrame* info = nullptr,
+                                std::stop_token stop = {});
 
   class View {
    public:
@@ -166,7 +183,12 @@ class BusReader {
   // not outlive the BusReader it came from. Taking a new
   // view releases this reader's previous one: the older View object must not
   // be used any more (its pixels may be overwritten).
-  View ReadView(std::chrono::milliseconds timeout);
+  View ReadView(std::chrono::milliseconds timeout, std::stop_token stop = {});
+
+  // Why reads return nothing although the bus names a newer frame: set when
+  // that frame's slot fails validation ("bus freshframe.X is corrupt: slot
+  // 3 of 8: ..."), cleared by the next frame read.
+  const std::optional<Error>& error() const;
 
   // Whether a writer is attached and alive right now.
   bool WriterAlive() const;

@@ -86,6 +86,18 @@ static_assert(offsetof(SlotHeader, width) == 36);
 static_assert(offsetof(SlotHeader, capture_us) == 72);
 static_assert(offsetof(SlotHeader, checksum) == 120);
 
+// Where the slots of one object are. Validated once, when the object is
+// mapped, and then kept in the process: the header's copies of these fields
+// are shared memory that any process with write access may change, so they
+// are never read again after validation.
+struct Geometry {
+  uint32_t slot_count = 0;
+  uint64_t slot_capacity = 0;  // pixel bytes per slot
+  uint64_t slot_stride = 0;
+  uint64_t slots_offset = 0;
+  uint64_t total_bytes = 0;
+};
+
 inline constexpr uint64_t Pack(uint64_t publish_index, uint32_t slot) {
   return (publish_index << 8) | slot;
 }

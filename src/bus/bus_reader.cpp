@@ -3,16 +3,24 @@
 #include <algorithm>
 #include <cstring>
 #include <opencv2/core.hpp>
+#include <optional>
+#include <stop_token>
 
 #include "bus/bus.h"
 #include "bus/bus_layout.h"
 #include "bus/shm_object.h"
+#include "bus/slot_read.h"
 
 namespace freshframe::bus {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kNameCheckInterval = std::chrono::milliseconds(250);
+// An honest writer never touches the slot `newest` names, so a reader that
+// finds it changed has only raced with the next publish, and sees the new
+// `newest` on its next try. Many failures in a row on one `newest` mean a
+// corrupt bus.
+constexpr int kMaxChangedAttempts = 16;
 
 void CopyMetaOut(const layout::SlotHeader& slot, BusFrame& out) {
   FrameMeta& m = out.meta;
@@ -29,15 +37,22 @@ void CopyMetaOut(const layout::SlotHeader& slot, BusFrame& out) {
   out.writer_epoch = slot.writer_epoch;
 }
 
-// Keeps a copy in bounds: the header of a slot being rewritten may be
-// inconsistent (the copy is then discarded by the seq check anyway).
-bool Plausible(const layout::SlotHeader& slot, uint64_t capacity) {
-  if (slot.width <= 0 || slot.height <= 0 || (slot.channels != 1 && slot.channels != 3)) {
-    return false;
-  }
+// Why the header copy `slot` cannot describe a frame in a slot of
+// `capacity` bytes; nullptr when it can. Keeps every copy and view inside
+// the slot, whatever the shared memory says.
+const char* Implausible(const layout::SlotHeader& slot, uint64_t capacity) {
+  if (slot.width <= 0 || slot.height <= 0) return "width or height not positive";
+  if (slot.channels != 1 && slot.channels != 3) return "channels not 1 or 3";
   const uint64_t row = static_cast<uint64_t>(slot.width) * slot.channels;
-  const uint64_t bytes = row * static_cast<uint64_t>(slot.height);
-  return bytes == slot.pixel_bytes && bytes <= capacity && slot.row_bytes == row;
+  const uint64_t bytes = row * static_cast<uint64_t>(slot.height);  // < 2^31 * 3 * 2^31
+  if (slot.row_bytes != row) return "row_bytes is not width * channels";
+  if (bytes != slot.pixel_bytes) return "pixel_bytes is not row_bytes * height";
+  if (bytes > capacity) return "pixel_bytes exceeds the slot capacity";
+  return nullptr;
+}
+
+std::string SlotName(const Mapping& map, uint32_t slot) {
+  return "slot " + std::to_string(slot) + " of " + std::to_string(map.geometry().slot_count);
 }
 
 // The seqlock reader copies bytes the writer may be overwriting; the copy is
@@ -57,10 +72,71 @@ __attribute__((no_sanitize("thread"))) void RacyHeader(const layout::SlotHeader&
 
 }  // namespace
 
+SlotOutcome CopyFrame(const Mapping& map, uint64_t newest, Frame& frame, BusFrame& info) {
+  const uint64_t index = layout::IndexOf(newest);
+  const uint32_t slot_index = layout::SlotOf(newest);
+  if (slot_index >= map.geometry().slot_count) {
+    return {SlotCheck::kCorrupt, "newest names " + SlotName(map, slot_index)};
+  }
+  const layout::SlotHeader& slot = map.slot(slot_index);
+  // Acquire: pairs with the writer's release of the even seq; the frame's
+  // bytes read below are at least as new as that store.
+  const uint64_t before = slot.seq.load(std::memory_order_acquire);
+  if (before != 2 * index) return {SlotCheck::kChanged, {}};  // already reused
+  layout::SlotHeader header;
+  RacyHeader(slot, header);
+  if (const char* why = Implausible(header, map.geometry().slot_capacity)) {
+    // Torn by a rewrite (the seq shows it), or written that way: corrupt.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (slot.seq.load(std::memory_order_relaxed) != before) return {SlotCheck::kChanged, {}};
+    return {SlotCheck::kCorrupt, SlotName(map, slot_index) + ": " + why};
+  }
+  CopyMetaOut(header, info);
+  frame.meta = info.meta;
+  frame.image.create(header.height, header.width, header.channels == 1 ? CV_8UC1 : CV_8UC3);
+  RacyCopy(frame.image.data, map.pixels(slot_index), header.pixel_bytes);
+  // Acquire fence, then re-check: if the writer touched the slot while we
+  // copied, its odd (or newer) seq is visible here and the copy is discarded.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (slot.seq.load(std::memory_order_relaxed) != before) return {SlotCheck::kChanged, {}};
+  return {};
+}
+
+SlotOutcome CheckPinned(const Mapping& map, uint64_t newest, BusFrame& info, cv::Mat& image) {
+  const uint64_t index = layout::IndexOf(newest);
+  const uint32_t slot_index = layout::SlotOf(newest);
+  if (slot_index >= map.geometry().slot_count) {
+    return {SlotCheck::kCorrupt, "newest names " + SlotName(map, slot_index)};
+  }
+  const layout::SlotHeader& slot = map.slot(slot_index);
+  // seq_cst: pairs with the writer's seq_cst odd store then pin load (see
+  // BusWriter's Pinned()); the caller's pin store before it is seq_cst too.
+  if (slot.seq.load(std::memory_order_seq_cst) != 2 * index) return {SlotCheck::kChanged, {}};
+  layout::SlotHeader header;
+  RacyHeader(slot, header);
+  if (const char* why = Implausible(header, map.geometry().slot_capacity)) {
+    return {SlotCheck::kCorrupt, SlotName(map, slot_index) + ": " + why};
+  }
+  CopyMetaOut(header, info);
+  image = cv::Mat(header.height, header.width, header.channels == 1 ? CV_8UC1 : CV_8UC3,
+                  map.pixels(slot_index));
+  return {};
+}
+
 struct BusReader::State : BusHandle {
   int entry = -1;
   uint64_t last_index = 0;
   uint64_t view_generation = 0;  // of the view that holds the pin, if any
+  // A `newest` whose slot failed validation: not tried again until the
+  // writer publishes another frame (so a corrupt slot costs no CPU), and
+  // why, for error().
+  uint64_t refused_newest = 0;
+  std::optional<Error> error;
+  // The `newest` of the last attempts that found their slot changed, and
+  // how many in a row: a slot that keeps changing while `newest` still
+  // names it is corrupt too (an honest writer never writes that slot).
+  uint64_t changed_newest = 0;
+  int changed_count = 0;
 
   layout::ReaderEntry& Entry() const { return map->header().readers[entry]; }
 
@@ -100,6 +176,9 @@ struct BusReader::State : BusHandle {
     if (!replaced) return true;
     auto next = OpenOrCreate(shm_name, options);
     if (!next) return false;
+    // "Replaced", yet the name still leads here: a corrupt state word, not a
+    // replacement. Staying put (and sleeping) beats re-opening in a loop.
+    if ((*next)->inode() == map->inode()) return false;
     BusHandle old{shm_name, options, map};
     const int old_entry = entry;
     map = std::move(next).value();
@@ -118,9 +197,9 @@ struct BusReader::State : BusHandle {
     return true;
   }
 
-  // The packed newest of a frame newer than last_index, waiting until
-  // `deadline`; 0 on timeout.
-  uint64_t WaitNewer(Clock::time_point deadline) {
+  // The packed newest of a frame newer than last_index (and not refused),
+  // waiting until `deadline` or a stop request; 0 when there is none.
+  uint64_t WaitNewer(Clock::time_point deadline, const std::stop_token& stop) {
     bool check_name = false;
     for (;;) {
       const bool followed = Follow(check_name);
@@ -131,17 +210,16 @@ struct BusReader::State : BusHandle {
       // returns at once. No wake-up can be lost.
       const uint32_t seen = header.futex.load(std::memory_order_acquire);
       const uint64_t newest = header.newest.load(std::memory_order_acquire);
-      if (layout::SlotOf(newest) < header.slot_count &&
-          (layout::IndexOf(newest) > last_index ||
-           (newest != 0 && layout::IndexOf(newest) < last_index))) {
-        // (A smaller index means the bus was recreated from scratch: take it.)
-        return newest;
-      }
+      const uint64_t index = layout::IndexOf(newest);
+      // (A smaller index means the bus was recreated from scratch: take it.)
+      if (newest != 0 && newest != refused_newest && index != last_index) return newest;
+      // Every round checks the deadline and the stop request, also the
+      // rounds that follow a replacement without sleeping.
+      const auto now = Clock::now();
+      if (now >= deadline || stop.stop_requested()) return 0;
       if (followed && header.state.load(std::memory_order_acquire) == layout::kStateReplaced) {
         continue;
       }
-      const auto now = Clock::now();
-      if (now >= deadline) return 0;
       // Sleep in slices: after a quiet slice, also look whether the name
       // moved on to another object (a writer that died mid-resize never
       // marks the old one), which costs one stat().
@@ -149,6 +227,36 @@ struct BusReader::State : BusHandle {
       FutexWait(header.futex, seen, slice);
       check_name = Clock::now() - now >= slice;
     }
+  }
+
+  // After an attempt on `newest` failed: refuses a corrupt slot, or one that
+  // keeps changing under an unchanged `newest`. False once the deadline or
+  // a stop request has come (the caller returns nothing).
+  bool Retry(uint64_t newest, const SlotOutcome& outcome, Clock::time_point deadline,
+             const std::stop_token& stop) {
+    std::string why = outcome.why;
+    if (outcome.check == SlotCheck::kChanged) {
+      changed_count = newest == changed_newest ? changed_count + 1 : 1;
+      changed_newest = newest;
+      if (changed_count >= kMaxChangedAttempts) {
+        why = "slot " + std::to_string(layout::SlotOf(newest)) +
+              " never holds the frame newest names (publish index " +
+              std::to_string(layout::IndexOf(newest)) + ")";
+      }
+    }
+    if (!why.empty()) {
+      refused_newest = newest;
+      changed_count = 0;
+      error = Error{"bus " + shm_name + " is corrupt: " + why +
+                    "; waiting for the writer's next frame"};
+    }
+    return Clock::now() < deadline && !stop.stop_requested();
+  }
+
+  void Accepted(uint64_t newest) {
+    last_index = layout::IndexOf(newest);
+    changed_count = 0;
+    error.reset();
   }
 };
 
@@ -169,68 +277,55 @@ BusReader::~BusReader() {
   if (state_) state_->Unregister();
 }
 
-std::optional<Frame> BusReader::ReadCopy(std::chrono::milliseconds timeout, BusFrame* info) {
+std::optional<Frame> BusReader::ReadCopy(std::chrono::milliseconds timeout, BusFrame* info,
+                                         std::stop_token stop) {
   State& s = *state_;
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    const uint64_t newest = s.WaitNewer(deadline);
+    const uint64_t newest = s.WaitNewer(deadline, stop);
     if (newest == 0) return std::nullopt;
-    const uint64_t index = layout::IndexOf(newest);
-    const uint32_t slot_index = layout::SlotOf(newest);
-    const layout::SlotHeader& slot = s.map->slot(slot_index);
-    // Acquire: pairs with the writer's release of the even seq; the frame's
-    // bytes read below are at least as new as that store.
-    const uint64_t before = slot.seq.load(std::memory_order_acquire);
-    if (before != 2 * index) continue;  // already reused: take the newest
-    layout::SlotHeader header;
-    RacyHeader(slot, header);
-    if (!Plausible(header, s.map->header().slot_capacity)) continue;
     Frame frame;
     BusFrame meta;
-    CopyMetaOut(header, meta);
-    frame.meta = meta.meta;
-    frame.image.create(header.height, header.width, header.channels == 1 ? CV_8UC1 : CV_8UC3);
-    RacyCopy(frame.image.data, s.map->pixels(slot_index), header.pixel_bytes);
-    // Acquire fence, then re-check: if the writer touched the slot while we
-    // copied, its odd (or newer) seq is visible here and the copy is discarded.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (slot.seq.load(std::memory_order_relaxed) != before) continue;
-    s.last_index = index;
-    if (info != nullptr) *info = meta;
-    return frame;
+    const SlotOutcome outcome = CopyFrame(*s.map, newest, frame, meta);
+    if (outcome.check == SlotCheck::kOk) {
+      s.Accepted(newest);
+      if (info != nullptr) *info = meta;
+      return frame;
+    }
+    if (!s.Retry(newest, outcome, deadline, stop)) return std::nullopt;
   }
 }
 
-BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout) {
+BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout, std::stop_token stop) {
   State& s = *state_;
   ReleasePin(s.view_generation);
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    const uint64_t newest = s.WaitNewer(deadline);
+    const uint64_t newest = s.WaitNewer(deadline, stop);
     if (newest == 0) return View();
     if (s.entry < 0) return View();  // not registered: a view cannot be pinned
-    const uint64_t index = layout::IndexOf(newest);
+    // A slot number past the table is not pinned (the writer compares pins
+    // with its own slot numbers only); CheckPinned refuses it.
     const auto slot_index = static_cast<int32_t>(layout::SlotOf(newest));
-    layout::SlotHeader& slot = s.map->slot(static_cast<uint32_t>(slot_index));
-    // seq_cst pin store, then seq_cst seq load: pairs with the writer's
-    // seq_cst odd store then pin load (see BusWriter's Pinned()).
+    // seq_cst pin store, then (in CheckPinned) seq_cst seq load: pairs with
+    // the writer's seq_cst odd store then pin load (see BusWriter's Pinned()).
     s.Entry().pinned.store(slot_index, std::memory_order_seq_cst);
-    if (slot.seq.load(std::memory_order_seq_cst) != 2 * index ||
-        !Plausible(slot, s.map->header().slot_capacity)) {
+    View view;
+    const SlotOutcome outcome = CheckPinned(*s.map, newest, view.info_, view.image_);
+    if (outcome.check != SlotCheck::kOk) {
       s.Entry().pinned.store(-1, std::memory_order_release);
+      if (!s.Retry(newest, outcome, deadline, stop)) return View();
       continue;
     }
-    View view;
     view.reader_ = this;
     view.generation_ = ++s.view_generation;
     view.mapping_ = s.map;
-    CopyMetaOut(slot, view.info_);
-    view.image_ = cv::Mat(slot.height, slot.width, slot.channels == 1 ? CV_8UC1 : CV_8UC3,
-                          s.map->pixels(static_cast<uint32_t>(slot_index)));
-    s.last_index = index;
+    s.Accepted(newest);
     return view;
   }
 }
+
+const std::optional<Error>& BusReader::error() const { return state_->error; }
 
 void BusReader::ReleasePin(uint64_t generation) {
   // Only the newest view holds the pin; an older View's release is a no-op.

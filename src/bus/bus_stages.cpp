@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
@@ -72,8 +73,9 @@ void BusSubscriberStage::Run(std::stop_token stop) {
   bool was_live = true;
   while (!stop.stop_requested()) {
     BusFrame info;
-    auto frame = reader_->ReadCopy(100ms, &info);
+    auto frame = reader_->ReadCopy(100ms, &info, stop);
     writer_alive_.store(reader_->WriterAlive(), std::memory_order_relaxed);
+    NoteError();
     const bool is_live = live();
     if (was_live != is_live) {
       if (is_live) {
@@ -91,6 +93,20 @@ void BusSubscriberStage::Run(std::stop_token stop) {
     RecordUpstream(*frame, now);
     out_.Publish(std::make_shared<const Frame>(std::move(*frame)));
   }
+}
+
+// A corrupt bus is said once (and again when it changes), not per read.
+void BusSubscriberStage::NoteError() {
+  const auto& error = reader_->error();
+  std::lock_guard lock(error_mutex_);
+  const std::string message = error ? error->message : std::string();
+  if (message == error_) return;
+  if (!message.empty()) {
+    spdlog::error("{}", message);
+  } else {
+    spdlog::info("bus {}: frames are valid again", bus_name_);
+  }
+  error_ = message;
 }
 
 // Stages that ran in other processes left their stamps on the frame; record
@@ -126,6 +142,10 @@ nlohmann::json BusSubscriberStage::State() const {
                           {"live", live()},
                           {"writer_alive", writer_alive_.load(std::memory_order_relaxed)},
                           {"writer_epoch", writer_epoch_.load(std::memory_order_relaxed)}};
+  {
+    std::lock_guard lock(error_mutex_);
+    state["error"] = error_.empty() ? nlohmann::json(nullptr) : nlohmann::json(error_);
+  }
   state["stale_s"] = last == 0
                          ? nlohmann::json(nullptr)
                          : nlohmann::json(static_cast<double>(MonotonicMicros() - last) / 1e6);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <stop_token>
 #include <string>
@@ -53,13 +54,15 @@ class BusSubscriberStage {
   void Stop();
 
   // {"bus": name, "live": bool, "writer_alive": bool, "stale_s": seconds
-  //  since the last frame (null before the first), "writer_epoch": n}
+  //  since the last frame (null before the first), "writer_epoch": n,
+  //  "error": why the newest frame was refused (a corrupt bus), or null}
   nlohmann::json State() const;
   bool live() const;
 
  private:
   void Run(std::stop_token stop);
   void RecordUpstream(const Frame& frame, int64_t now_us);
+  void NoteError();
 
   std::unique_ptr<BusReader> reader_;
   std::string bus_name_;
@@ -75,6 +78,8 @@ class BusSubscriberStage {
   std::atomic<uint64_t> writer_epoch_{0};
   std::atomic<bool> writer_alive_{false};  // the reader is the stage thread's only
   uint64_t last_detections_sequence_ = 0;
+  mutable std::mutex error_mutex_;
+  std::string error_;   // the reader's error(), for State()
   StageThread thread_;  // last: joined before the members it uses go
 };
 

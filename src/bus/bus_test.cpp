@@ -7,14 +7,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 
+#include "bus/bus_test_util.h"
 #include "bus/shm_object.h"
 
 namespace freshframe::bus {
@@ -22,33 +25,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A bus name unique to this process and test; unlinked when done.
-class TestBus {
- public:
-  explicit TestBus(const std::string& tag) : name_("test." + tag + "." + std::to_string(getpid())) {
-    BusWriter::Unlink(name_);
-  }
-  ~TestBus() { BusWriter::Unlink(name_); }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-};
-
-Frame MakeFrame(int width, int height, uint64_t sequence, int channels = 3) {
-  Frame frame;
-  frame.meta.sequence = sequence;
-  frame.meta.width = width;
-  frame.meta.height = height;
-  frame.meta.stamps.capture_us = static_cast<int64_t>(1000 + sequence);
-  frame.image.create(height, width, channels == 3 ? CV_8UC3 : CV_8UC1);
-  cv::randu(frame.image, cv::Scalar::all(0), cv::Scalar::all(256));
-  return frame;
-}
-
-uint64_t Checksum(const cv::Mat& image) {
-  return PixelChecksum(image.data, image.total() * image.elemSize());
-}
+using testing::Checksum;
+using testing::HelperProcess;
+using testing::MakeFrame;
+using testing::ObjectImage;
+using testing::ReportToParent;
+using testing::TestBus;
+using testing::WithSlots;
 
 TEST(BusTest, NamesAreValidated) {
   EXPECT_TRUE(ShmName("cam0.annotated").ok());
@@ -174,10 +157,12 @@ TEST(BusTest, ReadersFollowAReplacementThatWasNeverAnnounced) {
 }
 
 TEST(BusTest, ZombiesAreNotAlive) {
-  const pid_t child = fork();
+  const pid_t child = fork();  // the child only exits: nothing unsafe after fork
   ASSERT_GE(child, 0);
   if (child == 0) _exit(0);
-  std::this_thread::sleep_for(100ms);  // exited, not yet reaped: a zombie
+  // Waits until the child has exited but leaves it unreaped: a zombie.
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT), 0);
   EXPECT_FALSE(ProcessAlive(child));
   EXPECT_TRUE(ProcessAlive(getpid()));
   waitpid(child, nullptr, 0);
@@ -207,7 +192,7 @@ TEST(BusTest, ForeignObjectsAreClearErrors) {
 
 TEST(BusTest, ViewStaysValidWhileTheWriterGoesOn) {
   TestBus bus("view");
-  auto writer = BusWriter::Open(bus.name(), BusOptions{4, 0600});
+  auto writer = BusWriter::Open(bus.name(), WithSlots(4));
   auto reader = BusReader::Open(bus.name());
   ASSERT_TRUE(writer.ok() && reader.ok());
   Frame first = MakeFrame(64, 48, 1);
@@ -229,8 +214,8 @@ TEST(BusTest, ViewStaysValidWhileTheWriterGoesOn) {
 
 TEST(BusTest, WriterDropsRatherThanWaitsWhenEverySlotIsPinned) {
   TestBus bus("pinned");
-  EXPECT_FALSE(BusWriter::Open(bus.name() + ".one", BusOptions{1, 0600}).ok());
-  auto writer = BusWriter::Open(bus.name(), BusOptions{2, 0600});
+  EXPECT_FALSE(BusWriter::Open(bus.name() + ".one", WithSlots(1)).ok());
+  auto writer = BusWriter::Open(bus.name(), WithSlots(2));
   ASSERT_TRUE(writer.ok());
   auto reader = BusReader::Open(bus.name());
   ASSERT_TRUE(reader.ok());
@@ -249,7 +234,7 @@ TEST(BusTest, WriterDropsRatherThanWaitsWhenEverySlotIsPinned) {
 
 TEST(BusTest, ClaimedFramesAreInvisibleUntilCommitted) {
   TestBus bus("claim");
-  auto writer = BusWriter::Open(bus.name(), BusOptions{3, 0600});
+  auto writer = BusWriter::Open(bus.name(), WithSlots(3));
   auto reader = BusReader::Open(bus.name());
   ASSERT_TRUE(writer.ok() && reader.ok());
   ASSERT_TRUE((*writer)->Publish(MakeFrame(64, 48, 1)).ok());
@@ -287,7 +272,7 @@ TEST(BusTest, ClaimedFramesAreInvisibleUntilCommitted) {
 
 TEST(BusTest, AbandonedClaimsPublishNothingAndGrowTheBus) {
   TestBus bus("abandon");
-  auto writer = BusWriter::Open(bus.name(), BusOptions{2, 0600});
+  auto writer = BusWriter::Open(bus.name(), WithSlots(2));
   auto reader = BusReader::Open(bus.name());
   ASSERT_TRUE(writer.ok() && reader.ok());
   ASSERT_TRUE((*writer)->Publish(MakeFrame(32, 32, 1)).ok());
@@ -370,9 +355,39 @@ TEST(BusTest, StressReadersNeverSeeTornFrames) {
   EXPECT_GT(sequence, 1000U);
 }
 
-// A child process writes at full speed and is SIGKILLed at random moments,
+// The helper processes of KilledWritersAndReadersNeverCorruptTheBus: this
+// binary started afresh (HelperProcess), never a fork of the threaded test
+// process. Skipped unless started that way.
+TEST(BusTestHelper, WriteUntilKilled) {
+  const char* name = std::getenv("FRESHFRAME_BUS_TEST_WRITE");
+  if (name == nullptr) GTEST_SKIP() << "helper process of KilledWritersAndReaders";
+  auto writer = BusWriter::Open(name);
+  if (!writer) _exit(3);
+  Frame frame = MakeFrame(320, 240, 0);
+  ReportToParent("writing");
+  for (uint64_t i = 1;; ++i) {
+    frame.image.at<cv::Vec3b>(static_cast<int>(i % 240), 5)[0] = static_cast<uint8_t>(i);
+    frame.meta.sequence = i;
+    (void)(*writer)->Publish(frame, Checksum(frame.image));
+  }
+}
+
+TEST(BusTestHelper, PinUntilKilled) {
+  const char* name = std::getenv("FRESHFRAME_BUS_TEST_PIN");
+  if (name == nullptr) GTEST_SKIP() << "helper process of KilledWritersAndReaders";
+  auto reader = BusReader::Open(name);
+  if (!reader) _exit(3);
+  auto view = (*reader)->ReadView(10s);
+  if (!view) _exit(4);
+  ReportToParent("pinned " + std::to_string(view.info().meta.sequence));
+  for (;;) pause();  // hold the view until killed
+}
+
+// A helper process writes at full speed and is SIGKILLed at random moments,
 // again and again; a reader here checks every frame and a new writer always
-// takes over. Then the same for readers holding pinned views.
+// takes over. Then readers are killed holding views, leaving dead pins on
+// every slot but the newest: a writer that honoured them would drop every
+// frame from then on.
 TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
   TestBus bus("crash");
   auto reader = BusReader::Open(bus.name());
@@ -380,18 +395,9 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
   std::mt19937 random(42);
   uint64_t checked = 0;
   for (int round = 0; round < 12; ++round) {
-    const pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      auto writer = BusWriter::Open(bus.name());
-      if (!writer) _exit(3);
-      Frame frame = MakeFrame(320, 240, 0);
-      for (uint64_t i = 1;; ++i) {
-        frame.image.at<cv::Vec3b>(static_cast<int>(i % 240), 5)[0] = static_cast<uint8_t>(i);
-        frame.meta.sequence = i;
-        (void)(*writer)->Publish(frame, Checksum(frame.image));
-      }
-    }
+    HelperProcess child("BusTestHelper.WriteUntilKilled", "FRESHFRAME_BUS_TEST_WRITE", bus.name());
+    ASSERT_GT(child.pid(), 0);
+    ASSERT_EQ(child.ReadLine(30s), "writing") << "round " << round;
     const auto until =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(30 + random() % 120);
     while (std::chrono::steady_clock::now() < until) {
@@ -401,36 +407,52 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
       ASSERT_EQ(Checksum(frame->image), info.checksum) << "round " << round;
       ++checked;
     }
-    kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "writer child exited early: " << status;
+    const int status = child.Kill();
+    ASSERT_TRUE(WIFSIGNALED(status)) << "writer helper exited early: " << status;
   }
   EXPECT_GT(checked, 12U);
 
-  // Readers killed while holding views: the writer reclaims their pins.
-  auto writer = BusWriter::Open(bus.name(), BusOptions{3, 0600});
+  // A bus of its own, so that it has the 3 slots asked for.
+  TestBus pins("pins");
+  constexpr uint32_t kSlots = 3;
+  auto writer = BusWriter::Open(pins.name(), WithSlots(kSlots));
   ASSERT_TRUE(writer.ok()) << writer.error().message;
-  for (int round = 0; round < 6; ++round) {
-    (*writer)->Publish(MakeFrame(320, 240, 1000U + static_cast<uint64_t>(round)));
-    const pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      auto pinner = BusReader::Open(bus.name());
-      if (!pinner) _exit(3);
-      auto view = (*pinner)->ReadView(1s);
-      pause();  // hold the view until killed
-      _exit(0);
+  auto pins_reader = BusReader::Open(pins.name());
+  ASSERT_TRUE(pins_reader.ok()) << pins_reader.error().message;
+  // The first frame grows the bus (a new object): map that one.
+  ASSERT_EQ(*(*writer)->Publish(MakeFrame(320, 240, 999)), BusWriter::Result::kPublished);
+  ObjectImage image(pins.path());
+  ASSERT_TRUE(image.ok());
+  ASSERT_EQ(image.header().slot_count, kSlots);
+  std::set<uint32_t> dead_pins;
+  for (uint64_t round = 0; round < kSlots - 1; ++round) {
+    const uint64_t sequence = 1000 + round;
+    ASSERT_EQ(*(*writer)->Publish(MakeFrame(320, 240, sequence)), BusWriter::Result::kPublished);
+    const uint32_t slot = image.newest_slot();
+    HelperProcess child("BusTestHelper.PinUntilKilled", "FRESHFRAME_BUS_TEST_PIN", pins.name());
+    ASSERT_GT(child.pid(), 0);
+    ASSERT_EQ(child.ReadLine(30s), "pinned " + std::to_string(sequence));
+    // The pin is really there, on the newest slot, under the helper's pid.
+    bool pinned = false;
+    for (const auto& entry : image.header().readers) {
+      pinned = pinned || (entry.pid.load() == child.pid() &&
+                          entry.pinned.load() == static_cast<int32_t>(slot));
     }
-    std::this_thread::sleep_for(50ms);
-    kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
+    ASSERT_TRUE(pinned) << "helper " << child.pid() << " holds no pin on slot " << slot;
+    child.Kill();
+    dead_pins.insert(slot);
   }
-  const uint64_t dropped_before = (*writer)->dropped();
-  for (int i = 0; i < 10; ++i)
-    (*writer)->Publish(MakeFrame(320, 240, 2000U + static_cast<uint64_t>(i)));
-  EXPECT_EQ((*writer)->dropped(), dropped_before);
-  auto frame = (*reader)->ReadCopy(1s);
+  // One more frame: now the newest is the one slot without a dead pin.
+  ASSERT_EQ(*(*writer)->Publish(MakeFrame(320, 240, 1999)), BusWriter::Result::kPublished);
+  ASSERT_EQ(dead_pins.size(), kSlots - 1);
+  ASSERT_EQ(dead_pins.count(image.newest_slot()), 0U);
+  for (uint64_t i = 0; i < 10; ++i) {
+    auto result = (*writer)->Publish(MakeFrame(320, 240, 2000 + i));
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(*result, BusWriter::Result::kPublished) << "frame " << i;
+  }
+  EXPECT_EQ((*writer)->dropped(), 0U);
+  auto frame = (*pins_reader)->ReadCopy(1s);
   ASSERT_TRUE(frame.has_value());
   EXPECT_EQ(frame->meta.sequence, 2009U);
 }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bus/bus.h"
@@ -15,16 +16,27 @@
 
 namespace freshframe::bus {
 
-// One mapping of a bus object. Unmaps on destruction.
+// One mapping of a bus object, with the geometry validated when it was
+// mapped (slot() and pixels() use that copy, never the header's fields).
+// Unmaps on destruction unless it was made over memory it does not own.
 class Mapping {
  public:
-  Mapping(void* base, size_t size, ino_t inode, mode_t mode)
-      : base_(base), size_(size), inode_(inode), mode_(mode) {}
+  Mapping(void* base, size_t size, ino_t inode, mode_t mode, const layout::Geometry& geometry,
+          bool owns_memory = true)
+      : base_(base),
+        size_(size),
+        inode_(inode),
+        mode_(mode),
+        geometry_(geometry),
+        owns_memory_(owns_memory) {}
   ~Mapping();
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
 
   layout::Header& header() const { return *static_cast<layout::Header*>(base_); }
+  const layout::Geometry& geometry() const { return geometry_; }
+  // Slot `index` < geometry().slot_count (callers check: `newest` is shared
+  // memory too).
   layout::SlotHeader& slot(uint32_t index) const;
   unsigned char* pixels(uint32_t index) const;
   size_t size() const { return size_; }
@@ -36,7 +48,21 @@ class Mapping {
   size_t size_;
   ino_t inode_;
   mode_t mode_;
+  layout::Geometry geometry_;
+  bool owns_memory_;
 };
+
+// The geometry of a bus with `slot_count` slots of `capacity` pixel bytes;
+// nullopt when it does not fit in 63 bits (overflow-checked: `capacity` may
+// come from a crafted header).
+std::optional<layout::Geometry> GeometryFor(uint32_t slot_count, uint64_t capacity);
+
+// Checks the header of a bus object image: `size` bytes at `base`, nothing
+// past them is read. Returns the geometry every later access uses; an Error
+// naming `shm_name` and what is wrong otherwise. Reads only the fields that
+// never change after initialisation (docs/bus-protocol.md section 10).
+Expected<layout::Geometry> ValidateImage(const void* base, size_t size,
+                                         const std::string& shm_name);
 
 // Whether `shm_name` now names another object than `mapping` (a writer
 // replaced it and died before marking the old one replaced) or none.
@@ -53,8 +79,10 @@ struct BusHandle {
 Expected<BusHandle> AttachBus(const std::string& name, const BusOptions& options);
 
 // Opens bus `shm_name`, creating and initialising an empty one (slots with
-// no pixel capacity) if it does not exist, and maps it. Validates magic,
-// version and sizes.
+// no pixel capacity) if it does not exist, and maps it. Refuses an object
+// that is not a regular file, is owned by another user (unless `options`
+// allow that owner), is world-writable or has special mode bits; validates
+// magic, version and geometry.
 Expected<std::unique_ptr<Mapping>> OpenOrCreate(const std::string& shm_name,
                                                 const BusOptions& options);
 

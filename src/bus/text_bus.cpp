@@ -68,9 +68,15 @@ void TextSubscriberStage::Stop() { thread_.Stop(); }
 void TextSubscriberStage::Run(std::stop_token stop) {
   using namespace std::chrono_literals;
   bool warned = false;
+  std::string error;  // the last corrupt-bus message logged
   while (!stop.stop_requested()) {
-    auto frame = reader_->ReadCopy(100ms);
+    auto frame = reader_->ReadCopy(100ms, nullptr, stop);
+    if (const auto& now = reader_->error(); now && now->message != error) {
+      spdlog::error("{}", now->message);
+      error = now->message;
+    }
     if (!frame) continue;
+    error.clear();
     auto text = TextFromFrame(*frame);
     if (!text) {
       // Another kind of writer on this name: say so once, keep waiting.
