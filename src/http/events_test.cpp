@@ -228,7 +228,7 @@ TEST(EventsStreamTest, StopsPromptlyOnAClosedSlot) {
   std::this_thread::sleep_for(50ms);
   const auto start = Clock::now();
   stream.Stop();
-  EXPECT_LT(Clock::now() - start, 500ms);
+  EXPECT_LT(Clock::now() - start, 5s);  // a thread that never notices the close hangs
 }
 
 TEST_F(EventsTest, DetectionsAnswersTheNewestSet) {
@@ -396,7 +396,9 @@ TEST_F(EventsTest, StopWithClientConnectedReturnsPromptly) {
   ASSERT_TRUE(peer->ReadUntil(EventText(1)));
   const auto start = Clock::now();
   server_->Stop();
-  EXPECT_LT(Clock::now() - start, 1s);
+  // Well under the 30 s write stall timeout and the 15 s keepalive; generous
+  // for a loaded machine.
+  EXPECT_LT(Clock::now() - start, 10s);
   EXPECT_TRUE(peer->ReadUntilClosed(2s));
 }
 

@@ -308,7 +308,7 @@ TEST_F(SecurityTest, PerAddressCapRefusesExtraConnections) {
   fourth.Send(GetRequest("/healthz"));
   const std::string refused = fourth.Read(5000ms);
   EXPECT_TRUE(fourth.closed());
-  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_LT(Clock::now() - start, 4s);  // refused, not left to the 5 s read timeout
   if (!refused.empty()) {
     EXPECT_EQ(Status(refused), 503) << refused;
     EXPECT_TRUE(HasHeader(refused, "Retry-After: 1"));
@@ -360,7 +360,9 @@ TEST_F(SecurityTest, TricklingHeaderHitsTheReadDeadline) {
   const auto took = Clock::now() - start;
   EXPECT_TRUE(closed);
   EXPECT_GE(took, 500ms);
-  EXPECT_LT(took, 2s);
+  // A deadline renewed by every byte would never close within the loop's 5 s;
+  // 4 s is generous for a loaded machine.
+  EXPECT_LT(took, 4s);
 }
 
 }  // namespace
