@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "infer/detectors.h"
 
@@ -46,7 +47,13 @@ struct RunOptions {
   std::string token_file;
   std::string basic_auth;
   int max_clients = 1000;  // streaming clients
+  int max_variants = 4;    // distinct pixel variants (?mirror, ?width) at a time
   int max_connections_per_address = 64;
+  // Browser-origin policy (http/origin_policy.h): pages of these origins may
+  // use the server ("*": any); these Host names are answered besides IP
+  // literals and localhost ("any": all).
+  std::vector<std::string> allow_origins;
+  std::vector<std::string> allow_hosts;
 
   int detector_threads = 1;  // OpenCV threads for the detector
   std::string in_bus;        // infer, serve: read frames from this bus

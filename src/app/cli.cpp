@@ -186,9 +186,22 @@ void AddAccessOptions(CLI::App& app, RunOptions& options) {
                  "Require HTTP Basic credentials USER:PASS (either credential is accepted "
                  "with --token)")
       ->check(ErrorValidator(http::ValidateBasicAuth, "USER:PASS"));
+  app.add_option("--allow-origin", options.allow_origins,
+                 "Let pages of ORIGIN (scheme://host[:port]) use the server and read its "
+                 "answers (CORS); repeatable; * for any. Default: only the server's own pages")
+      ->check(ErrorValidator(http::ValidateAllowOrigin, "ORIGIN"));
+  app.add_option("--allow-host", options.allow_hosts,
+                 "Answer requests for host NAME (against DNS rebinding, only IP addresses and "
+                 "localhost are by default); repeatable; any to answer every name")
+      ->check(ErrorValidator(http::ValidateAllowHost, "NAME"));
   app.add_option("--max-clients", options.max_clients,
                  "Streaming clients at most; beyond, new streams get 503 (0: no limit)")
       ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-variants", options.max_variants,
+                 "Distinct pixel variants (?mirror, ?width) encoded at a time; a request for "
+                 "another gets 503 (0: no limit)")
+      ->check(CLI::Range(0, 1'000))
       ->capture_default_str();
   app.add_option("--max-connections-per-address", options.max_connections_per_address,
                  "Open connections per client IP at most; beyond, 503 and closed (0: no limit)")

@@ -3,6 +3,7 @@
 #include <optional>
 #include <vector>
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
@@ -73,7 +74,17 @@ Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
     server.token = std::move(token).value();
   }
   server.basic_auth = options.basic_auth;
+  // Normalised as the policy compares them (validated by the command line).
+  for (const auto& origin : options.allow_origins) {
+    if (auto valid = http::ValidateAllowOrigin(origin)) {
+      server.origin_policy.allow_origins.push_back(*valid);
+    }
+  }
+  for (const auto& host : options.allow_hosts) {
+    if (auto valid = http::ValidateAllowHost(host)) server.origin_policy.allow_hosts.push_back(*valid);
+  }
   server.max_clients = static_cast<size_t>(options.max_clients);
+  server.max_variants = static_cast<size_t>(options.max_variants);
   server.max_connections_per_address = static_cast<size_t>(options.max_connections_per_address);
   return server;
 }
@@ -115,6 +126,14 @@ http::ConfigDeps ConfigDepsOf(const RunOptions& options, LiveSettings& settings)
 
 // Says whether access is controlled, never with what.
 void LogAccess(const http::ServerOptions& server) {
+  const auto& policy = server.origin_policy;
+  spdlog::info("http: pages of other origins {}; Host names answered: IP addresses, localhost{}",
+               policy.allow_origins.empty()
+                   ? std::string("refused (--allow-origin to allow one)")
+                   : "refused but " + fmt::format("{}", fmt::join(policy.allow_origins, ", ")),
+               policy.allow_hosts.empty()
+                   ? std::string(" (--allow-host to add one)")
+                   : ", " + fmt::format("{}", fmt::join(policy.allow_hosts, ", ")));
   if (http::AuthRequired(server)) {
     spdlog::info("http: every route but /healthz needs {}",
                  server.token.empty()        ? "Basic credentials"

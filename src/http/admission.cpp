@@ -54,7 +54,30 @@ nlohmann::json Admission::RejectedJson() const {
   return {{"auth", rejected(Rejection::kAuth)},
           {"max_clients", rejected(Rejection::kMaxClients)},
           {"per_address", rejected(Rejection::kPerAddress)},
-          {"uri_too_long", rejected(Rejection::kUriTooLong)}};
+          {"uri_too_long", rejected(Rejection::kUriTooLong)},
+          {"host", rejected(Rejection::kHost)},
+          {"origin", rejected(Rejection::kOrigin)}};
+}
+
+bool Admission::ShouldLogRefusal(const std::string& address, int64_t now_us) {
+  // Enough addresses for any real audience; beyond it, entries whose
+  // interval is over are dropped first, and if all are recent (a flood from
+  // many addresses) nothing more is logged until some expire.
+  constexpr size_t kMaxTracked = 4096;
+  std::lock_guard lock(mutex_);
+  const auto it = refusal_logged_.find(address);
+  if (it != refusal_logged_.end()) {
+    if (now_us - it->second < kRefusalLogInterval) return false;
+    it->second = now_us;
+    return true;
+  }
+  if (refusal_logged_.size() >= kMaxTracked) {
+    std::erase_if(refusal_logged_,
+                  [&](const auto& entry) { return now_us - entry.second >= kRefusalLogInterval; });
+    if (refusal_logged_.size() >= kMaxTracked) return false;
+  }
+  refusal_logged_.emplace(address, now_us);
+  return true;
 }
 
 }  // namespace freshframe::http

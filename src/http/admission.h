@@ -37,6 +37,8 @@ class Lease {
   // Takes one of the streaming places (once; true again after that); false,
   // taking nothing, when all of them are in use.
   bool TryStream();
+  // The remote IP address (no port) the connection came from.
+  const std::string& address() const { return address_; }
 
  private:
   Admission& admission_;
@@ -46,7 +48,15 @@ class Lease {
 using LeasePtr = std::shared_ptr<Lease>;
 
 // What was turned away; each has a counter in /api/stats "rejected".
-enum class Rejection { kAuth, kMaxClients, kPerAddress, kUriTooLong };
+enum class Rejection {
+  kAuth,
+  kMaxClients,
+  kPerAddress,
+  kUriTooLong,
+  kHost,    // Host not allowed (DNS rebinding; origin_policy.h)
+  kOrigin,  // a foreign Origin (origin_policy.h)
+  kCount,   // the number of kinds
+};
 
 class Admission {
  public:
@@ -58,7 +68,14 @@ class Admission {
   LeasePtr Connect(const std::string& address);
 
   void Count(Rejection why);
-  // {"auth": n, "max_clients": n, "per_address": n, "uri_too_long": n}
+  // Whether a refusal of a request from `address` should be logged now: at
+  // most once per address per kRefusalLogInterval, so that a client (or a
+  // page) retrying a refused request cannot flood the log. Counting is
+  // Count's; this only decides about the line.
+  bool ShouldLogRefusal(const std::string& address, int64_t now_us);
+  static constexpr int64_t kRefusalLogInterval = 60'000'000;  // microseconds
+  // {"auth": n, "max_clients": n, "per_address": n, "uri_too_long": n,
+  //  "host": n, "origin": n}
   nlohmann::json RejectedJson() const;
   uint64_t rejected(Rejection why) const;
   size_t streaming() const { return streaming_.load(std::memory_order_relaxed); }
@@ -75,7 +92,11 @@ class Admission {
   std::atomic<size_t> streaming_{0};
   mutable std::mutex mutex_;
   std::map<std::string, size_t> per_address_;        // only addresses with connections
-  std::array<std::atomic<uint64_t>, 4> rejected_{};  // by Rejection; relaxed statistics
+  // By Rejection; relaxed statistics.
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Rejection::kCount)> rejected_{};
+  // When a refusal from each address was last logged; bounded (see
+  // ShouldLogRefusal), guarded by mutex_.
+  std::map<std::string, int64_t> refusal_logged_;
 };
 
 }  // namespace freshframe::http

@@ -87,7 +87,7 @@ class Connection {
 
 std::string Post(std::string_view body, std::string_view type = "application/json",
                  std::string_view extra = "") {
-  std::string request = "POST /api/config HTTP/1.1\r\nHost: t\r\n";
+  std::string request = "POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   if (!type.empty()) request.append("Content-Type: ").append(type).append("\r\n");
   request.append(extra);
   request.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n");
@@ -95,7 +95,7 @@ std::string Post(std::string_view body, std::string_view type = "application/jso
   return request;
 }
 
-constexpr std::string_view kGetConfig = "GET /api/config HTTP/1.1\r\nHost: t\r\n\r\n";
+constexpr std::string_view kGetConfig = "GET /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 class ConfigRoutesTest : public ::testing::Test {
  protected:
@@ -144,7 +144,7 @@ TEST_F(ConfigRoutesTest, ClockIsTheServersMonotonicClockAndKeepsTheConnection) {
   Connection connection(server_->port());
   for (int i = 0; i < 3; ++i) {  // NTP-style clients ask several times on one connection
     const int64_t before = MonotonicMicros();
-    ASSERT_TRUE(connection.Send("GET /api/clock HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(connection.Send("GET /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     const Reply reply = connection.Read();
     const int64_t after = MonotonicMicros();
     ASSERT_EQ(reply.status, 200) << reply.head;
@@ -158,7 +158,7 @@ TEST_F(ConfigRoutesTest, ClockIsTheServersMonotonicClockAndKeepsTheConnection) {
     EXPECT_LE(now, after);
   }
   const Reply head = [&] {
-    EXPECT_TRUE(connection.Send("HEAD /api/clock HTTP/1.1\r\nHost: t\r\n\r\n"));
+    EXPECT_TRUE(connection.Send("HEAD /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     return connection.Read(true);
   }();
   EXPECT_EQ(head.status, 200);
@@ -174,7 +174,7 @@ TEST_F(ConfigRoutesTest, GetShowsTheSettingsWithoutCors) {
   EXPECT_EQ(reply.Json(), nlohmann::json::parse(R"({"detector": true, "detector_spec": "faces",
       "overlay": "latest", "quality": 85, "mirror": false,
       "available": ["detector", "overlay", "quality", "mirror"]})"));
-  EXPECT_EQ(Request("HEAD /api/config HTTP/1.1\r\nHost: t\r\n\r\n", true).status, 200);
+  EXPECT_EQ(Request("HEAD /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", true).status, 200);
 }
 
 TEST_F(ConfigRoutesTest, PostAppliesAndAnswersTheNewSettings) {
@@ -188,14 +188,14 @@ TEST_F(ConfigRoutesTest, PostAppliesAndAnswersTheNewSettings) {
   EXPECT_EQ(settings_.Get(), (SettingsValues{true, OverlayMode::kInferred, 40, true}));
 
   // /api/stats and /metrics show the live values.
-  const Reply stats = Request("GET /api/stats HTTP/1.1\r\nHost: t\r\n\r\n");
+  const Reply stats = Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   ASSERT_EQ(stats.status, 200);
   const nlohmann::json json = stats.Json();
   EXPECT_EQ(json["quality"], 40);
   EXPECT_EQ(json["overlay"], "inferred");
   EXPECT_EQ(json["detector_enabled"], true);
   EXPECT_EQ(json["config"]["mirror"], true);
-  const Reply metrics = Request("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+  const Reply metrics = Request("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_NE(metrics.body.find("\nfreshframe_jpeg_quality 40\n"), std::string::npos);
   EXPECT_NE(metrics.body.find("\nfreshframe_mirror 1\n"), std::string::npos);
 }
@@ -245,7 +245,7 @@ TEST_F(ConfigRoutesTest, BodiesOverFourKibAreRefusedBeforeTheyAreRead) {
   // Declared too large: answered at once, though the body never comes.
   Connection connection(server_->port());
   ASSERT_TRUE(
-      connection.Send("POST /api/config HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      connection.Send("POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                       "Content-Length: 5000\r\n\r\n"));
   const Reply reply = connection.Read();
   EXPECT_EQ(reply.status, 413) << reply.head;
@@ -256,7 +256,7 @@ TEST_F(ConfigRoutesTest, BodiesOverFourKibAreRefusedBeforeTheyAreRead) {
   const std::string padded = R"({"quality": 40})" + std::string(5 * 1024, ' ');
   EXPECT_EQ(Request(Post(padded)).status, 413);
   std::string chunked =
-      "POST /api/config HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Transfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 5; ++i) chunked.append("400\r\n").append(1024, ' ').append("\r\n");
   chunked.append("0\r\n\r\n");
@@ -270,7 +270,7 @@ TEST_F(ConfigRoutesTest, BodiesOverFourKibAreRefusedBeforeTheyAreRead) {
   EXPECT_EQ(settings_.quality(), 41);
   const std::string eight_kib(8 * 1024, 'x');
   EXPECT_EQ(
-      Request("GET /api/stats HTTP/1.1\r\nHost: t\r\nContent-Length: 8192\r\n\r\n" + eight_kib)
+      Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8192\r\n\r\n" + eight_kib)
           .status,
       200);
 }
@@ -279,13 +279,13 @@ TEST_F(ConfigRoutesTest, OtherMethodsAre405WithTheMethodsAllowed) {
   Start(RunConfig());
   for (const char* method : {"PUT", "DELETE", "PATCH"}) {
     const Reply reply = Request(std::string(method) +
-                                " /api/config HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+                                " /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(reply.status, 405) << method;
     EXPECT_TRUE(reply.HasHeader("Allow: GET, HEAD, POST\r\n")) << reply.head;
     EXPECT_TRUE(reply.Json().contains("error")) << reply.body;
   }
   const Reply stats = Request(
-      "POST /api/stats HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "POST /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
       "Content-Length: 2\r\n\r\n{}");
   EXPECT_EQ(stats.status, 405) << stats.head;
   EXPECT_TRUE(stats.HasHeader("Allow: GET, HEAD\r\n")) << stats.head;
@@ -311,7 +311,7 @@ TEST_F(ConfigRoutesTest, NeedsCredentialsLikeEveryOtherRoute) {
   options.token = "s3cret-token-123";
   Start(RunConfig(), options);
   EXPECT_EQ(Request(Post(R"({"quality": 50})")).status, 401);
-  EXPECT_EQ(Request("GET /api/clock HTTP/1.1\r\nHost: t\r\n\r\n").status, 401);
+  EXPECT_EQ(Request("GET /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status, 401);
   EXPECT_EQ(settings_.quality(), 85);
   EXPECT_EQ(Request(Post(R"({"quality": 50})", "application/json",
                          "Authorization: Bearer s3cret-token-123\r\n"))
@@ -324,8 +324,8 @@ TEST_F(ConfigRoutesTest, WithoutSettingsConfigIsNotFound) {
   Start(ConfigDeps{});
   EXPECT_EQ(Request(kGetConfig).status, 404);
   EXPECT_EQ(Request(Post(R"({"quality": 50})")).status, 404);
-  EXPECT_EQ(Request("GET /api/clock HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
-  EXPECT_FALSE(Request("GET /api/stats HTTP/1.1\r\nHost: t\r\n\r\n").Json().contains("config"));
+  EXPECT_EQ(Request("GET /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status, 200);
+  EXPECT_FALSE(Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").Json().contains("config"));
 }
 
 }  // namespace

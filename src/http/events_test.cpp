@@ -156,7 +156,7 @@ class EventsTest : public ::testing::Test {
   std::string Fetch(const std::string& method, const std::string& path) {
     Peer peer(server_->port());
     EXPECT_TRUE(
-        peer.Write(method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        peer.Write(method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
     EXPECT_TRUE(peer.ReadUntilClosed());
     return peer.received();
   }
@@ -164,7 +164,7 @@ class EventsTest : public ::testing::Test {
   // An event-stream client whose response header has arrived.
   std::unique_ptr<Peer> Subscribe(int receive_buffer = 0) {
     auto peer = std::make_unique<Peer>(server_->port(), receive_buffer);
-    EXPECT_TRUE(peer->Write("GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(peer->Write("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     EXPECT_TRUE(peer->ReadUntil("\r\n\r\n"));
     return peer;
   }
@@ -252,13 +252,13 @@ TEST_F(EventsTest, HeadAnswersHeadersOnly) {
   Publish(5);
   Peer peer(server_->port());
   // HEAD of the stream answers like any request: the connection stays usable.
-  ASSERT_TRUE(peer.Write("HEAD /api/events HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(peer.Write("HEAD /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   ASSERT_TRUE(peer.ReadUntil("\r\n\r\n"));
   EXPECT_EQ(Status(peer.received()), 200);
   EXPECT_NE(peer.received().find("Content-Type: text/event-stream"), std::string::npos);
   EXPECT_NE(peer.received().find("Cache-Control: no-cache"), std::string::npos);
   const size_t first = peer.received().size();
-  ASSERT_TRUE(peer.Write("HEAD /api/detections HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(peer.Write("HEAD /api/detections HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
   EXPECT_TRUE(peer.ReadUntilClosed());
   const std::string second = peer.received().substr(first);
   EXPECT_EQ(Status(second), 200);

@@ -43,7 +43,21 @@ void Fanout::Stop() { thread_.Stop(); }
 
 void PartStream::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
   std::lock_guard lock(mutex_);
+  if (closed_) return;
+  // Deliver drops the dead, but while no frame comes (an outage) nothing
+  // delivers: snapshot requests that time out would pile up here. Pruning
+  // whenever the list has doubled since the last prune keeps it within
+  // twice the live subscribers, at amortised O(1) per call.
+  if (subscribers_.size() >= prune_at_) {
+    std::erase_if(subscribers_, [](const auto& weak) { return weak.expired(); });
+    prune_at_ = std::max(kMinPruneAt, 2 * subscribers_.size());
+  }
   subscribers_.push_back(std::move(subscriber));
+}
+
+size_t PartStream::subscriber_count() const {
+  std::lock_guard lock(mutex_);
+  return subscribers_.size();
 }
 
 StreamPartPtr PartStream::Latest() const {

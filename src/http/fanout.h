@@ -63,16 +63,23 @@ class PartStream {
   // own: after Close, nothing is posted to a session any more.
   void Close();
 
+  // Subscribers that are gone are dropped at the next delivery, or by a
+  // later Subscribe, so the list stays within twice the live ones however
+  // long no frame comes. Does nothing once closed.
   void Subscribe(std::weak_ptr<PartSubscriber> subscriber);
   // The newest part, or nullptr.
   StreamPartPtr Latest() const;
+  // Entries in the subscriber list, dead ones not yet dropped included.
+  size_t subscriber_count() const;
 
  private:
+  static constexpr size_t kMinPruneAt = 64;
   std::mutex delivering_;  // held throughout Deliver, so that Close can wait for it
   mutable std::mutex mutex_;
   std::vector<std::weak_ptr<PartSubscriber>> subscribers_;
   StreamPartPtr latest_;
   uint64_t next_index_ = 1;
+  size_t prune_at_ = kMinPruneAt;  // Subscribe drops dead entries at this size
   bool closed_ = false;
 };
 

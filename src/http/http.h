@@ -38,6 +38,7 @@
 #include "core/live_settings.h"
 #include "core/metrics.h"
 #include "encode/encode.h"
+#include "http/origin_policy.h"
 
 namespace freshframe::http {
 
@@ -59,9 +60,15 @@ struct ServerOptions {
   std::string basic_auth;
   // Streaming clients (MJPEG, SSE, WebSocket); new streams get 503 beyond.
   size_t max_clients = 1000;  // 0: no limit
+  // Distinct pixel variants (?mirror, ?width) encoded at a time; a request
+  // for another gets 503 (variant_streams.h). 0: no limit.
+  size_t max_variants = 4;
   // Open connections per remote IP address; beyond, a new connection gets a
   // 503 and is closed at once.
   size_t max_connections_per_address = 64;  // 0: no limit
+  // Which pages may use the server (origin_policy.h): --allow-origin,
+  // --allow-host. Checked on every route but /healthz, before auth.
+  OriginPolicy origin_policy;
 };
 
 // What the frames look like, for the checks of per-client stream options.

@@ -32,13 +32,35 @@ constexpr std::string_view kNoDetectionsYet =
     R"({"sequence":0,"detections":[],"detector_running":true})";
 
 // The header of a response that lasts as long as the connection: no length,
-// the body ends with the connection.
-std::string EndlessHeader(std::string_view type, std::string_view extra) {
+// the body ends with the connection. `allow_origin`: the CORS value for a
+// page listed with --allow-origin ("" for none: the default).
+std::string EndlessHeader(std::string_view type, std::string_view extra,
+                          std::string_view allow_origin) {
   std::string header =
       "HTTP/1.1 200 OK\r\nServer: freshframe/" FRESHFRAME_VERSION "\r\nContent-Type: ";
   header.append(type).append("\r\n").append(extra);
-  header.append("Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n");
+  if (!allow_origin.empty()) {
+    header.append("Access-Control-Allow-Origin: ").append(allow_origin).append("\r\nVary: Origin\r\n");
+  }
+  header.append("Connection: close\r\n\r\n");
   return header;
+}
+
+BrowserHeaders BrowserHeadersOf(const Request& request) {
+  const auto get = [&](bhttp::field field) {
+    const auto it = request.find(field);
+    return it == request.end() ? std::string_view{} : std::string_view(it->value());
+  };
+  const auto proto = request.find("X-Forwarded-Proto");
+  return BrowserHeaders{get(bhttp::field::host), get(bhttp::field::origin),
+                        proto == request.end() ? std::string_view{} : std::string_view(proto->value())};
+}
+
+// Whether a request is a CORS preflight: OPTIONS with the method the page
+// wants to send.
+bool IsPreflight(const Request& request) {
+  return request.method() == bhttp::verb::options && request.count(bhttp::field::origin) != 0 &&
+         request.count(bhttp::field::access_control_request_method) != 0;
 }
 
 class HttpSession;
@@ -83,6 +105,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // we would refuse is refused before it is read (POST /api/config: 4 KiB,
   // not the general 16 KiB).
   void DoRead() {
+    // Per request: what the previous one set must not shape the answer to a
+    // request that fails before Handle() (a 400 after a HEAD would lose its
+    // body, a 431 would carry another page's CORS header).
+    head_ = false;
+    allow_origin_.clear();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(context_.options.header_limit));
     parser_->body_limit(context_.options.body_limit);
@@ -137,9 +164,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const RouteResult result = Classify(method, target);
     head_ = result.head;
     // Once per request, before any route answers (streams and upgrades
-    // included); only the health check stays open.
-    if (result.route != Route::kHealth && !Authorized(context_.options, request_)) {
-      return Unauthorized();
+    // included); only the health check stays open. The browser-origin policy
+    // comes before auth: a page must not learn even whether credentials are
+    // needed, and a preflight never carries them.
+    if (result.route != Route::kHealth) {
+      const PolicyVerdict verdict =
+          CheckBrowserPolicy(context_.options.origin_policy, BrowserHeadersOf(request_));
+      if (!verdict.refusal.empty()) return RefuseBrowser(verdict);
+      allow_origin_ = verdict.allow_origin;
+      if (IsPreflight(request_)) return Preflight(result);
+      if (!Authorized(context_.options, request_)) return Unauthorized();
     }
     switch (result.route) {
       case Route::kPage:
@@ -235,12 +269,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                            "Cache-Control: no-store, no-cache, must-revalidate\r\n"
                            "Pragma: no-cache\r\n"
                            // A proxy (nginx) would otherwise buffer parts.
-                           "X-Accel-Buffering: no\r\n"),
+                           "X-Accel-Buffering: no\r\n",
+                           allow_origin_),
              std::move(path), &StartMjpegSession);
   }
 
   // The per-client options of a stream request (?fps, ?mirror, ?width; see
-  // stream_query.h); nullopt, after answering 400, if one is invalid.
+  // stream_query.h); nullopt, after answering 400, if one is invalid, or 503
+  // if it asks for a new pixel variant while --max-variants are in use. The
+  // variant's place is reserved here, before any stream header is sent, for
+  // the session that opens it (VariantStreams::Reserve).
   std::optional<StreamQuery> CheckStreamQuery(std::string_view target) {
     auto query = ParseStreamQuery(target, context_.Source());
     if (!query) {
@@ -249,6 +287,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (!query->variant.is_default() && !context_.variants.available()) {
       SendError(bhttp::status::bad_request, "mirror and width are not available on this server");
+      return std::nullopt;
+    }
+    auto place =
+        context_.variants.Reserve(query->variant, context_.options.max_variants, MonotonicMicros());
+    if (!place) {
+      // Debug, as SendError logs: a client that retries must not flood the log.
+      spdlog::debug("client {}: 503 {}", peer_, place.error().message);
+      auto response = JsonError(bhttp::status::service_unavailable, place.error().message);
+      // Places free up only as viewers of other variants leave.
+      response.set(bhttp::field::retry_after, "5");
+      Send(std::move(response));
       return std::nullopt;
     }
     return *query;
@@ -279,11 +328,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Detections() {
     if (context_.deps.detections == nullptr) return NoDetector();
     const auto latest = context_.deps.detections->Latest();
-    auto response =
-        MakeResponse(bhttp::status::ok, "application/json",
-                     std::string(latest && latest->value ? *latest->value : kNoDetectionsYet));
-    response.set(bhttp::field::access_control_allow_origin, "*");
-    Send(std::move(response));
+    SendText(bhttp::status::ok, "application/json",
+             std::string(latest && latest->value ? *latest->value : kNoDetectionsYet));
   }
 
   // GET /api/events: Server-Sent Events, one per detection set.
@@ -297,9 +343,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     // X-Accel-Buffering: a proxy such as nginx would otherwise hold events
     // back in its buffer, which defeats a low-latency stream.
-    HandOver(
-        EndlessHeader(kEventStreamType, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"),
-        "/api/events", &StartSseSession);
+    HandOver(EndlessHeader(kEventStreamType, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n",
+                           allow_origin_),
+             "/api/events", &StartSseSession);
   }
 
   void MethodNotAllowed(const RouteResult& result) {
@@ -313,9 +359,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Send(std::move(response));
   }
 
-  // No Access-Control-Allow-Origin here, on purpose: /api/config changes
-  // things, and a cross-origin page must not be able to read its answers or
-  // pass the CORS preflight its JSON POST needs (config_api.h).
+  // Like every answer, CORS headers only for a page listed with
+  // --allow-origin: any other page's POST never gets here (RefuseBrowser),
+  // and cannot read the answers of GET (config_api.h).
   void SendJson(const JsonReply& reply) {
     auto response =
         MakeResponse(static_cast<bhttp::status>(reply.status), "application/json", reply.body);
@@ -355,6 +401,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                        takeover(std::move(self->stream_), self->context_, std::move(self->peer_),
                                 std::move(path), self->lease_);
                      });
+  }
+
+  // A Host or Origin the policy refuses (origin_policy.h): 403 with the
+  // one-line reason, which names the flag that would allow it. Logged once
+  // per address and minute at most; counted every time.
+  void RefuseBrowser(const PolicyVerdict& verdict) {
+    context_.admission.Count(verdict.host_refused ? Rejection::kHost : Rejection::kOrigin);
+    if (context_.admission.ShouldLogRefusal(lease_->address(), MonotonicMicros())) {
+      spdlog::warn("client {}: 403 {} {}: {}", peer_, request_.method_string(),
+                   RedactToken(request_.target()), verdict.refusal);
+    }
+    Send(JsonError(bhttp::status::forbidden, verdict.refusal));
+  }
+
+  // OPTIONS with Access-Control-Request-Method from a page the policy lets
+  // through (a listed origin: same-origin requests are not preflighted).
+  void Preflight(const RouteResult& result) {
+    if (result.resource == Route::kNotFound) return SendError(bhttp::status::not_found, "not found");
+    auto response = MakeResponse(bhttp::status::no_content, "text/plain; charset=utf-8", "");
+    response.set(bhttp::field::access_control_allow_methods, result.allow);
+    response.set(bhttp::field::access_control_allow_headers, "Authorization, Content-Type");
+    response.set(bhttp::field::access_control_max_age, "600");
+    Send(std::move(response));
   }
 
   void Unauthorized() {
@@ -405,6 +474,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     response.set(bhttp::field::content_type, type);
     response.set(bhttp::field::cache_control, "no-store");
     response.keep_alive(request_.keep_alive());
+    if (!allow_origin_.empty()) {
+      response.set(bhttp::field::access_control_allow_origin, allow_origin_);
+      response.set(bhttp::field::vary, "Origin");
+      // The frame stamps of a snapshot, readable by the allowed page too.
+      response.set(bhttp::field::access_control_expose_headers,
+                   "X-Frame-Timestamp, X-Frame-Sequence");
+    }
     response.body() = std::move(body);
     response.prepare_payload();
     if (head_) response.body().clear();  // Content-Length stays that of GET
@@ -457,6 +533,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<SnapshotWaiter> waiter_;
   net::steady_timer snapshot_timer_;
   bool head_ = false;
+  std::string allow_origin_;  // this request's Access-Control-Allow-Origin, "" for none
 };
 
 bool SnapshotWaiter::OnPart(const StreamPartPtr& part) {

@@ -108,7 +108,9 @@ class RateCap {
 // A steady_timer for deadlines that replace each other. Arm cancels the
 // previous wait; a handler runs only if its wait was neither replaced nor
 // disarmed, even if the wait had already completed (its handler queued) when
-// that happened.
+// that happened. Once closed (the owner's session has ended) Arm drops its
+// handler at once: a handler keeps its owner alive, and a late Arm on an
+// ended session must not hold the connection's places for the interval.
 class DeadlineTimer {
  public:
   explicit DeadlineTimer(const boost::asio::any_io_executor& executor) : timer_(executor) {}
@@ -117,6 +119,7 @@ class DeadlineTimer {
   // keep the timer's owner alive (capture its shared_ptr).
   template <typename Handler>
   void Arm(std::chrono::steady_clock::duration after, Handler handler) {
+    if (closed_) return;
     const uint64_t arm = ++arm_;
     timer_.expires_after(after);
     timer_.async_wait(
@@ -128,10 +131,16 @@ class DeadlineTimer {
     ++arm_;
     timer_.cancel();
   }
+  // Disarms for good.
+  void Close() {
+    closed_ = true;
+    Disarm();
+  }
 
  private:
   boost::asio::steady_timer timer_;
   uint64_t arm_ = 0;
+  bool closed_ = false;
 };
 
 // Sets TCP_NOTSENT_LOWAT: the socket reports writable (and takes more data)

@@ -1,10 +1,12 @@
 #include "http/newest_only.h"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
 
 namespace freshframe::http {
 namespace {
@@ -88,6 +90,35 @@ TEST(ServerRateCapTest, NoCapSendsEverything) {
   EXPECT_TRUE(rate.Due(0));
   rate.Sent(5);
   EXPECT_TRUE(rate.Due(6));
+}
+
+// An SSE session whose last write completed after it ended used to re-arm
+// its keep-alive (15 s), and the handler's reference kept the session, and
+// with it the client's places in the limits, for that long.
+TEST(ServerDeadlineTimerTest, ArmAfterCloseHoldsNothing) {
+  boost::asio::io_context io;
+  DeadlineTimer timer(io.get_executor());
+  bool ran = false;
+  auto owner = std::make_shared<int>(0);
+  const std::weak_ptr<int> watch = owner;
+  timer.Arm(std::chrono::hours(1), [owner, &ran] { ran = true; });
+  timer.Close();
+  timer.Arm(std::chrono::hours(1), [owner, &ran] { ran = true; });
+  owner.reset();
+  io.poll();  // the cancelled wait completes and drops its handler
+  EXPECT_TRUE(watch.expired());
+  EXPECT_FALSE(ran);
+}
+
+TEST(ServerDeadlineTimerTest, DisarmedTimerCanBeArmedAgain) {
+  boost::asio::io_context io;
+  DeadlineTimer timer(io.get_executor());
+  int ran = 0;
+  timer.Arm(std::chrono::hours(1), [&ran] { ran += 1; });
+  timer.Disarm();
+  timer.Arm(std::chrono::milliseconds(1), [&ran] { ran += 10; });
+  io.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(ran, 10);
 }
 
 }  // namespace

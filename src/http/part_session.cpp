@@ -51,11 +51,16 @@ PartSession::~PartSession() {
 }
 
 void PartSession::StartParts() {
-  feed_ = context_.variants.Open(query_.variant);
-  if (!feed_) {
-    spdlog::warn("client {}: no encoder for the variant it asked for", peer_);
-    return End("no variant encoder");
+  // HttpSession reserved the variant's place before the header went out
+  // (VariantStreams::Reserve); this fails only if that took longer than
+  // kReservationTimeout and the places filled meanwhile.
+  auto feed =
+      context_.variants.Open(query_.variant, context_.options.max_variants, MonotonicMicros());
+  if (!feed) {
+    spdlog::info("client {}: variant refused: {}", peer_, feed.error().message);
+    return End("variant refused");
   }
+  feed_ = std::move(feed).value();
   stats_ = context_.clients.Add(peer_, path_);
   LogClientConnected(*stats_, kind_);
   if (!HoldBackUnsent(Socket(), kNotSentLowWater)) {
@@ -137,7 +142,7 @@ void PartSession::End(std::string reason) {
   reason_ = std::move(reason);
   // The part in flight stays: the transport's pending write still uses it.
   parts_.TakePending();
-  timer_.Disarm();
+  timer_.Close();
   CloseTransport();
 }
 

@@ -111,7 +111,7 @@ std::string Body(const std::string& response) {
 std::string GetRequest(std::string_view target, std::string_view headers = {},
                        bool keep_alive = false) {
   std::string request = "GET ";
-  request.append(target).append(" HTTP/1.1\r\nHost: test\r\n");
+  request.append(target).append(" HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   if (!keep_alive) request.append("Connection: close\r\n");
   if (!headers.empty()) request.append(headers).append("\r\n");
   return request.append("\r\n");
@@ -363,6 +363,81 @@ TEST_F(SecurityTest, TricklingHeaderHitsTheReadDeadline) {
   // A deadline renewed by every byte would never close within the loop's 5 s;
   // 4 s is generous for a loaded machine.
   EXPECT_LT(took, 4s);
+}
+
+// After a keep-alive HEAD, an error answered before Handle() (400, 413,
+// 431) used to be sent as if for HEAD: Content-Length: N and no body, so the
+// client waited for bytes that never came.
+TEST_F(SecurityTest, ErrorAfterHeadOnTheSameConnectionHasItsBody) {
+  StartServer(ServerOptions{});
+  for (const std::string& bad :
+       {std::string("BAD\r\n\r\n"),
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(9000, 'b') + "\r\n\r\n"}) {
+    Connection connection(server_->port());
+    ASSERT_TRUE(connection.Send("HEAD /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + bad));
+    const std::string both = connection.Read(5000ms);
+    const auto second = both.find("HTTP/1.1 4", 1);
+    ASSERT_NE(second, std::string::npos) << both.substr(0, 400);
+    const std::string error = both.substr(second);
+    const auto length_at = error.find("Content-Length: ");
+    ASSERT_NE(length_at, std::string::npos) << error;
+    const size_t length = std::stoul(error.substr(length_at + 16));
+    EXPECT_GT(length, 0U);
+    EXPECT_EQ(Body(error).size(), length) << error;
+  }
+}
+
+// The browser-origin policy (origin_policy.h) as the session applies it:
+// before auth, on streams and upgrades too, /healthz exempt, and no CORS
+// header unless an origin is listed.
+TEST_F(SecurityTest, ForeignPagesAndRebindingHostsAreRefusedBeforeAuth) {
+  StartWithCredentials();
+  const std::string evil = "Origin: http://evil.example.com";
+  for (const std::string_view target :
+       {"/", "/stream.mjpg", "/snapshot.jpg", "/api/stats", "/api/events", "/ws/stream"}) {
+    const std::string refused = Get(target, evil + "\r\n" + Bearer(kToken));
+    EXPECT_EQ(Status(refused), 403) << target << ": " << refused.substr(0, 300);
+    EXPECT_NE(Body(refused).find("--allow-origin"), std::string::npos) << refused;
+    EXPECT_FALSE(HasHeader(refused, "WWW-Authenticate: Bearer realm=\"freshframe\""));
+    const std::string rebound = Exchange("GET " + std::string(target) +
+                                         " HTTP/1.1\r\nHost: attacker.example\r\nConnection: "
+                                         "close\r\n\r\n");
+    EXPECT_EQ(Status(rebound), 403) << target;
+    EXPECT_NE(Body(rebound).find("--allow-host"), std::string::npos) << rebound;
+  }
+  EXPECT_EQ(Status(Exchange("GET /healthz HTTP/1.1\r\nHost: attacker.example\r\n"
+                            "Connection: close\r\n\r\n")),
+            200);
+  // The server's own page and tools without Origin are unaffected.
+  const std::string own = Get("/api/stats", "Origin: http://127.0.0.1\r\n" + Bearer(kToken));
+  EXPECT_EQ(Status(own), 200) << own.substr(0, 300);
+  EXPECT_EQ(own.find("Access-Control-Allow-Origin"), std::string::npos);
+  std::string head;
+  auto stream = OpenStream("/stream.mjpg", Bearer(kToken), &head);
+  EXPECT_EQ(Status(head), 200) << head;
+  EXPECT_EQ(head.find("Access-Control-Allow-Origin"), std::string::npos) << head;
+  EXPECT_EQ(Rejected().value("origin", 0), 6);
+  EXPECT_EQ(Rejected().value("host", 0), 6);
+}
+
+TEST_F(SecurityTest, AListedOriginGetsCorsAndPreflights) {
+  ServerOptions options;
+  options.origin_policy.allow_origins = {"http://127.0.0.1:3000"};
+  StartServer(options);
+  const std::string page = "Origin: http://127.0.0.1:3000";
+  const std::string allowed = Get("/snapshot.jpg", page);
+  EXPECT_EQ(Status(allowed), 200) << allowed.substr(0, 300);
+  EXPECT_TRUE(HasHeader(allowed, "Access-Control-Allow-Origin: http://127.0.0.1:3000")) << allowed;
+  EXPECT_TRUE(HasHeader(allowed, "Vary: Origin")) << allowed;
+  std::string head;
+  auto stream = OpenStream("/stream.mjpg", page, &head);
+  EXPECT_TRUE(HasHeader(head, "Access-Control-Allow-Origin: http://127.0.0.1:3000")) << head;
+  const std::string preflight =
+      Exchange("OPTIONS /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\n" + page +
+               "\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Status(preflight), 204) << preflight;
+  EXPECT_TRUE(HasHeader(preflight, "Access-Control-Allow-Methods: GET, HEAD, POST")) << preflight;
+  EXPECT_EQ(Status(Get("/snapshot.jpg", "Origin: http://127.0.0.1:3001")), 403);
 }
 
 }  // namespace

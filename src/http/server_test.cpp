@@ -133,7 +133,7 @@ TEST_F(ServerTest, StreamsToSeveralClients) {
 }
 
 TEST_F(ServerTest, AnswersSimpleRoutes) {
-  const std::string page = Request("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string page = Request("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(StatusOf(page), 200);
   EXPECT_NE(page.find("<html>page</html>"), std::string::npos);
   EXPECT_EQ(StatusOf(Request("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")), 200);

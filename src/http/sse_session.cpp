@@ -118,6 +118,9 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
 
   void OnWrite(beast::error_code ec, size_t bytes) {
     bytes_ += bytes;
+    // A write that completed just before the session ended: nothing more to
+    // send, and no keep-alive to arm.
+    if (closed_.load(std::memory_order_relaxed)) return;
     if (ec) return End(DisconnectReason(ec));
     writing_ = false;
     if (events_.busy()) {
@@ -144,7 +147,7 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
     reason_ = std::move(why);
     writing_ = false;
     events_.TakePending();  // the one in flight stays: the pending write uses it
-    timer_.Disarm();
+    timer_.Close();
     beast::error_code ignored;
     socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);

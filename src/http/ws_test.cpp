@@ -330,16 +330,16 @@ TEST_F(WsTest, SlowClientGetsTheNewest) {
 
 TEST_F(WsTest, BadHandshakesAreRefusedAndTheServerKeepsServing) {
   const std::string upgrade =
-      "Host: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
   // Not an upgrade at all: 426 and the Upgrade header.
-  const std::string plain = RawRequest(port(), "GET /ws/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string plain = RawRequest(port(), "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(StatusOf(plain), 426) << plain;
   EXPECT_NE(plain.find("Upgrade: websocket"), std::string::npos);
-  EXPECT_EQ(StatusOf(RawRequest(port(), "HEAD /ws/stream HTTP/1.1\r\nHost: x\r\n\r\n")), 426);
+  EXPECT_EQ(StatusOf(RawRequest(port(), "HEAD /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 426);
   // Malformed handshakes: Beast answers 400 (426 for a wrong version).
   EXPECT_EQ(StatusOf(RawRequest(port(),
-                                "GET /ws/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")),
             400);  // no Sec-WebSocket-Key
   EXPECT_EQ(StatusOf(RawRequest(port(), "GET /ws/stream HTTP/1.1\r\n" + upgrade + "\r\n")),
@@ -372,7 +372,7 @@ TEST_F(WsTest, InvalidOptionsOnMjpegAre400) {
                              "/stream.mjpg?width=8", "/stream.mjpg?width=321",
                              "/stream.mjpg?width=1280", "/stream.mjpg?mirror=on"}) {
     const std::string response =
-        RawRequest(port(), "GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        RawRequest(port(), "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     EXPECT_EQ(StatusOf(response), 400) << target;
     EXPECT_TRUE(response.find("fps must") != std::string::npos ||
                 response.find("width must") != std::string::npos ||

@@ -318,7 +318,7 @@ def read_events(port, enough, seconds=10.0, path="/api/events"):
     sock = connect(port, timeout=seconds)
     buf = b""
     try:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         deadline = time.monotonic() + seconds
         while not enough(buf) and time.monotonic() < deadline:
             chunk = sock.recv(65536)

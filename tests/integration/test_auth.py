@@ -165,7 +165,7 @@ class LimitsTest(unittest.TestCase):
             held = [ff.connect(server.port) for _ in range(2)]
             try:
                 for s in held:  # answered, so accepted, and kept open
-                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                     self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 200"))
                 try:
                     response = ff.raw_request(server.port, b"GET /healthz HTTP/1.1\r\n\r\n", timeout=5)

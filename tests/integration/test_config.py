@@ -248,7 +248,7 @@ class ConfigRun(ff.ServerTestCase):
     def test_an_oversized_body_is_refused_before_it_is_sent(self):
         s = ff.connect(self.server.port)
         try:
-            s.sendall(b"POST /api/config HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            s.sendall(b"POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                       b"\r\nContent-Length: 5120\r\n\r\n")
             head = s.recv(4096)  # answered without waiting for the 5 KiB
         finally:

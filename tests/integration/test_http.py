@@ -65,19 +65,19 @@ class Http640(ff.ServerTestCase):
         port = self.server.port
         big = b"a" * 16384
         cases = [
-            ("unknown path", b"GET /no/such/path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            ("unknown path", b"GET /no/such/path HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
              {404}),
-            ("POST /", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            ("POST /", b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
              {405}),
             ("PUT /stream.mjpg",
-             b"PUT /stream.mjpg HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+             b"PUT /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
              {405}),
-            ("DELETE /api/stats", b"DELETE /api/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            ("DELETE /api/stats", b"DELETE /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
              {405}),
             ("garbage request line", b"THIS IS NOT HTTP\r\n\r\n", {400}),
             ("binary garbage", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", {400}),
-            ("16 KiB header", b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + big + b"\r\n\r\n", {431}),
-            ("16 KiB URL", b"GET /" + big + b" HTTP/1.1\r\nHost: x\r\n\r\n", {400, 414, 431}),
+            ("16 KiB header", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + big + b"\r\n\r\n", {431}),
+            ("16 KiB URL", b"GET /" + big + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", {400, 414, 431}),
         ]
         probe = ff.ProbeProcess(self.server.url, seconds=5).start()
         try:

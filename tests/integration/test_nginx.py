@@ -22,6 +22,7 @@ Run: /usr/bin/python3 tests/integration/test_nginx.py --binary build/release/fre
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -285,8 +286,9 @@ class NginxTls(unittest.TestCase):
                 capture_output=True, text=True, timeout=30)
             if cp.returncode != 0:
                 raise AssertionError(f"openssl req failed: {cp.stderr}")
-            cls.server = ff.Server("--detector", "none", "--max-connections-per-address", "0") \
-                if cls._has_flag("--max-connections-per-address") else ff.Server("--detector", "none")
+            # As docs/deploy-nginx.md runs it: the public name listed.
+            cls.server = ff.Server("--detector", "none", "--max-connections-per-address", "0",
+                                   "--allow-host", "video.example.com")
             cls.server.start()
             site = doc_config()
             for attempt in range(3):
@@ -448,6 +450,43 @@ class NginxTls(unittest.TestCase):
             self.assertIn(b"\xff\xd8", payload[:256], "no JPEG in the first message")
         finally:
             r.close()
+        self.assertAlive()
+
+    def test_browser_origin_rules_through_the_proxy(self):
+        """The page's own requests pass (Host and X-Forwarded-Proto come through
+        nginx), another site's are refused, and so is an unlisted name."""
+        def request(method, path, host, origin, extra=b"", body=b""):
+            head = (f"Host: {host}\r\nOrigin: {origin}\r\nConnection: close\r\n"
+                    f"Content-Length: {len(body)}\r\n").encode() + extra
+            sock = self.tls_connect()
+            try:
+                sock.sendall(f"{method} {path} HTTP/1.1\r\n".encode() + head + b"\r\n" + body)
+                buf = ff._Buffered(sock)
+                status, _, headers = ff._parse_head(buf.read_until(b"\r\n\r\n", limit=64 << 10))
+                return status, headers
+            finally:
+                sock.close()
+        config = b"Content-Type: application/json\r\n"
+        quality = json.dumps({"quality": 80}).encode()
+        ws = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+              base64.b64encode(os.urandom(16)) + b"\r\nSec-WebSocket-Version: 13\r\n")
+        for name in ("localhost", "video.example.com"):
+            host = f"{name}:{self.port}"
+            own = f"https://{host}"
+            with self.subTest(host=host):
+                self.assertEqual(request("POST", "/api/config", host, own, config, quality)[0], 200)
+                self.assertEqual(request("GET", "/ws/stream", host, own, ws)[0], 101)
+                self.assertEqual(
+                    request("POST", "/api/config", host, "https://evil.example.com", config,
+                            quality)[0], 403)
+                self.assertEqual(request("GET", "/ws/stream", host, "https://evil.example.com",
+                                         ws)[0], 403)
+                status, headers = request("GET", "/snapshot.jpg", host, own)
+                self.assertEqual(status, 200)
+                self.assertNotIn("access-control-allow-origin", headers)
+        status, _ = request("GET", "/api/stats", f"attacker.example:{self.port}",
+                            f"https://attacker.example:{self.port}")
+        self.assertEqual(status, 403)
         self.assertAlive()
 
 

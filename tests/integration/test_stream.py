@@ -58,7 +58,7 @@ class EarlyParts(ff.ServerTestCase):
     def test_next_headers_arrive_with_the_frame(self):
         sock = ff.connect(self.server.port)
         try:
-            sock.sendall(b"GET /stream.mjpg?parts=early HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"GET /stream.mjpg?parts=early HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             data = b""
             arrivals = []  # (time, bytes so far)
             deadline = time.monotonic() + 10
