@@ -250,6 +250,13 @@ TEST(SourceSpecTest, BadArgumentsAreErrors) {
   }
   EXPECT_NE(ParseSourceSpec("foo://x").error().message.find("unsupported scheme 'foo'"),
             std::string::npos);
+  // http:// is read natively: a URL it cannot request is a bad argument, and
+  // the message shows it redacted.
+  auto bad_url = ParseSourceSpec("http://u:hunter2@h:99999/s?token=s3cret");
+  ASSERT_FALSE(bad_url.ok());
+  EXPECT_NE(bad_url.error().message.find("bad port"), std::string::npos) << bad_url.error().message;
+  EXPECT_EQ(bad_url.error().message.find("hunter2"), std::string::npos) << bad_url.error().message;
+  EXPECT_EQ(bad_url.error().message.find("s3cret"), std::string::npos) << bad_url.error().message;
 }
 
 TEST(NoSignalTest, FrameIsLabelledAndTimecoded) {

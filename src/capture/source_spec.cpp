@@ -102,6 +102,10 @@ Expected<SourceSpec> ParseSourceSpec(std::string_view spec) {
   if (!scheme.empty()) {
     out.location = std::string(spec);
     if (scheme == "http") {
+      // Read natively: a URL it cannot request is a bad argument, not a
+      // failure to open.
+      std::string why;
+      if (!probe::ParseUrl(spec, &why)) return bad(why);
       out.kind = SourceKind::kMjpegHttp;
       return out;
     }

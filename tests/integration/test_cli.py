@@ -55,6 +55,19 @@ class CliTest(unittest.TestCase):
                 self.assertEqual(len(lines), 1, f"{bad}: stderr should be one line: {cp.stderr!r}")
                 self.assertNotIn("serving on", cp.stdout)
 
+    def test_bad_source_error_never_shows_credentials(self):
+        for source in ("htp://viewer:hunter2@cam/x?token=s3cret",
+                       "http://viewer:hunter2@cam:99999/x?token=s3cret"):
+            with self.subTest(source=source):
+                cp = ff.run_cli(["run", "--port", "0", "--source", source], timeout=15)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn("viewer:***@", cp.stderr)
+                for secret in ("hunter2", "s3cret"):
+                    self.assertNotIn(secret, cp.stderr)
+        cp = ff.run_cli(["run", "--port", "0", "--source-token", "bad token"], timeout=15)
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertNotIn("bad token", cp.stderr)
+
     def test_port_in_use_exits_1(self):
         blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
