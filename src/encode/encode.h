@@ -100,14 +100,17 @@ struct VariantKey {
   auto operator<=>(const VariantKey&) const = default;
 };
 
-// `image` as variant `key` into `out` (reused between calls): scaled first,
-// then mirrored. A width of 0 or >= the image's keeps its size. If the image
-// carries a timecode strip and is scaled, the strip is drawn again at the new
-// width (timecode::Write), so it stays readable down to timecode::kMinWidth;
-// narrower frames lose it. Mirroring mirrors the strip (timecode::Read
-// reports that; a scaled mirrored strip is drawn again mirrored). `out` may
-// share pixels with `image` for the default key.
-void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out);
+// `image` as variant `key`: scaled first, then mirrored. A width of 0 or >=
+// the image's keeps its size. If the image carries a timecode strip and is
+// scaled, the strip is drawn again at the new width (timecode::Write), so it
+// stays readable down to timecode::kMinWidth; narrower frames lose it.
+// Mirroring mirrors the strip (timecode::Read reports that; a scaled mirrored
+// strip is drawn again mirrored).
+// Returns `image` itself when there is nothing to do (read it only), else
+// `buffer`, written with the variant. `buffer` is the caller's own, reused
+// between calls: it must share pixels with nothing else. `image` is never
+// written, and `buffer` never made to share its pixels.
+const cv::Mat& MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& buffer);
 
 // Receives each frame of one variant on the VariantEncoders thread. Must not
 // block: it hands the frame on (http wraps it into a stream part).
@@ -137,7 +140,7 @@ class VariantEncoder {
   std::atomic<int> height_{0};
   // Only the VariantEncoders thread touches these.
   uint64_t last_version_ = 0;  // newest annotated frame encoded
-  cv::Mat pixels_;
+  cv::Mat pixels_;             // MakeVariant's buffer: this variant's alone
 };
 
 // The encoders of every variant in use: one thread that takes the newest

@@ -13,24 +13,25 @@
 
 namespace freshframe::encode {
 
-void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out) {
+const cv::Mat& MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& buffer) {
   const bool scale = key.width > 0 && key.width < image.cols;
-  if (!scale && !key.mirror) {
-    out = image;
-    return;
-  }
+  // Nothing to do: the frame itself, read only. Never `buffer = image`: the
+  // next frame that needs work would be written into this one's pixels, which
+  // the annotated slot, the main encoder and the bus share (issue 14).
+  if (!scale && !key.mirror) return image;
   if (!scale) {
-    cv::flip(image, out, 1);
-    return;
+    cv::flip(image, buffer, 1);
+    return buffer;
   }
   const int height = std::max(
       1, static_cast<int>(std::lround(static_cast<double>(image.rows) * key.width / image.cols)));
   // Scaling blurs the strip's cells off the grid a reader expects at the new
   // width: read the stamp before and draw it again after.
   const std::optional<timecode::Reading> strip = timecode::Read(image, MonotonicMicros());
-  // Not in place: `out` is the variant's own buffer, reused frame to frame.
+  // Not in place: a mirrored variant scales into a scratch buffer of this
+  // thread's, then flips into its own.
   thread_local cv::Mat scaled;
-  cv::Mat& target = key.mirror ? scaled : out;
+  cv::Mat& target = key.mirror ? scaled : buffer;
   cv::resize(image, target, cv::Size(key.width, height), 0, 0, cv::INTER_AREA);
   if (strip && timecode::Write(target, strip->t_us) && strip->mirrored) {
     // The whole stream is mirrored (the annotator's mirror setting): keep the
@@ -38,7 +39,8 @@ void MakeVariant(const cv::Mat& image, const VariantKey& key, cv::Mat& out) {
     cv::Mat rows = target.rowRange(0, std::min(timecode::StripRows(target.cols), target.rows));
     cv::flip(rows.clone(), rows, 1);
   }
-  if (key.mirror) cv::flip(scaled, out, 1);
+  if (key.mirror) cv::flip(scaled, buffer, 1);
+  return buffer;
 }
 
 VariantEncoders::VariantEncoders(int quality, LatestSlot<FramePtr>& annotated, Metrics& metrics,
@@ -117,16 +119,16 @@ void VariantEncoders::Run(std::stop_token stop) {
 void VariantEncoders::Encode(VariantEncoder& variant, const Frame& frame, uint64_t version) {
   const int64_t start = MonotonicMicros();
   variant.last_version_ = version;
-  MakeVariant(frame.image, variant.key_, variant.pixels_);
-  auto jpeg = encoder_.Encode(variant.pixels_);
+  const cv::Mat& picture = MakeVariant(frame.image, variant.key_, variant.pixels_);
+  auto jpeg = encoder_.Encode(picture);
   if (!jpeg) {
     spdlog::error("variant encoder: {}", jpeg.error().message);
     return;
   }
   auto out = std::make_shared<EncodedFrame>();
   out->meta = frame.meta;
-  out->meta.width = variant.pixels_.cols;
-  out->meta.height = variant.pixels_.rows;
+  out->meta.width = picture.cols;
+  out->meta.height = picture.rows;
   out->jpeg = std::move(jpeg).value();
   const int64_t end = MonotonicMicros();
   out->meta.stamps.encode_us = end;

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -25,20 +26,37 @@ cv::Mat TestImage(int width, int height, int64_t stamp) {
 
 double MeanOf(const cv::Mat& image, cv::Rect area) { return cv::mean(image(area))[0]; }
 
-TEST(VariantEncoderTest, DefaultKeySharesThePixels) {
+TEST(VariantEncoderTest, NothingToDoReturnsTheFrameItselfAndLeavesTheBufferAlone) {
   const cv::Mat image = TestImage(640, 480, MonotonicMicros());
-  cv::Mat out;
-  MakeVariant(image, VariantKey{}, out);
-  EXPECT_EQ(out.data, image.data);
-  MakeVariant(image, VariantKey{false, 640}, out);  // the frame's own width: nothing to do
-  EXPECT_EQ(out.data, image.data);
+  cv::Mat buffer;
+  EXPECT_EQ(MakeVariant(image, VariantKey{}, buffer).data, image.data);
+  // The frame's own width: nothing to do.
+  EXPECT_EQ(MakeVariant(image, VariantKey{false, 640}, buffer).data, image.data);
+  EXPECT_TRUE(buffer.empty());  // not made to share the frame's pixels
+}
+
+// Regression (issue 14, finding 5): the buffer used to be aliased to a frame
+// passed through (`out = image`); the next frame that needed scaling was then
+// resized into that frame's pixels.
+TEST(VariantEncoderTest, NeverWritesIntoAFrameItPassedThrough) {
+  const cv::Mat small = TestImage(640, 480, MonotonicMicros());
+  const cv::Mat large = TestImage(1280, 960, MonotonicMicros());
+  const cv::Mat small_copy = small.clone();
+  cv::Mat buffer;
+  for (const VariantKey key : {VariantKey{false, 640}, VariantKey{true, 640}}) {
+    MakeVariant(small, key, buffer);
+    const cv::Mat& scaled = MakeVariant(large, key, buffer);
+    EXPECT_EQ(scaled.size(), cv::Size(640, 480));
+    EXPECT_NE(scaled.data, small.data);
+    EXPECT_EQ(cv::norm(small, small_copy, cv::NORM_INF), 0) << "mirror " << key.mirror;
+  }
 }
 
 TEST(VariantEncoderTest, MirrorFlipsPictureAndStrip) {
   const int64_t stamp = MonotonicMicros();
   const cv::Mat image = TestImage(640, 480, stamp);
-  cv::Mat out;
-  MakeVariant(image, VariantKey{true, 0}, out);
+  cv::Mat buffer;
+  const cv::Mat& out = MakeVariant(image, VariantKey{true, 0}, buffer);
   ASSERT_EQ(out.size(), image.size());
   EXPECT_GT(MeanOf(out, cv::Rect(0, 100, 320, 380)), 200);  // bright half now on the left
   EXPECT_LT(MeanOf(out, cv::Rect(320, 100, 320, 380)), 50);
@@ -190,6 +208,42 @@ TEST_F(VariantEncodersTest, NothingIsEncodedWithoutVariants) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_EQ(metrics_.Stage("encode_variants").frames(), 0U);
+  encoders_.Stop();
+}
+
+// Regression (issue 14, finding 5): a width variant used to alias its reused
+// buffer to a frame it passed through unscaled (the source at the variant's
+// width), then resized the next, larger frame into that memory: into a frame
+// the annotated slot, the main encoder and the bus still share.
+TEST_F(VariantEncodersTest, NeverWritesIntoTheFramesItIsGiven) {
+  encoders_.Start();
+  auto variant = encoders_.Add({false, 640}, nullptr);
+  auto mirrored = encoders_.Add({true, 640}, nullptr);
+  std::vector<FramePtr> frames;  // as published: shared and immutable
+  std::vector<cv::Mat> copies;
+  const int widths[] = {640, 1280, 640, 1280};
+  for (uint64_t i = 1; i <= std::size(widths); ++i) {
+    const int width = widths[i - 1];
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = i;
+    frame->meta.width = width;
+    frame->meta.height = width * 3 / 4;
+    frame->meta.stamps.capture_us = MonotonicMicros();
+    frame->image = TestImage(width, width * 3 / 4, frame->meta.stamps.capture_us);
+    copies.push_back(frame->image.clone());
+    frames.push_back(frame);
+    annotated_.Publish(frame);
+    ASSERT_TRUE(WaitFor([&] {
+      return variant->encoded_frames() == i && mirrored->encoded_frames() == i;
+    })) << "frame "
+        << i;
+    EXPECT_EQ(variant->width(), 640) << "frame " << i;
+    EXPECT_EQ(mirrored->width(), 640) << "frame " << i;
+    for (size_t k = 0; k < frames.size(); ++k) {
+      EXPECT_EQ(cv::norm(frames[k]->image, copies[k], cv::NORM_INF), 0)
+          << "frame " << k + 1 << " changed while frame " << i << " was encoded";
+    }
+  }
   encoders_.Stop();
 }
 

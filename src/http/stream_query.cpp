@@ -97,7 +97,9 @@ Expected<StreamQuery> ParseStreamQuery(std::string_view target, const SourceForm
   if (auto text = QueryValue(target, "width")) {
     auto width = ParseWidth(*text, source.width);
     if (!width) return width.error();
-    query.variant.width = *width == source.width ? 0 : *width;
+    // Rounded down (kMinVariantWidth is a multiple of the step, so the result
+    // stays >= it): below the source's width unless that was asked for.
+    query.variant.width = *width == source.width ? 0 : *width - *width % kVariantWidthStep;
   }
   if (auto text = QueryValue(target, "parts")) {
     auto early = ParseParts(*text);

@@ -47,8 +47,27 @@ TEST(RouterStreamQueryTest, RejectsBadValuesWithAClearMessage) {
   }
   EXPECT_NE(ParseStreamQuery("/s?fps=31", kSource).error().message.find("(0, 30]"),
             std::string::npos);
-  EXPECT_NE(ParseStreamQuery("/s?width=17", kSource).error().message.find("[16, 640]"),
+  EXPECT_NE(ParseStreamQuery("/s?width=15", kSource).error().message.find("[16, 640]"),
             std::string::npos);
+}
+
+// Regression (issue 14, finding 8): every distinct width was a variant of its
+// own (an encoder, a buffer and an encode per frame). Widths are rounded
+// down to a multiple of 16, so nearby ones share one variant.
+TEST(RouterStreamQueryTest, WidthsAreRoundedDownToSteps) {
+  for (const char* target : {"/s?width=320", "/s?width=322", "/s?width=330", "/s?width=334"}) {
+    auto query = ParseStreamQuery(target, kSource);
+    ASSERT_TRUE(query.ok()) << target << ": " << query.error().message;
+    EXPECT_EQ(query->variant.width, 320) << target;
+  }
+  EXPECT_EQ(ParseStreamQuery("/s?width=336", kSource)->variant.width, 336);
+  EXPECT_EQ(ParseStreamQuery("/s?width=30", kSource)->variant.width, kMinVariantWidth);
+  EXPECT_EQ(ParseStreamQuery("/s?width=638", kSource)->variant.width, 624);
+  // The source's own width is no scaling, even when it is not a step.
+  const SourceFormat odd{1000, 750, 30};
+  EXPECT_TRUE(ParseStreamQuery("/s?width=1000", odd)->variant.is_default());
+  EXPECT_EQ(ParseStreamQuery("/s?width=998", odd)->variant.width, 992);
+  EXPECT_EQ(ParseStreamQuery("/s?width=7678", SourceFormat{})->variant.width, 7664);
 }
 
 TEST(RouterStreamQueryTest, PartsEarlyOrFull) {
@@ -66,7 +85,7 @@ TEST(RouterStreamQueryTest, UnknownSourceHasWideLimits) {
   const SourceFormat unknown;
   EXPECT_TRUE(ParseStreamQuery("/s?fps=240&width=7680", unknown).ok());
   EXPECT_FALSE(ParseStreamQuery("/s?fps=241", unknown).ok());
-  EXPECT_FALSE(ParseStreamQuery("/s?width=7682", unknown).ok());
+  EXPECT_FALSE(ParseStreamQuery("/s?width=7681", unknown).ok());
 }
 
 }  // namespace
