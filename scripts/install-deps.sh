@@ -19,6 +19,7 @@ packages=(
   # bench/compare and its test: the guide's designs (bench/baselines) and the plots
   python3-opencv python3-flask python3-gunicorn python3-eventlet python3-matplotlib
   chromium  # tests/e2e: the page in a real browser, driven by playwright-core from npm
+  gstreamer1.0-plugins-base  # gst: sources (appsink, videotestsrc); test_cli.py stalls one at shutdown
 )
 # Node.js and npm run tests/web and tests/e2e. A machine that has its own
 # Node.js (not from Debian) keeps it: Debian's npm would conflict with it.

@@ -34,7 +34,10 @@ SHUTDOWN_LIMIT_S = 5.0   # src/app/run_command.cpp kShutdownLimitUs
 EXIT_SLACK_S = 5.0       # beyond the limit, for a loaded machine
 AT_ONCE_S = 2.0          # "at once" after a second signal
 # Never delivers a frame: identity sleeps 100 s before passing each buffer.
-STALLED_GST = "gst:fakesrc is-live=true ! identity sleep-time=100000000 ! appsink"
+# A live pipeline that delivers its first frame at once and the next one 100 s
+# later: the grabber is then blocked inside cv::VideoCapture::read.
+STALLED_GST = ("gst:videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=1/100 "
+               "! videoconvert ! appsink")
 
 
 def nonempty_lines(text):
@@ -159,6 +162,21 @@ class StuckSource(unittest.TestCase):
         proc.err.seek(0)
         return proc.err.read().decode("utf-8", "replace")
 
+    def wait_signals_blocked(self, proc, timeout=20.0):
+        """Waits until the process has blocked SIGINT and SIGTERM (RunPipeline's
+        first step): from then on a signal reaches the watchdog, not the
+        default action, however slowly the process started."""
+        wanted = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        deadline = time.monotonic() + timeout
+        while True:
+            self.assertIsNone(proc.poll(), f"exited early: {self.stderr(proc)[-2000:]}")
+            with open(f"/proc/{proc.pid}/status") as f:
+                mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigBlk:"))
+            if mask & wanted == wanted:
+                return
+            self.assertLess(time.monotonic(), deadline, "stop signals never blocked")
+            time.sleep(0.02)
+
     def wait_for_log(self, proc, text, timeout=20.0):
         deadline = time.monotonic() + timeout
         while text not in self.stderr(proc):
@@ -176,7 +194,8 @@ class StuckSource(unittest.TestCase):
 
     def test_sigint_while_opening_a_stuck_source_is_bounded(self):
         proc = self.start_stuck("file:" + self.fifo)
-        time.sleep(1.0)  # it is inside open() now, waiting for a writer
+        self.wait_signals_blocked(proc)
+        time.sleep(0.5)  # it is inside open() now, waiting for a writer
         self.assertIsNone(proc.poll(), self.stderr(proc))
         proc.send_signal(signal.SIGINT)
         rc, took = self.wait_exit(proc, SHUTDOWN_LIMIT_S + EXIT_SLACK_S, "SIGINT while opening")
@@ -188,7 +207,8 @@ class StuckSource(unittest.TestCase):
         for sig in (signal.SIGINT, signal.SIGTERM):
             with self.subTest(signal=sig.name):
                 proc = self.start_stuck("file:" + self.fifo)
-                time.sleep(1.0)
+                self.wait_signals_blocked(proc)
+                time.sleep(0.5)  # inside open() now, waiting for a writer
                 proc.send_signal(sig)
                 self.wait_for_log(proc, "send it again to exit at once")
                 proc.send_signal(sig)
