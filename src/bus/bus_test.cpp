@@ -424,12 +424,17 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
   ObjectImage image(pins.path());
   ASSERT_TRUE(image.ok());
   ASSERT_EQ(image.header().slot_count, kSlots);
+  // Each helper pins the newest slot and stays alive until all have pinned:
+  // a live reader's entry is not reused, so each pin stays in the table
+  // (a reader that registers resets the pin of the dead entry it takes).
   std::set<uint32_t> dead_pins;
+  std::vector<std::unique_ptr<HelperProcess>> pinners;
   for (uint64_t round = 0; round < kSlots - 1; ++round) {
     const uint64_t sequence = 1000 + round;
     ASSERT_EQ(*(*writer)->Publish(MakeFrame(320, 240, sequence)), BusWriter::Result::kPublished);
     const uint32_t slot = image.newest_slot();
-    HelperProcess child("BusTestHelper.PinUntilKilled", "FRESHFRAME_BUS_TEST_PIN", pins.name());
+    auto& child = *pinners.emplace_back(std::make_unique<HelperProcess>(
+        "BusTestHelper.PinUntilKilled", "FRESHFRAME_BUS_TEST_PIN", pins.name()));
     ASSERT_GT(child.pid(), 0);
     ASSERT_EQ(child.ReadLine(30s), "pinned " + std::to_string(sequence));
     // The pin is really there, on the newest slot, under the helper's pid.
@@ -439,9 +444,15 @@ TEST(BusTest, KilledWritersAndReadersNeverCorruptTheBus) {
                           entry.pinned.load() == static_cast<int32_t>(slot));
     }
     ASSERT_TRUE(pinned) << "helper " << child.pid() << " holds no pin on slot " << slot;
-    child.Kill();
     dead_pins.insert(slot);
   }
+  for (auto& child : pinners) child->Kill();
+  // Their pins stay behind, under dead pids.
+  size_t left = 0;
+  for (const auto& entry : image.header().readers) {
+    left += dead_pins.count(static_cast<uint32_t>(entry.pinned.load())) != 0 ? 1U : 0U;
+  }
+  ASSERT_EQ(left, kSlots - 1);
   // One more frame: now the newest is the one slot without a dead pin.
   ASSERT_EQ(*(*writer)->Publish(MakeFrame(320, 240, 1999)), BusWriter::Result::kPublished);
   ASSERT_EQ(dead_pins.size(), kSlots - 1);
