@@ -187,7 +187,12 @@ class BadBuses(unittest.TestCase):
     def test_bad_names_exit_2(self):
         for args in (["serve", "--in", "a/b"], ["capture", "--out", "x y"],
                      ["infer", "--in", "ok", "--out", "../x"], ["capture", "--bus-mode", "999",
-                                                              "--out", "x"]):
+                                                              "--out", "x"],
+                     # world-writable, setuid, no owner write; a bad owner
+                     ["capture", "--bus-mode", "0666", "--out", "x"],
+                     ["capture", "--bus-mode", "4600", "--out", "x"],
+                     ["capture", "--bus-mode", "0400", "--out", "x"],
+                     ["serve", "--in", "x", "--bus-allow-owner", "nobody"]):
             proc = ff.run_cli(args)
             self.assertEqual(proc.returncode, 2, f"{args}: {proc.stderr}")
             self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
@@ -203,6 +208,32 @@ class BadBuses(unittest.TestCase):
             self.assertIn("not a freshframe bus", proc.stderr)
         finally:
             os.unlink(path)
+
+    def test_foreign_and_world_writable_buses_exit_1(self):
+        """A bus another user owns, or anyone may write, is refused with one
+        clear error (which object, what is wrong, which flag allows it)."""
+        name = f"itforeign{os.getpid()}"
+        path = f"/dev/shm/freshframe.{name}"
+        capture = Stage("capture", "--source", "pattern:64x48@30", "--out", name).start()
+        try:
+            wait_for(lambda: os.path.exists(path), 15, "capture's bus")
+        finally:
+            capture.close()
+        try:
+            os.chmod(path, 0o666)
+            proc = ff.run_cli(["serve", "--port", "0", "--in", name])
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(f"{path} has mode 0666: world-writable", proc.stderr)
+            os.chmod(path, 0o600)
+            if os.geteuid() != 0:
+                return  # giving the object to another user needs root
+            os.chown(path, 65534, 65534)
+            proc = ff.run_cli(["serve", "--port", "0", "--in", name])
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn(f"{path} is owned by uid 65534", proc.stderr)
+            self.assertIn("--bus-allow-owner 65534", proc.stderr)
+        finally:
+            unlink_bus(name)
 
 
 if __name__ == "__main__":
