@@ -56,7 +56,8 @@ nlohmann::json Admission::RejectedJson() const {
           {"per_address", rejected(Rejection::kPerAddress)},
           {"uri_too_long", rejected(Rejection::kUriTooLong)},
           {"host", rejected(Rejection::kHost)},
-          {"origin", rejected(Rejection::kOrigin)}};
+          {"origin", rejected(Rejection::kOrigin)},
+          {"max_variants", rejected(Rejection::kMaxVariants)}};
 }
 
 bool Admission::ShouldLogRefusal(const std::string& address, int64_t now_us) {

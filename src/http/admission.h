@@ -53,9 +53,10 @@ enum class Rejection {
   kMaxClients,
   kPerAddress,
   kUriTooLong,
-  kHost,    // Host not allowed (DNS rebinding; origin_policy.h)
-  kOrigin,  // a foreign Origin (origin_policy.h)
-  kCount,   // the number of kinds
+  kHost,         // Host not allowed (DNS rebinding; origin_policy.h)
+  kOrigin,       // a foreign Origin (origin_policy.h)
+  kMaxVariants,  // a new pixel variant beyond --max-variants
+  kCount,        // the number of kinds
 };
 
 class Admission {
@@ -75,7 +76,7 @@ class Admission {
   bool ShouldLogRefusal(const std::string& address, int64_t now_us);
   static constexpr int64_t kRefusalLogInterval = 60'000'000;  // microseconds
   // {"auth": n, "max_clients": n, "per_address": n, "uri_too_long": n,
-  //  "host": n, "origin": n}
+  //  "host": n, "origin": n, "max_variants": n}
   nlohmann::json RejectedJson() const;
   uint64_t rejected(Rejection why) const;
   size_t streaming() const { return streaming_.load(std::memory_order_relaxed); }
@@ -91,7 +92,7 @@ class Admission {
   // it, and it orders nothing else.
   std::atomic<size_t> streaming_{0};
   mutable std::mutex mutex_;
-  std::map<std::string, size_t> per_address_;        // only addresses with connections
+  std::map<std::string, size_t> per_address_;  // only addresses with connections
   // By Rejection; relaxed statistics.
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Rejection::kCount)> rejected_{};
   // When a refusal from each address was last logged; bounded (see

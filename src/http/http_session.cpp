@@ -40,7 +40,9 @@ std::string EndlessHeader(std::string_view type, std::string_view extra,
       "HTTP/1.1 200 OK\r\nServer: freshframe/" FRESHFRAME_VERSION "\r\nContent-Type: ";
   header.append(type).append("\r\n").append(extra);
   if (!allow_origin.empty()) {
-    header.append("Access-Control-Allow-Origin: ").append(allow_origin).append("\r\nVary: Origin\r\n");
+    header.append("Access-Control-Allow-Origin: ")
+        .append(allow_origin)
+        .append("\r\nVary: Origin\r\n");
   }
   header.append("Connection: close\r\n\r\n");
   return header;
@@ -52,8 +54,9 @@ BrowserHeaders BrowserHeadersOf(const Request& request) {
     return it == request.end() ? std::string_view{} : std::string_view(it->value());
   };
   const auto proto = request.find("X-Forwarded-Proto");
-  return BrowserHeaders{get(bhttp::field::host), get(bhttp::field::origin),
-                        proto == request.end() ? std::string_view{} : std::string_view(proto->value())};
+  return BrowserHeaders{
+      get(bhttp::field::host), get(bhttp::field::origin),
+      proto == request.end() ? std::string_view{} : std::string_view(proto->value())};
 }
 
 // Whether a request is a CORS preflight: OPTIONS with the method the page
@@ -262,9 +265,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Stream(std::string path) {
-    if (!CheckStreamQuery(path)) return;
+    const auto query = CheckStreamQuery(path);
+    if (!query) return;
     const std::string type = "multipart/x-mixed-replace;boundary=" + std::string(kBoundary);
     if (head_) return SendText(bhttp::status::ok, type, "");
+    if (!AdmitStream() || !ReserveVariant(*query)) return;
     HandOver(EndlessHeader(type,
                            "Cache-Control: no-store, no-cache, must-revalidate\r\n"
                            "Pragma: no-cache\r\n"
@@ -275,10 +280,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // The per-client options of a stream request (?fps, ?mirror, ?width; see
-  // stream_query.h); nullopt, after answering 400, if one is invalid, or 503
-  // if it asks for a new pixel variant while --max-variants are in use. The
-  // variant's place is reserved here, before any stream header is sent, for
-  // the session that opens it (VariantStreams::Reserve).
+  // stream_query.h); nullopt, after answering 400, if one is invalid.
   std::optional<StreamQuery> CheckStreamQuery(std::string_view target) {
     auto query = ParseStreamQuery(target, context_.Source());
     if (!query) {
@@ -289,18 +291,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       SendError(bhttp::status::bad_request, "mirror and width are not available on this server");
       return std::nullopt;
     }
-    auto place =
-        context_.variants.Reserve(query->variant, context_.options.max_variants, MonotonicMicros());
-    if (!place) {
-      // Debug, as SendError logs: a client that retries must not flood the log.
-      spdlog::debug("client {}: 503 {}", peer_, place.error().message);
-      auto response = JsonError(bhttp::status::service_unavailable, place.error().message);
-      // Places free up only as viewers of other variants leave.
-      response.set(bhttp::field::retry_after, "5");
-      Send(std::move(response));
-      return std::nullopt;
-    }
     return *query;
+  }
+
+  // Reserves the place of the query's pixel variant for the session that
+  // will open it (VariantStreams::Reserve), as the last check before the
+  // stream's header is sent, so that a request answered otherwise (HEAD,
+  // 426, --max-clients' 503) holds none; false after answering 503 when it
+  // asks for a new variant while --max-variants are in use.
+  bool ReserveVariant(const StreamQuery& query) {
+    auto place =
+        context_.variants.Reserve(query.variant, context_.options.max_variants, MonotonicMicros());
+    if (place) return true;
+    context_.admission.Count(Rejection::kMaxVariants);
+    // Debug, as SendError logs: a client that retries must not flood the log.
+    spdlog::debug("client {}: 503 {}", peer_, place.error().message);
+    auto response = JsonError(bhttp::status::service_unavailable, place.error().message);
+    // Places free up only as viewers of other variants leave.
+    response.set(bhttp::field::retry_after, "5");
+    Send(std::move(response));
+    return false;
   }
 
   // /ws/stream, whatever the method: a request without "Upgrade: websocket"
@@ -318,7 +328,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       response.keep_alive(false);
       return Send(std::move(response));
     }
-    if (!AdmitStream()) return;
+    if (!AdmitStream() || !ReserveVariant(*query)) return;
     std::string path = RedactToken(target);  // before request_ moves: `target` points into it
     StartWsSession(std::move(stream_), context_, std::move(peer_), std::move(path), lease_, *query,
                    std::move(request_));
@@ -418,7 +428,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // OPTIONS with Access-Control-Request-Method from a page the policy lets
   // through (a listed origin: same-origin requests are not preflighted).
   void Preflight(const RouteResult& result) {
-    if (result.resource == Route::kNotFound) return SendError(bhttp::status::not_found, "not found");
+    if (result.resource == Route::kNotFound)
+      return SendError(bhttp::status::not_found, "not found");
     auto response = MakeResponse(bhttp::status::no_content, "text/plain; charset=utf-8", "");
     response.set(bhttp::field::access_control_allow_methods, result.allow);
     response.set(bhttp::field::access_control_allow_headers, "Authorization, Content-Type");

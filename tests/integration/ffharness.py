@@ -462,7 +462,9 @@ def _read_response_from_bytes(data, head_only):
 
 
 def http_get(port, path, timeout=10.0, method="GET", headers=None, host="127.0.0.1"):
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+    if not any(k.lower() == "connection" for k in (headers or {})):
+        lines.append("Connection: close")
     for k, v in (headers or {}).items():
         lines.append(f"{k}: {v}")
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

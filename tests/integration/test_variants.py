@@ -293,7 +293,12 @@ class VariantCap(ff.ServerTestCase):
     SERVER_ARGS = ("--detector", "none", "--max-variants", "2")
 
     def _refused(self, path):
-        status, headers, body = self.server.get(path)
+        headers = None
+        if path.startswith("/ws/"):  # a real handshake: a plain GET gets 426 first
+            headers = {"Upgrade": "websocket", "Connection": "Upgrade",
+                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                       "Sec-WebSocket-Version": "13"}
+        status, headers, body = self.server.get(path, headers=headers)
         self.assertEqual(status, 503, f"{path}: {body!r}")
         self.assertEqual(headers.get("retry-after"), "5", headers)
         self.assertTrue(headers.get("content-type", "").startswith("application/json"), headers)
@@ -337,9 +342,14 @@ class VariantCap(ff.ServerTestCase):
                                                  zip(viewers, before))),
                             ([v.parts for v in viewers], before, [v.error for v in viewers]))
             self.assertEqual([v.error for v in viewers], [None, None])
-            variants = self.server.stats()["variants"]
+            stats = self.server.stats()
+            variants = stats["variants"]
             self.assertEqual(sorted((v["mirror"], v["width"]) for v in variants),
                              [(False, 320), (True, 640)], variants)
+            self.assertEqual(stats["rejected"]["max_variants"], 23, stats["rejected"])
+            # A HEAD or a plain GET of the WebSocket route takes no place.
+            self.assertEqual(self.server.get("/stream.mjpg?width=160", method="HEAD").status, 200)
+            self.assertEqual(self.server.get("/ws/stream?width=160").status, 426)
         finally:
             for viewer in viewers:
                 viewer.stop()
