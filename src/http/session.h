@@ -96,4 +96,9 @@ void StartWsSession(boost::beast::tcp_stream stream, ServerContext& context, std
 
 std::string PeerName(const boost::asio::ip::tcp::socket& socket);
 
+// A connection beyond the per-address cap: a 503 written without waiting (a
+// new socket's send buffer takes it whole; if it does not, the connection is
+// just closed), then closed at once. Nothing here can block the acceptor.
+void RefuseConnection(boost::asio::ip::tcp::socket socket);
+
 }  // namespace freshframe::http
