@@ -26,6 +26,17 @@ CLI::Validator ErrorValidator(Check check, std::string name) {
       std::move(name));
 }
 
+// `flag` TOKEN and `flag`-file FILE (the token on FILE's first line, kept out
+// of `ps`); one or the other.
+void AddTokenOptions(CLI::App& app, const std::string& flag, std::string& token,
+                     std::string& token_file, const std::string& help) {
+  CLI::Option* inline_token =
+      app.add_option(flag, token, help)->check(ErrorValidator(http::ValidateToken, "TOKEN"));
+  app.add_option(flag + "-file", token_file,
+                 "Like " + flag + ", with the token on the first line of FILE")
+      ->excludes(inline_token);
+}
+
 // A bad --source is a bad argument (exit 2); one that is well formed but
 // cannot be opened is a runtime failure (exit 1, from Pipeline::Create).
 CLI::Validator SourceValidator() {
@@ -82,14 +93,9 @@ void AddSourceOptions(CLI::App& app, RunOptions& options) {
       ->capture_default_str();
   // Credentials for a protected upstream freshframe, in a header rather than
   // in the URL; user:pass@ in an http:// URL is sent as Basic.
-  CLI::Option* source_token =
-      app.add_option("--source-token", options.source_token,
-                     "http:// sources: send 'Authorization: Bearer TOKEN' (instead of "
-                     "?token= in the URL)")
-          ->check(ErrorValidator(http::ValidateToken, "TOKEN"));
-  app.add_option("--source-token-file", options.source_token_file,
-                 "Like --source-token, with the token on the first line of FILE")
-      ->excludes(source_token);
+  AddTokenOptions(app, "--source-token", options.source_token, options.source_token_file,
+                  "http:// sources: send 'Authorization: Bearer TOKEN' (instead of ?token= in "
+                  "the URL)");
 }
 
 // The detector spec's form; whether its file loads is checked at start-up.
@@ -174,14 +180,9 @@ void AddDetectorOptions(CLI::App& app, RunOptions& options) {
 // Authentication and limits. Validators never echo a secret: their messages
 // say what is wrong, not what was given.
 void AddAccessOptions(CLI::App& app, RunOptions& options) {
-  CLI::Option* token =
-      app.add_option("--token", options.token,
-                     "Require 'Authorization: Bearer TOKEN' or ?token=TOKEN on every route "
-                     "but /healthz")
-          ->check(ErrorValidator(http::ValidateToken, "TOKEN"));
-  app.add_option("--token-file", options.token_file,
-                 "Like --token, with the token on the first line of FILE")
-      ->excludes(token);
+  AddTokenOptions(app, "--token", options.token, options.token_file,
+                  "Require 'Authorization: Bearer TOKEN' or ?token=TOKEN on every route but "
+                  "/healthz");
   app.add_option("--basic-auth", options.basic_auth,
                  "Require HTTP Basic credentials USER:PASS (either credential is accepted "
                  "with --token)")
@@ -256,8 +257,7 @@ void AddBusOptions(CLI::App& app, RunOptions& options) {
         const bool uid = !owner.empty() && owner.size() <= 10 &&
                          owner.find_first_not_of("0123456789") == std::string::npos &&
                          std::stoll(owner) <= 4294967294LL;
-        return owner == "any" || uid ? std::string()
-                                     : "bus owner must be a numeric uid or 'any'";
+        return owner == "any" || uid ? std::string() : "bus owner must be a numeric uid or 'any'";
       });
   app.add_option("--bus-slots", options.bus_slots,
                  "Slots of buses this process creates (readers holding views + 2)")

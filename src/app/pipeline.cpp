@@ -61,18 +61,22 @@ std::string_view RoleName(Role role) {
   return "run";
 }
 
+// `token`, or the first line of `token_file` when one is given (a --token
+// and --token-file pair); an Error if that file cannot be read.
+Expected<std::string> TokenOf(const std::string& token, const std::string& token_file) {
+  if (token_file.empty()) return token;
+  return http::ReadTokenFile(token_file);
+}
+
 // An Error if --token-file cannot be read (a runtime failure: exit 1).
 Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
   http::ServerOptions server;
   server.bind = options.bind;
   server.port = static_cast<uint16_t>(options.port);
   server.threads = options.threads;
-  server.token = options.token;
-  if (!options.token_file.empty()) {
-    auto token = http::ReadTokenFile(options.token_file);
-    if (!token) return token.error();
-    server.token = std::move(token).value();
-  }
+  auto token = TokenOf(options.token, options.token_file);
+  if (!token) return token.error();
+  server.token = std::move(token).value();
   server.basic_auth = options.basic_auth;
   // Normalised as the policy compares them (validated by the command line).
   for (const auto& origin : options.allow_origins) {
@@ -81,7 +85,8 @@ Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
     }
   }
   for (const auto& host : options.allow_hosts) {
-    if (auto valid = http::ValidateAllowHost(host)) server.origin_policy.allow_hosts.push_back(*valid);
+    if (auto valid = http::ValidateAllowHost(host))
+      server.origin_policy.allow_hosts.push_back(*valid);
   }
   server.max_clients = static_cast<size_t>(options.max_clients);
   server.max_variants = static_cast<size_t>(options.max_variants);
@@ -283,12 +288,9 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     source_options.fourcc = options.fourcc;
     source_options.loop = options.loop;
     source_options.rtsp_transport = options.rtsp_transport;
-    source_options.token = options.source_token;
-    if (!options.source_token_file.empty()) {
-      auto token = http::ReadTokenFile(options.source_token_file);
-      if (!token) return Error{"--source-token-file: " + token.error().message};
-      source_options.token = std::move(token).value();
-    }
+    auto token = TokenOf(options.source_token, options.source_token_file);
+    if (!token) return Error{"--source-token-file: " + token.error().message};
+    source_options.token = std::move(token).value();
     auto source = capture::MakeSource(source_options);
     if (!source) return Error{probe::RedactUrl(source.error().message)};
     // A source that cannot be opened at start-up is an error (exit 1); one

@@ -55,13 +55,11 @@ def start_on_port(port, attempts=10):
     raise AssertionError(f"could not restart A on port {port}: {last}")
 
 
-class Chain(unittest.TestCase):
+class ProcessesTestCase(unittest.TestCase):
+    """Processes started with start() are closed after each test."""
+
     def setUp(self):
         self.processes = []
-        self.a = self.start(Process("run", "--port", "0", "--detector", "none"))
-        self.a_url = self.a.stream_url()
-        self.b = self.start(
-            Process("run", "--port", "0", "--detector", "none", "--source", self.a_url))
 
     def tearDown(self):
         for proc in self.processes:
@@ -70,6 +68,16 @@ class Chain(unittest.TestCase):
     def start(self, proc):
         self.processes.append(proc)
         return proc.start()
+
+
+class Chain(ProcessesTestCase):
+    def setUp(self):
+        super().setUp()
+        self.a = self.start(Process("run", "--port", "0", "--detector", "none"))
+        self.a_url = self.a.stream_url()
+        self.b = self.start(
+            Process("run", "--port", "0", "--detector", "none", "--source", self.a_url))
+
 
     def source(self):
         return self.b.stats()["source"]
@@ -147,25 +155,18 @@ USER, PASSWORD = "viewer", "pa55-w0rd-71c4"
 SECRETS = (TOKEN, PASSWORD)
 
 
-class Credentials(unittest.TestCase):
+class Credentials(ProcessesTestCase):
     """B chains to an A started with --token and --basic-auth. B sends the
     credentials as headers (--source-token as Bearer, user:pass@ as Basic);
     the legacy ?token= still works. No secret ever shows in B's /api/stats
     or on B's stderr, also when A goes away and B logs the failure."""
 
     def setUp(self):
-        self.processes = []
+        super().setUp()
         self.a = self.start(Process("run", "--port", "0", "--detector", "none",
                                     "--token", TOKEN, "--basic-auth", f"{USER}:{PASSWORD}"))
         self.a_url = self.a.stream_url()
 
-    def tearDown(self):
-        for proc in self.processes:
-            proc.close()
-
-    def start(self, proc):
-        self.processes.append(proc)
-        return proc.start()
 
     def assert_no_secret(self, text, where):
         for secret in SECRETS:
