@@ -103,8 +103,11 @@ void Grabber::Publish(Frame frame, bool real) {
 void Grabber::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     ReadResult result = source_->Read(stop);
-    // A source's own message may quote its spec; it is shown (log, stats).
-    result.message = probe::RedactUrl(result.message);
+    // A source's own message (kEnd, kError) may quote its spec; it is shown
+    // (log, stats). Frames carry none: nothing to do on the per-frame path.
+    if (result.status != ReadResult::Status::kFrame) {
+      result.message = probe::RedactUrl(result.message);
+    }
     switch (result.status) {
       case ReadResult::Status::kFrame: {
         bool was_down = false;
