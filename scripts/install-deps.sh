@@ -12,7 +12,7 @@ packages=(
   libcli11-dev libspdlog-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libzmq3-dev cppzmq-dev python3-numpy python3-onnx
-  python3
+  python3 python3-pytest  # tests/python: the freshframe Python package (python/)
   clang libclang-rt-14-dev  # fuzz/: libFuzzer + ASan/UBSan runtimes (scripts/build-fuzz.sh)
   nginx openssl  # tests/integration/test_nginx.py (TLS reverse proxy, docs/deploy-nginx.md)
   prometheus  # for promtool (tests/integration/test_metrics.py); Debian ships no promtool alone

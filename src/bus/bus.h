@@ -22,10 +22,12 @@
 // Copy vs view: ReadCopy copies the newest frame out (validated by the slot's
 // sequence word; a frame overwritten during the copy is retried on the
 // newest). ReadView returns a zero-copy view that stays valid, unchanged,
-// until it is released or the reader takes another view: the slot is pinned
-// and the writer writes elsewhere. A reader holds at most one view; if every
-// slot but the newest is pinned, the writer drops frames (counted) rather than
-// wait. Size the bus with slots >= (readers holding views) + 2.
+// until it is released (or, once the reader holds as many views as it was
+// opened for, it takes another view): the slot is pinned and the writer
+// writes elsewhere. A reader opened for N views takes N reader entries and
+// pins up to N slots; if every slot but the newest is pinned, the writer
+// drops frames (counted) rather than wait. Size the bus with
+// slots >= (views held by all readers) + 2.
 #pragma once
 
 #include <chrono>
@@ -142,10 +144,12 @@ class BusReader {
  public:
   // Opens (creating an empty bus if needed, so a reader may start before the
   // writer) bus `name`. An Error if the name is invalid, the object is not a
-  // freshframe bus or has another layout version, or kMaxReaders readers are
-  // already attached.
+  // freshframe bus or has another layout version, or the reader table has
+  // no room for `views` more entries (kMaxReaders in all). `views` (1..16)
+  // is how many zero-copy views this reader may hold at once: each pins one
+  // slot through its own entry. Copies (ReadCopy) need none of them.
   static Expected<std::unique_ptr<BusReader>> Open(const std::string& name,
-                                                   const BusOptions& options = {});
+                                                   const BusOptions& options = {}, int views = 1);
   ~BusReader();
   BusReader(const BusReader&) = delete;
   BusReader& operator=(const BusReader&) = delete;
@@ -180,9 +184,11 @@ class BusReader {
     cv::Mat image_;
   };
   // As ReadCopy, but zero-copy: the returned View pins its slot. A View must
-  // not outlive the BusReader it came from. Taking a new
-  // view releases this reader's previous one: the older View object must not
-  // be used any more (its pixels may be overwritten).
+  // not outlive the BusReader it came from. While the reader already holds
+  // as many views as it was opened for, taking a new one releases the oldest
+  // of them (with one view: the previous one) at once, before waiting: that
+  // older View object must not be used any more (its pixels may be
+  // overwritten). Views released by their owners are reused first.
   View ReadView(std::chrono::milliseconds timeout, std::stop_token stop = {});
 
   // Why reads return nothing although the bus names a newer frame: set when
@@ -201,6 +207,8 @@ class BusReader {
   void ReleasePin(uint64_t generation);
   std::unique_ptr<State> state_;
 };
+
+inline constexpr int kMaxViewsPerReader = 16;
 
 // A cheap checksum of pixel bytes (for tests and the stress benchmark).
 uint64_t PixelChecksum(const void* data, size_t size);

@@ -5,6 +5,7 @@
 #include <opencv2/core.hpp>
 #include <optional>
 #include <stop_token>
+#include <vector>
 
 #include "bus/bus.h"
 #include "bus/bus_layout.h"
@@ -124,9 +125,15 @@ SlotOutcome CheckPinned(const Mapping& map, uint64_t newest, BusFrame& info, cv:
 }
 
 struct BusReader::State : BusHandle {
-  int entry = -1;
+  // One reader entry per view this reader may hold; `generation` names the
+  // View that holds the entry's pin (0: the entry pins nothing).
+  struct Pin {
+    int entry = -1;
+    uint64_t generation = 0;
+  };
+  std::vector<Pin> pins;
   uint64_t last_index = 0;
-  uint64_t view_generation = 0;  // of the view that holds the pin, if any
+  uint64_t view_generation = 0;  // of the newest view handed out
   // A `newest` whose slot failed validation: not tried again until the
   // writer publishes another frame (so a corrupt slot costs no CPU), and
   // why, for error().
@@ -138,11 +145,15 @@ struct BusReader::State : BusHandle {
   uint64_t changed_newest = 0;
   int changed_count = 0;
 
-  layout::ReaderEntry& Entry() const { return map->header().readers[entry]; }
+  layout::ReaderEntry& Entry(const Pin& pin) const { return map->header().readers[pin.entry]; }
+  bool registered() const { return !pins.empty() && pins.front().entry >= 0; }
 
+  // Claims one reader entry per pin in the current object; all or none.
   Expected<bool> Register() {
     const pid_t me = getpid();
-    for (int i = 0; i < kMaxReaders; ++i) {
+    for (Pin& pin : pins) pin = Pin{};  // (after Follow: entries of the old object)
+    size_t claimed = 0;
+    for (int i = 0; i < kMaxReaders && claimed < pins.size(); ++i) {
       auto& reader = map->header().readers[i];
       int32_t pid = reader.pid.load(std::memory_order_relaxed);
       if (pid != 0 && ProcessAlive(pid)) continue;
@@ -150,20 +161,28 @@ struct BusReader::State : BusHandle {
       // orders anything, and that starts out -1.
       if (reader.pid.compare_exchange_strong(pid, me, std::memory_order_relaxed)) {
         reader.pinned.store(-1, std::memory_order_relaxed);
-        entry = i;
-        return true;
+        pins[claimed++] = Pin{i, 0};
       }
     }
-    return Error{"bus " + shm_name + " already has " + std::to_string(kMaxReaders) + " readers"};
+    if (claimed == pins.size()) return true;
+    Unregister();
+    return Error{"bus " + shm_name + " has no room for " + std::to_string(pins.size()) +
+                 " more reader entries (" + std::to_string(kMaxReaders) +
+                 " in all): too many readers attached"};
+  }
+
+  // Leaves the reader table of `mapping` (release: a pin is dropped only
+  // after this reader is done with the pixels it pinned).
+  static void Leave(const Mapping& mapping, int entry) {
+    mapping.header().readers[entry].pinned.store(-1, std::memory_order_release);
+    mapping.header().readers[entry].pid.store(0, std::memory_order_release);
   }
 
   void Unregister() {
-    if (entry < 0) return;
-    // Release: the pin is dropped only after this reader is done with the
-    // pixels it pinned.
-    Entry().pinned.store(-1, std::memory_order_release);
-    Entry().pid.store(0, std::memory_order_release);
-    entry = -1;
+    for (Pin& pin : pins) {
+      if (pin.entry >= 0) Leave(*map, pin.entry);
+      pin = Pin{};
+    }
   }
 
   // Follows the writer to a replacement object (frames changed size): the
@@ -180,17 +199,17 @@ struct BusReader::State : BusHandle {
     // replacement. Staying put (and sleeping) beats re-opening in a loop.
     if ((*next)->inode() == map->inode()) return false;
     BusHandle old{shm_name, options, map};
-    const int old_entry = entry;
+    const std::vector<Pin> old_pins = pins;
     map = std::move(next).value();
-    entry = -1;
     if (!Register()) {  // the new object is full of readers: stay on the old
       map = std::move(old.map);
-      entry = old_entry;
+      pins = old_pins;
       return false;
     }
-    // Leave the old object's reader table (release: as in Unregister).
-    old.map->header().readers[old_entry].pinned.store(-1, std::memory_order_release);
-    old.map->header().readers[old_entry].pid.store(0, std::memory_order_release);
+    // Leave the old object's reader table. Views of it stay readable (they
+    // keep its mapping) and unchanged: its writer has moved on. Their
+    // generations are no longer in `pins`, so releasing them is a no-op.
+    for (const Pin& pin : old_pins) Leave(*old.map, pin.entry);
     // Every frame in the new object is newer than anything read from the old
     // one, whatever its publish index (a new writer may start counting anew).
     last_index = 0;
@@ -263,11 +282,16 @@ struct BusReader::State : BusHandle {
 BusReader::BusReader(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 Expected<std::unique_ptr<BusReader>> BusReader::Open(const std::string& name,
-                                                     const BusOptions& options) {
+                                                     const BusOptions& options, int views) {
+  if (views < 1 || views > kMaxViewsPerReader) {
+    return Error{"a bus reader holds 1 to " + std::to_string(kMaxViewsPerReader) + " views, not " +
+                 std::to_string(views)};
+  }
   auto handle = AttachBus(name, options);
   if (!handle) return handle.error();
   auto state = std::make_unique<State>();
   static_cast<BusHandle&>(*state) = std::move(handle).value();
+  state->pins.resize(static_cast<size_t>(views));
   auto registered = state->Register();
   if (!registered) return registered.error();
   return std::unique_ptr<BusReader>(new BusReader(std::move(state)));
@@ -298,27 +322,37 @@ std::optional<Frame> BusReader::ReadCopy(std::chrono::milliseconds timeout, BusF
 
 BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout, std::stop_token stop) {
   State& s = *state_;
-  ReleasePin(s.view_generation);
+  // A free entry, or else the one of the oldest view (released now, so the
+  // writer gets its slot back while this reader waits).
+  const auto oldest = std::min_element(
+      s.pins.begin(), s.pins.end(),
+      [](const State::Pin& a, const State::Pin& b) { return a.generation < b.generation; });
+  ReleasePin(oldest->generation);
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const uint64_t newest = s.WaitNewer(deadline, stop);
     if (newest == 0) return View();
-    if (s.entry < 0) return View();  // not registered: a view cannot be pinned
+    if (!s.registered()) return View();  // not registered: a view cannot be pinned
+    // Follow() may have moved to another object: pick the free entry there.
+    auto free = std::find_if(s.pins.begin(), s.pins.end(),
+                             [](const State::Pin& pin) { return pin.generation == 0; });
+    if (free == s.pins.end()) return View();  // cannot happen: one was released above
+    State::Pin& pin = *free;
     // A slot number past the table is not pinned (the writer compares pins
     // with its own slot numbers only); CheckPinned refuses it.
     const auto slot_index = static_cast<int32_t>(layout::SlotOf(newest));
     // seq_cst pin store, then (in CheckPinned) seq_cst seq load: pairs with
     // the writer's seq_cst odd store then pin load (see BusWriter's Pinned()).
-    s.Entry().pinned.store(slot_index, std::memory_order_seq_cst);
+    s.Entry(pin).pinned.store(slot_index, std::memory_order_seq_cst);
     View view;
     const SlotOutcome outcome = CheckPinned(*s.map, newest, view.info_, view.image_);
     if (outcome.check != SlotCheck::kOk) {
-      s.Entry().pinned.store(-1, std::memory_order_release);
+      s.Entry(pin).pinned.store(-1, std::memory_order_release);
       if (!s.Retry(newest, outcome, deadline, stop)) return View();
       continue;
     }
     view.reader_ = this;
-    view.generation_ = ++s.view_generation;
+    view.generation_ = pin.generation = ++s.view_generation;
     view.mapping_ = s.map;
     s.Accepted(newest);
     return view;
@@ -328,9 +362,16 @@ BusReader::View BusReader::ReadView(std::chrono::milliseconds timeout, std::stop
 const std::optional<Error>& BusReader::error() const { return state_->error; }
 
 void BusReader::ReleasePin(uint64_t generation) {
-  // Only the newest view holds the pin; an older View's release is a no-op.
-  if (state_->entry < 0 || generation != state_->view_generation) return;
-  state_->Entry().pinned.store(-1, std::memory_order_release);
+  // A view whose entry was taken over (or left behind by Follow) pins
+  // nothing any more: its release is a no-op.
+  if (generation == 0) return;
+  for (State::Pin& pin : state_->pins) {
+    if (pin.generation != generation) continue;
+    // Release: the pixels are no longer read once the writer sees the pin go.
+    if (pin.entry >= 0) state_->Entry(pin).pinned.store(-1, std::memory_order_release);
+    pin.generation = 0;
+    return;
+  }
 }
 
 bool BusReader::WriterAlive() const {
