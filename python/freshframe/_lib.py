@@ -65,12 +65,12 @@ def _load():
         "ff_last_error": (c.c_char_p, []),
         "ff_now_us": (c.c_int64, []),
         "ff_unlink": (None, [c.c_char_p]),
-        "ff_reader_open": (c.c_void_p, [c.c_char_p, c.c_int]),
+        "ff_reader_open": (c.c_void_p, [c.c_char_p, c.c_int, c.c_int64]),
         "ff_reader_read": (c.c_int, [c.c_void_p, c.c_int32, c.POINTER(FrameOut)]),
         "ff_reader_release": (None, [c.c_void_p, c.c_uint64]),
         "ff_reader_writer_alive": (c.c_int, [c.c_void_p]),
         "ff_reader_close": (None, [c.c_void_p]),
-        "ff_writer_open": (c.c_void_p, [c.c_char_p, c.c_uint32]),
+        "ff_writer_open": (c.c_void_p, [c.c_char_p, c.c_uint32, c.c_int64]),
         "ff_writer_publish": (c.c_int, [c.c_void_p, c.POINTER(FrameMeta), c.c_void_p, c.c_int32,
                                         c.c_int32, c.c_int32, c.c_size_t]),
         "ff_writer_publish_text": (c.c_int, [c.c_void_p, c.c_char_p, c.c_size_t, c.c_uint64]),
@@ -91,8 +91,24 @@ def _load():
 lib = _load()
 
 
+OWNER_SELF, OWNER_ANY = -1, -2  # FF_OWNER_* in src/bus/c_api.h
+
+
 def last_error():
-    return lib.ff_last_error().decode("utf-8", "replace")
+    # The bus's messages name the command-line flag; here it is a keyword.
+    message = lib.ff_last_error().decode("utf-8", "replace")
+    return message.replace("--bus-allow-owner ", "allow_owner=")
+
+
+def owner_arg(allow_owner):
+    """allow_owner=None (only this user's buses), a uid, or "any"."""
+    if allow_owner is None:
+        return OWNER_SELF
+    if allow_owner == "any":
+        return OWNER_ANY
+    if isinstance(allow_owner, int) and not isinstance(allow_owner, bool) and allow_owner >= 0:
+        return allow_owner
+    raise ValueError(f"allow_owner is None, a uid (int >= 0) or 'any', not {allow_owner!r}")
 
 
 def now_us():

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from ._lib import BusError, FrameMeta, encode_name, last_error, lib
+from ._lib import BusError, FrameMeta, encode_name, last_error, lib, owner_arg
 
 _MAX_LABEL_BYTES = 64  # what freshframe's bus detector accepts (docs/detectors.md)
 
@@ -45,10 +45,10 @@ class Detection:
 
 
 class _Writer:
-    def __init__(self, name, slots):
+    def __init__(self, name, slots, allow_owner):
         self.name = name
         self._lock = threading.Lock()
-        self._handle = lib.ff_writer_open(encode_name(name), int(slots))
+        self._handle = lib.ff_writer_open(encode_name(name), int(slots), owner_arg(allow_owner))
         if not self._handle:
             raise BusError(f"cannot publish on bus {name}: {last_error()}")
 
@@ -115,11 +115,11 @@ class DetectionPublisher(_Closable):
     publish on a bus at a time.
     """
 
-    def __init__(self, name, detector="python", slots=0):
+    def __init__(self, name, detector="python", slots=0, allow_owner=None):
         if not isinstance(detector, str) or not detector:
             raise ValueError(f"detector is a non-empty str naming the model, not {detector!r}")
         self.name, self.detector = name, detector
-        self._writer = _Writer(name, slots)
+        self._writer = _Writer(name, slots, allow_owner)
 
     def publish(self, frame, detections, size=None):
         """Publishes the detections found on `frame` (a freshframe.Frame).
@@ -174,13 +174,15 @@ class Publisher(_Closable):
     as it was, or readers cannot measure latency.
     detections: optional list of Detection, published on NAME.detections
     for `serve`'s /api/detections and /api/events.
+    slots: slots of a bus this creates (0: 8); allow_owner: as Subscriber's.
     """
 
-    def __init__(self, name, slots=0, detector="python"):
+    def __init__(self, name, slots=0, detector="python", allow_owner=None):
         self.name = name
-        self._writer = _Writer(name, slots)
+        self._writer = _Writer(name, slots, allow_owner)
         self._detections = None
         self._detector = detector
+        self._allow_owner = allow_owner
         self._sequence = 0
 
     def publish(self, image, like=None, detections=None):
@@ -209,7 +211,8 @@ class Publisher(_Closable):
                 raise ValueError("publish(image, detections=...) needs like=frame: detections "
                                  "belong to the frame they were found on")
             if self._detections is None:
-                self._detections = DetectionPublisher(self.name + ".detections", self._detector)
+                self._detections = DetectionPublisher(self.name + ".detections", self._detector,
+                                                      allow_owner=self._allow_owner)
             self._detections.publish(like, detections, size=(width, height))
         return published
 

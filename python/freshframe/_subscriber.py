@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ._lib import FORMAT_GRAY8, BusError, FrameOut, encode_name, last_error, lib
+from ._lib import FORMAT_GRAY8, BusError, FrameOut, encode_name, last_error, lib, owner_arg
 
 # Waits are cut into slices this long, so Ctrl-C (and close() from another
 # thread) is noticed within about this time while a read waits forever.
@@ -83,10 +83,10 @@ class _Reader:
     the reading thread releases queued views before its next wait. Closing
     frees the C reader once no view is held any more."""
 
-    def __init__(self, name, entries):
+    def __init__(self, name, entries, allow_owner):
         self.name = name
         self._lock = threading.RLock()
-        self._handle = lib.ff_reader_open(encode_name(name), entries)
+        self._handle = lib.ff_reader_open(encode_name(name), entries, owner_arg(allow_owner))
         if not self._handle:
             raise BusError(f"cannot read bus {name}: {last_error()}")
         self._queued = []  # ids whose Frames are gone, to release
@@ -176,19 +176,21 @@ class Subscriber:
         holds views; once `views` are held, further frames are copies
         (counted in `copies`) so the writer never runs out of slots. The
         bus must have at least views + 3 slots per subscriber (8 by default).
+    allow_owner: a bus object owned by another user is refused (that user
+        controls every byte you read) unless it is this uid, or "any".
 
     One thread reads a Subscriber at a time; Frames may be used and dropped
     on any thread.
     """
 
-    def __init__(self, name, timeout=None, views=DEFAULT_VIEWS):
+    def __init__(self, name, timeout=None, views=DEFAULT_VIEWS, allow_owner=None):
         if not isinstance(views, int) or not 1 <= views <= MAX_VIEWS:
             raise ValueError(f"views is an int from 1 to {MAX_VIEWS}, not {views!r}")
         self.name, self.timeout, self.views = name, timeout, views
         self.skipped = 0
         self.copies = 0
         self.last_error = None  # why the bus refused a frame (a corrupt slot), if it did
-        self._reader = _Reader(name, views + 1)
+        self._reader = _Reader(name, views + 1, allow_owner)
         self._out = FrameOut()
         self._last = None  # (writer_epoch, publish_index) of the last frame returned
 

@@ -82,6 +82,19 @@ FrameMeta MetaIn(const ff_frame_meta& m) {
   return out;
 }
 
+bool OwnerOptions(int64_t allow_owner, bus::BusOptions& options) {
+  if (allow_owner == FF_OWNER_ANY) {
+    options.allow_any_owner = true;
+  } else if (allow_owner >= 0 && allow_owner <= UINT32_MAX) {
+    options.allow_owner = static_cast<uint32_t>(allow_owner);
+  } else if (allow_owner != FF_OWNER_SELF) {
+    SetError("allow_owner is a uid, FF_OWNER_SELF or FF_OWNER_ANY, not " +
+             std::to_string(allow_owner));
+    return false;
+  }
+  return true;
+}
+
 int PublishResult(const freshframe::Expected<bus::BusWriter::Result>& result) {
   if (!result) {
     SetError(result.error().message);
@@ -107,13 +120,15 @@ FF_EXPORT void ff_unlink(const char* name) {
   });
 }
 
-FF_EXPORT ff_reader* ff_reader_open(const char* name, int views) {
+FF_EXPORT ff_reader* ff_reader_open(const char* name, int views, int64_t allow_owner) {
   return Guard<ff_reader*>(nullptr, [&]() -> ff_reader* {
     if (name == nullptr) {
       SetError("no bus name given");
       return nullptr;
     }
-    auto opened = bus::BusReader::Open(name, {}, views);
+    bus::BusOptions options;
+    if (!OwnerOptions(allow_owner, options)) return nullptr;
+    auto opened = bus::BusReader::Open(name, options, views);
     if (!opened) {
       SetError(opened.error().message);
       return nullptr;
@@ -178,13 +193,14 @@ FF_EXPORT void ff_reader_close(ff_reader* reader) {
   });
 }
 
-FF_EXPORT ff_writer* ff_writer_open(const char* name, uint32_t slots) {
+FF_EXPORT ff_writer* ff_writer_open(const char* name, uint32_t slots, int64_t allow_owner) {
   return Guard<ff_writer*>(nullptr, [&]() -> ff_writer* {
     if (name == nullptr) {
       SetError("no bus name given");
       return nullptr;
     }
     bus::BusOptions options;
+    if (!OwnerOptions(allow_owner, options)) return nullptr;
     if (slots != 0) options.slots = slots;
     auto opened = bus::BusWriter::Open(name, options);
     if (!opened) {

@@ -74,10 +74,15 @@ int64_t ff_now_us(void);
 /* Removes bus `name` (running processes keep their mapping). */
 void ff_unlink(const char* name);
 
+/* Whose bus objects an open accepts besides the caller's own user's
+ * (BusOptions::allow_owner, --bus-allow-owner): a uid >= 0, or one of: */
+#define FF_OWNER_SELF (-1)
+#define FF_OWNER_ANY (-2)
+
 /* Opens bus `name` as a reader that may hold up to `views` views at once
  * (1..16); creates the bus (empty) when it does not exist yet, so a reader
  * may start before its writer. NULL on error. */
-ff_reader* ff_reader_open(const char* name, int views);
+ff_reader* ff_reader_open(const char* name, int views, int64_t allow_owner);
 /* Waits up to `timeout_ms` for a frame newer than the last one returned and
  * pins it as a view: 1 with *out filled, 0 on timeout, -1 on error (a
  * corrupt bus: ff_last_error says why; the reader stays usable). When every
@@ -92,7 +97,7 @@ void ff_reader_close(ff_reader* reader);
 /* Opens (creating if needed, with `slots` slots, 0: the default) bus `name`
  * and becomes its writer. NULL on error (another live writer, a foreign
  * object, a bad name). */
-ff_writer* ff_writer_open(const char* name, uint32_t slots);
+ff_writer* ff_writer_open(const char* name, uint32_t slots, int64_t allow_owner);
 /* Publishes `height` rows of `width` * `channels` bytes (channels 1 or 3),
  * rows `row_stride` bytes apart, with `meta` (its width, height and format
  * are taken from the arguments). Never waits for readers. 1: published,

@@ -21,8 +21,8 @@ std::string LastError() { return ff_last_error(); }
 TEST(CApiTest, FramesRoundTripAsViewsWithTheirStamps) {
   ASSERT_EQ(ff_abi_version(), FF_ABI_VERSION);
   TestBus bus("capi");
-  ff_writer* writer = ff_writer_open(bus.name().c_str(), 4);
-  ff_reader* reader = ff_reader_open(bus.name().c_str(), 2);
+  ff_writer* writer = ff_writer_open(bus.name().c_str(), 4, FF_OWNER_SELF);
+  ff_reader* reader = ff_reader_open(bus.name().c_str(), 2, FF_OWNER_SELF);
   ASSERT_NE(writer, nullptr) << LastError();
   ASSERT_NE(reader, nullptr) << LastError();
   const Frame frame = MakeFrame(64, 48, 7);
@@ -58,7 +58,7 @@ TEST(CApiTest, FramesRoundTripAsViewsWithTheirStamps) {
 
 TEST(CApiTest, TextsArriveAsTextFrames) {
   TestBus bus("capi-text");
-  ff_writer* writer = ff_writer_open(bus.name().c_str(), 0);
+  ff_writer* writer = ff_writer_open(bus.name().c_str(), 0, FF_OWNER_SELF);
   ASSERT_NE(writer, nullptr) << LastError();
   auto reader = BusReader::Open(bus.name());
   ASSERT_TRUE(reader.ok());
@@ -72,16 +72,16 @@ TEST(CApiTest, TextsArriveAsTextFrames) {
 }
 
 TEST(CApiTest, BadArgumentsAreErrorsWithMessages) {
-  EXPECT_EQ(ff_reader_open("no/slashes", 1), nullptr);
+  EXPECT_EQ(ff_reader_open("no/slashes", 1, FF_OWNER_SELF), nullptr);
   EXPECT_NE(LastError().find("no/slashes"), std::string::npos) << LastError();
-  EXPECT_EQ(ff_reader_open(nullptr, 1), nullptr);
-  EXPECT_EQ(ff_writer_open("", 0), nullptr);
+  EXPECT_EQ(ff_reader_open(nullptr, 1, FF_OWNER_SELF), nullptr);
+  EXPECT_EQ(ff_writer_open("", 0, FF_OWNER_SELF), nullptr);
   TestBus bus("capi-bad");
-  EXPECT_EQ(ff_reader_open(bus.name().c_str(), 0), nullptr);
+  EXPECT_EQ(ff_reader_open(bus.name().c_str(), 0, FF_OWNER_SELF), nullptr);
   EXPECT_NE(LastError().find("views"), std::string::npos) << LastError();
-  ff_writer* writer = ff_writer_open(bus.name().c_str(), 0);
+  ff_writer* writer = ff_writer_open(bus.name().c_str(), 0, FF_OWNER_SELF);
   ASSERT_NE(writer, nullptr);
-  EXPECT_EQ(ff_writer_open(bus.name().c_str(), 0), nullptr);  // a second writer
+  EXPECT_EQ(ff_writer_open(bus.name().c_str(), 0, FF_OWNER_SELF), nullptr);  // a second writer
   EXPECT_NE(LastError().find("writer"), std::string::npos) << LastError();
   ff_frame_meta meta{};
   const uint8_t pixels[12] = {};
@@ -90,6 +90,8 @@ TEST(CApiTest, BadArgumentsAreErrorsWithMessages) {
   EXPECT_EQ(ff_writer_publish(writer, &meta, nullptr, 2, 2, 3, 6), -1);
   EXPECT_EQ(ff_writer_publish(writer, &meta, pixels, 2, 2, 3, 6), 1);
   EXPECT_EQ(ff_reader_read(nullptr, 0, nullptr), -1);
+  EXPECT_EQ(ff_reader_open(bus.name().c_str(), 1, -3), nullptr);
+  EXPECT_NE(LastError().find("allow_owner"), std::string::npos) << LastError();
   ff_writer_close(writer);
   ff_writer_close(nullptr);
   ff_reader_close(nullptr);
@@ -97,8 +99,8 @@ TEST(CApiTest, BadArgumentsAreErrorsWithMessages) {
 
 TEST(CApiTest, AReaderHoldsAtMostItsViewsAndReleasesTheOldest) {
   TestBus bus("capi-views");
-  ff_writer* writer = ff_writer_open(bus.name().c_str(), 5);
-  ff_reader* reader = ff_reader_open(bus.name().c_str(), 2);
+  ff_writer* writer = ff_writer_open(bus.name().c_str(), 5, FF_OWNER_SELF);
+  ff_reader* reader = ff_reader_open(bus.name().c_str(), 2, FF_OWNER_SELF);
   ASSERT_NE(writer, nullptr);
   ASSERT_NE(reader, nullptr);
   ff_frame_meta meta{};

@@ -283,8 +283,13 @@ def test_a_bus_of_another_user_is_refused(bus_name):
     with freshframe.Publisher(bus_name) as out:
         out.publish(image())
     os.chown(f"/dev/shm/freshframe.{bus_name}", 65534, 65534)
-    with pytest.raises(freshframe.BusError, match="owned by"):
+    with pytest.raises(freshframe.BusError, match="owned by .*allow_owner=65534 trusts"):
         freshframe.Subscriber(bus_name)
+    with pytest.raises(ValueError, match="allow_owner"):
+        freshframe.Subscriber(bus_name, allow_owner="nobody")
+    with freshframe.Subscriber(bus_name, allow_owner=65534, timeout=5) as sub:
+        assert next(sub).width == 64
+    freshframe.Subscriber(bus_name, allow_owner="any").close()
 
 
 def test_publish_refuses_arrays_it_cannot_send(bus_name):
