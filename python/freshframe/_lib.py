@@ -14,6 +14,22 @@ class BusError(Exception):
     """A bus cannot be used: the message says why and what to do."""
 
 
+class Closing:
+    """close() at the end of a with block, and when collected."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except AttributeError:  # the constructor raised before there was anything to close
+            pass
+
+
 class FrameMeta(ctypes.Structure):
     _fields_ = [
         ("sequence", ctypes.c_uint64),

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from ._lib import BusError, FrameMeta, encode_name, last_error, lib, owner_arg
+from ._lib import BusError, Closing, FrameMeta, encode_name, last_error, lib, owner_arg
 
 _MAX_LABEL_BYTES = 64  # what freshframe's bus detector accepts (docs/detectors.md)
 
@@ -75,7 +75,7 @@ class _Writer:
                 self._handle = None
 
 
-class _Closable:
+class _Closable(Closing):
     def close(self):
         """Gives up the writer role (the bus stays; readers keep waiting)."""
         self._writer.close()
@@ -88,17 +88,6 @@ class _Closable:
     def dropped(self):
         """Frames dropped because readers pinned every slot."""
         return self._writer.counters()[1]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        writer = getattr(self, "_writer", None)
-        if writer is not None:
-            writer.close()
 
 
 class DetectionPublisher(_Closable):

@@ -5,7 +5,8 @@ import time
 
 import numpy as np
 
-from ._lib import FORMAT_GRAY8, BusError, FrameOut, encode_name, last_error, lib, owner_arg
+from ._lib import (FORMAT_GRAY8, BusError, Closing, FrameOut, encode_name, last_error, lib,
+                   owner_arg)
 
 # Waits are cut into slices this long, so Ctrl-C (and close() from another
 # thread) is noticed within about this time while a read waits forever.
@@ -157,7 +158,7 @@ class _Reader:
             self._handle = None
 
 
-class Subscriber:
+class Subscriber(Closing):
     """The newest frames of bus `name`, one after another.
 
         sub = freshframe.Subscriber("cam0.raw")
@@ -236,17 +237,6 @@ class Subscriber:
     def close(self):
         """Stops reading; views still held stay valid until they are dropped."""
         self._reader.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        reader = getattr(self, "_reader", None)
-        if reader is not None:
-            reader.close()
 
     def _frame(self, out):
         meta = out.meta

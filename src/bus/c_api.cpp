@@ -95,6 +95,24 @@ bool OwnerOptions(int64_t allow_owner, bus::BusOptions& options) {
   return true;
 }
 
+// The reader or writer `open(name, options)` makes, with the owner rule
+// applied; null (and the message set) on any error.
+template <typename Opened, typename OpenFn>
+std::unique_ptr<Opened> OpenBus(const char* name, int64_t allow_owner, bus::BusOptions options,
+                                OpenFn&& open) {
+  if (name == nullptr) {
+    SetError("no bus name given");
+    return nullptr;
+  }
+  if (!OwnerOptions(allow_owner, options)) return nullptr;
+  auto opened = open(std::string(name), options);
+  if (!opened) {
+    SetError(opened.error().message);
+    return nullptr;
+  }
+  return std::move(opened).value();
+}
+
 int PublishResult(const freshframe::Expected<bus::BusWriter::Result>& result) {
   if (!result) {
     SetError(result.error().message);
@@ -122,19 +140,13 @@ FF_EXPORT void ff_unlink(const char* name) {
 
 FF_EXPORT ff_reader* ff_reader_open(const char* name, int views, int64_t allow_owner) {
   return Guard<ff_reader*>(nullptr, [&]() -> ff_reader* {
-    if (name == nullptr) {
-      SetError("no bus name given");
-      return nullptr;
-    }
-    bus::BusOptions options;
-    if (!OwnerOptions(allow_owner, options)) return nullptr;
-    auto opened = bus::BusReader::Open(name, options, views);
-    if (!opened) {
-      SetError(opened.error().message);
-      return nullptr;
-    }
+    auto reader = OpenBus<bus::BusReader>(
+        name, allow_owner, {}, [&](const std::string& bus_name, const bus::BusOptions& options) {
+          return bus::BusReader::Open(bus_name, options, views);
+        });
+    if (!reader) return nullptr;
     auto* handle = new ff_reader;
-    handle->reader = std::move(opened).value();
+    handle->reader = std::move(reader);
     handle->views = views;
     return handle;
   });
@@ -195,20 +207,16 @@ FF_EXPORT void ff_reader_close(ff_reader* reader) {
 
 FF_EXPORT ff_writer* ff_writer_open(const char* name, uint32_t slots, int64_t allow_owner) {
   return Guard<ff_writer*>(nullptr, [&]() -> ff_writer* {
-    if (name == nullptr) {
-      SetError("no bus name given");
-      return nullptr;
-    }
-    bus::BusOptions options;
-    if (!OwnerOptions(allow_owner, options)) return nullptr;
-    if (slots != 0) options.slots = slots;
-    auto opened = bus::BusWriter::Open(name, options);
-    if (!opened) {
-      SetError(opened.error().message);
-      return nullptr;
-    }
+    bus::BusOptions defaults;
+    if (slots != 0) defaults.slots = slots;
+    auto writer =
+        OpenBus<bus::BusWriter>(name, allow_owner, defaults,
+                                [](const std::string& bus_name, const bus::BusOptions& options) {
+                                  return bus::BusWriter::Open(bus_name, options);
+                                });
+    if (!writer) return nullptr;
     auto* handle = new ff_writer;
-    handle->writer = std::move(opened).value();
+    handle->writer = std::move(writer);
     return handle;
   });
 }
