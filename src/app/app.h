@@ -30,8 +30,12 @@ struct RunOptions {
   // (--source-token, or the first line of --source-token-file); never shown.
   std::string source_token;
   std::string source_token_file;
-  // faces | cascade:NAME|PATH | dnn:MODEL.onnx | motion | motion+SPEC | none
+  // faces | cascade:NAME|PATH | dnn:MODEL.onnx | motion | motion+SPEC |
+  // bus:NAME (sets published by another process) | none
   std::string detector = "faces";
+  // Detections this old (seconds) are not drawn: computed on a frame captured
+  // that long before the frame at hand, or (bus:NAME) not replaced for that long.
+  double detections_max_age = 1.0;
   std::string cascade;               // --cascade FILE: same as --detector cascade:FILE
   infer::DetectorOptions detection;  // the detectors' own options (infer/detectors.h)
   bool hud = true;                   // draw fps/latency figures on the stream

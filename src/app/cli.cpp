@@ -105,8 +105,16 @@ std::string CheckDetectorSpec(std::string spec) {
     if (spec == "none" || spec == "motion" || spec.rfind("motion+", 0) == 0) {
       return "motion+ needs another detector after it, e.g. motion+faces";
     }
+    if (spec.rfind("bus:", 0) == 0) {
+      return "motion+ cannot gate bus: (another process runs that model on the frames it reads)";
+    }
   }
   if (spec == "faces" || spec == "none" || spec == "motion") return {};
+  // Sets published by another process on a text bus (infer/bus_detections.h).
+  if (spec.rfind("bus:", 0) == 0) {
+    auto name = bus::ShmName(spec.substr(4));
+    return name ? std::string() : "bus: needs a bus name: " + name.error().message;
+  }
   for (std::string_view prefix : {"cascade:", "dnn:"}) {
     if (spec.rfind(prefix, 0) == 0) {
       return spec.size() > prefix.size() ? std::string()
@@ -114,14 +122,23 @@ std::string CheckDetectorSpec(std::string spec) {
     }
   }
   return "unknown detector '" + spec +
-         "' (use faces, cascade:NAME|PATH, dnn:MODEL.onnx, motion, motion+DETECTOR or none)";
+         "' (use faces, cascade:NAME|PATH, dnn:MODEL.onnx, motion, motion+DETECTOR, bus:NAME or "
+         "none)";
 }
 
 void AddDetectorOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--detector", options.detector,
                  "faces | cascade:NAME|PATH (e.g. cascade:upperbody) | dnn:MODEL.onnx | motion | "
-                 "motion+DETECTOR (run DETECTOR only where there is motion) | none")
+                 "motion+DETECTOR (run DETECTOR only where there is motion) | bus:NAME (draw the "
+                 "detection sets another process, e.g. a Python model, publishes on bus NAME) | "
+                 "none")
       ->check(CheckDetectorSpec)
+      ->capture_default_str();
+  app.add_option("--detections-max-age", options.detections_max_age,
+                 "Seconds after which detections are not drawn: computed on a frame captured "
+                 "that long before, or (bus:NAME) not replaced for that long, e.g. a model that "
+                 "died")
+      ->check(CLI::Range(0.05, 3600.0))
       ->capture_default_str();
   app.add_option("--cascade", options.cascade, "Cascade file for --detector faces");
   app.add_option("--scale-factor", options.detection.scale_factor, "Cascades: image pyramid step")
@@ -338,6 +355,15 @@ int Main(int argc, char** argv) {
       ->check(BusNameValidator());
   AddServerOptions(*serve, serve_options);
   AddBusOptions(*serve, serve_options);
+  // serve draws nothing; say where a detector goes instead of "not expected".
+  serve
+      ->add_option_function<std::string>(
+          "--detector", [](const std::string&) {},
+          "Not here: serve draws nothing; run the detector in infer (or run)")
+      ->check([](const std::string&) -> std::string {
+        return "serve runs no detector and draws nothing: run it in freshframe infer --in BUS "
+               "--out BUS.annotated --detector SPEC (or freshframe run) and serve that";
+      });
 
   for (CLI::App* sub : {run, capture, infer, serve}) {
     sub->add_option("--log-level", log_level, "trace|debug|info|warn|error|off")

@@ -18,6 +18,7 @@
 #include "encode/encode.h"
 #include "http/auth.h"
 #include "http/http.h"
+#include "infer/bus_detections.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
 #include "probe/redact.h"
@@ -174,6 +175,8 @@ struct Pipeline::Parts {
   std::optional<capture::Grabber> grabber;
   std::optional<bus::BusSubscriberStage> input;
   std::optional<infer::DetectorStage> detector;
+  // --detector bus:NAME: sets from another process instead of a detector.
+  std::optional<infer::ExternalDetectionsStage> external;
   std::optional<infer::AnnotatorStage> annotator;
   std::vector<std::unique_ptr<bus::BusPublisherStage>> outputs;
   // Detection sets as JSON text, next to the annotated frames: infer and
@@ -205,6 +208,10 @@ struct Pipeline::Parts {
           {"model_run_share", activity.frames > 0 ? static_cast<double>(activity.model_runs) /
                                                         static_cast<double>(activity.frames)
                                                   : 0.0}};
+    }
+    if (external) {
+      out["detection"] = {{"name", external->name()}};
+      out["external"] = external->State();
     }
     if (grabber) out["source"] = grabber->Status();
     if (detections_input) {
@@ -238,6 +245,9 @@ struct Pipeline::Parts {
   // the serve process its /api/detections, so it is a warning, not an error.
   void AddDetectionsOutput(const std::string& frames_bus) {
     const std::string name = DetectionsBusName(frames_bus);
+    // run --publish cam0 --detector bus:cam0.detections: the model writes
+    // the very bus serve processes read; its sets are there already.
+    if (external && external->bus_name() == name) return;
     auto writer = bus::BusWriter::Open(name, BusOptionsOf(options));
     if (!writer) {
       spdlog::warn("no detections for serve processes: {}", writer.error().message);
@@ -311,19 +321,31 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     // The detector gets a bounded share of the machine, so it cannot starve
     // capture, encoding and sending.
     cv::setNumThreads(options.detector_threads);
+    const auto max_age =
+        std::chrono::microseconds(static_cast<int64_t>(options.detections_max_age * 1e6));
     std::string spec = options.detector;
     if (!options.cascade.empty() && spec == "faces") spec = "cascade:" + options.cascade;
-    auto made = infer::MakeDetector(spec, options.detection);
-    if (!made) return made.error();
-    std::unique_ptr<infer::Detector> detector = std::move(made).value();
-    const bool has_detector = detector != nullptr;
-    if (has_detector) {
-      parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics,
-                              &parts->detections_json, &parts->settings);
+    if (spec.starts_with(infer::kBusDetectorPrefix)) {
+      infer::ExternalDetectionsOptions external;
+      external.bus_name = spec.substr(infer::kBusDetectorPrefix.size());
+      external.max_age = max_age;
+      auto reader = bus::BusReader::Open(external.bus_name, BusOptionsOf(options));
+      if (!reader) return reader.error();
+      parts->external.emplace(std::move(reader).value(), std::move(external), parts->raw,
+                              parts->detections, parts->metrics, &parts->detections_json,
+                              &parts->settings);
+    } else {
+      auto made = infer::MakeDetector(spec, options.detection);
+      if (!made) return made.error();
+      if (std::unique_ptr<infer::Detector> detector = std::move(made).value()) {
+        parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics,
+                                &parts->detections_json, &parts->settings);
+      }
     }
+    const bool has_detector = parts->detector || parts->external;
     parts->annotator.emplace(parts->settings.overlay(), parts->raw,
                              has_detector ? &parts->detections : nullptr, parts->annotated,
-                             parts->metrics, options.hud, &parts->settings);
+                             parts->metrics, options.hud, &parts->settings, max_age);
   }
 
   // Outputs on buses.
@@ -334,7 +356,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     if (auto added = parts->AddOutput(parts->annotated, options.out_bus); !added) {
       return added.error();
     }
-    if (parts->detector) parts->AddDetectionsOutput(options.out_bus);
+    if (parts->detector || parts->external) parts->AddDetectionsOutput(options.out_bus);
   }
   if (role == Role::kRun && !options.publish.empty()) {
     if (auto added = parts->AddOutput(parts->annotated, options.publish); !added) {
@@ -343,7 +365,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     if (auto added = parts->AddOutput(parts->raw, options.publish + ".raw"); !added) {
       return added.error();
     }
-    if (parts->detector) parts->AddDetectionsOutput(options.publish);
+    if (parts->detector || parts->external) parts->AddDetectionsOutput(options.publish);
   }
 
   if (role == Role::kServe) parts->AddDetectionsInput(options.in_bus);
@@ -351,15 +373,15 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (Serves(role)) {
     LogAccess(*server_options);
     Parts* raw_parts = parts.get();
+    const bool has_detections = parts->detector || parts->external || parts->detections_input;
     parts->variants.emplace(options.quality, parts->annotated, parts->metrics, &parts->settings);
-    http::ServerDeps deps{
-        parts->jpeg,
-        parts->demand,
-        parts->metrics,
-        web::kIndexHtml,
-        [raw_parts] { return raw_parts->Describe(); },
-        [raw_parts] { return raw_parts->Live(); },
-        parts->detector || parts->detections_input ? &parts->detections_json : nullptr};
+    http::ServerDeps deps{parts->jpeg,
+                          parts->demand,
+                          parts->metrics,
+                          web::kIndexHtml,
+                          [raw_parts] { return raw_parts->Describe(); },
+                          [raw_parts] { return raw_parts->Live(); },
+                          has_detections ? &parts->detections_json : nullptr};
     deps.source_format = [raw_parts] { return raw_parts->Format(); };
     deps.variants = &*parts->variants;
     deps.config = ConfigDepsOf(options, parts->settings);
@@ -377,6 +399,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (parts->detections_input) parts->detections_input->Start();
   if (parts->annotator) parts->annotator->Start();
   if (parts->detector) parts->detector->Start();
+  if (parts->external) parts->external->Start();
   if (parts->input) parts->input->Start();
   if (parts->grabber) parts->grabber->Start();
   spdlog::info("{}: source {} detector {} overlay {}{}", RoleName(role),
@@ -406,6 +429,7 @@ void Pipeline::Stop(const std::function<void(const char* stage)>& on_stage) {
   if (parts_->input) parts_->input->Stop();
   stopping("detector");
   if (parts_->detector) parts_->detector->Stop();
+  if (parts_->external) parts_->external->Stop();
   stopping("annotator");
   if (parts_->annotator) parts_->annotator->Stop();
   stopping("bus outputs");

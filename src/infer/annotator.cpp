@@ -11,10 +11,6 @@
 namespace freshframe::infer {
 namespace {
 
-// Detections older than this (relative to the frame they are drawn on) are
-// not drawn: a stalled detector must not leave boxes hanging on live video.
-constexpr int64_t kMaxDetectionAgeUs = 1'000'000;
-
 // A stable colour per label, so a class keeps its colour across frames.
 cv::Scalar LabelColour(const std::string& label) {
   uint32_t h = 2166136261U;
@@ -82,8 +78,10 @@ void DrawHud(cv::Mat& image, const std::string& text) {
 AnnotatorStage::AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                                LatestSlot<DetectionSetPtr>* detections,
                                LatestSlot<FramePtr>& annotated, Metrics& metrics, bool hud,
-                               const LiveSettings* settings)
+                               const LiveSettings* settings,
+                               std::chrono::microseconds max_detection_age)
     : overlay_(overlay),
+      max_detection_age_us_(max_detection_age.count()),
       hud_(hud),
       settings_(settings),
       all_metrics_(metrics),
@@ -119,7 +117,7 @@ void AnnotatorStage::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     const Overlay overlay = settings_ != nullptr ? settings_->overlay() : overlay_;
     const bool inferred = Detecting() && overlay == Overlay::kInferred;
-    if (inferred && !was_inferred) no_older_until_us = MonotonicMicros() + kMaxDetectionAgeUs;
+    if (inferred && !was_inferred) no_older_until_us = MonotonicMicros() + max_detection_age_us_;
     was_inferred = inferred;
     FramePtr frame;
     DetectionSetPtr set;
@@ -162,7 +160,7 @@ void AnnotatorStage::Publish(const FramePtr& source, const DetectionSet* detecti
   bool draw = false;
   if (detections != nullptr) {
     const int64_t age = source->meta.stamps.capture_us - detections->frame->meta.stamps.capture_us;
-    if (age <= kMaxDetectionAgeUs) {
+    if (age <= max_detection_age_us_) {
       out->meta.detections_sequence = detections->frame->meta.sequence;
       out->meta.stamps.infer_start_us = detections->infer_start_us;
       out->meta.stamps.infer_end_us = detections->infer_end_us;

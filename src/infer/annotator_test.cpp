@@ -205,5 +205,41 @@ TEST_F(AnnotatorSettingsTest, OverlayModeChangesWhileRunningAndNeverGoesBack) {
   EXPECT_EQ(out->meta.detections_sequence, 0U);
 }
 
+// --detections-max-age: a set computed on a frame captured longer ago than
+// the age given is not drawn on the frame at hand (the default is 1 s).
+TEST(AnnotatorMaxAgeTest, DetectionsOlderThanTheMaxAgeGivenAreNotDrawn) {
+  LatestSlot<FramePtr> raw, annotated;
+  LatestSlot<DetectionSetPtr> sets;
+  Metrics metrics;
+  AnnotatorStage annotator(Overlay::kLatest, raw, &sets, annotated, metrics, false, nullptr, 200ms);
+  annotator.Start();
+  const int64_t t0 = MonotonicMicros();
+  const auto at = [](uint64_t sequence, int64_t capture_us) {
+    auto frame = std::make_shared<Frame>();
+    frame->meta.sequence = sequence;
+    frame->meta.stamps.capture_us = capture_us;
+    frame->image = cv::Mat(kHeight, kWidth, CV_8UC3, cv::Scalar::all(30));
+    return FramePtr(frame);
+  };
+  sets.Publish(MakeSet(at(1, t0)));
+  uint64_t seen = 0;
+  const auto next = [&] {
+    auto got = annotated.WaitNewer(seen, 2000ms);
+    if (!got) return FramePtr();
+    seen = got->version;
+    return got->value;
+  };
+  raw.Publish(at(2, t0 + 100'000));  // 100 ms after the detections' frame: drawn
+  FramePtr out = next();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->meta.detections_sequence, 1U);
+  raw.Publish(at(3, t0 + 500'000));  // 500 ms: older than 200 ms, not drawn
+  out = next();
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->meta.detections_sequence, 0U);
+  EXPECT_FALSE(Differs(out->image, cv::Mat(kHeight, kWidth, CV_8UC3, cv::Scalar::all(30)), kBox));
+  annotator.Stop();
+}
+
 }  // namespace
 }  // namespace freshframe::infer

@@ -120,18 +120,19 @@ void DetectorStage::Detect(const FramePtr& frame) {
   metrics_.Record(end, work_ms, static_cast<double>(end - frame->meta.stamps.capture_us) / 1000.0);
 }
 
-// One empty set that says the detector is off, so /api/detections and
-// /api/events stop showing the last real set as if it were current.
-void DetectorStage::PublishOff() {
+void PublishDetectorOff(const LatestSlot<FramePtr>& raw, LatestSlot<DetectionSetPtr>& detections,
+                        LatestSlot<JsonTextPtr>* json, std::string_view detector) {
   auto set = std::make_shared<DetectionSet>();
   set->detector_running = false;
-  if (auto latest = raw_.Latest()) set->frame = latest->value;
-  if (json_ != nullptr) {
-    json_->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, name_)));
+  if (auto latest = raw.Latest()) set->frame = latest->value;
+  if (json != nullptr) {
+    json->Publish(std::make_shared<const std::string>(DetectionSetToJson(*set, detector)));
   }
-  // Consumers of the set slot expect a frame; with none yet, there is no
-  // real set to replace either.
-  if (set->frame) detections_.Publish(std::move(set));
+  if (set->frame) detections.Publish(std::move(set));
+}
+
+void DetectorStage::PublishOff() {
+  PublishDetectorOff(raw_, detections_, json_, name_);
   spdlog::debug("detector: switched off");
 }
 

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -102,6 +103,14 @@ std::string DetectionSetToJson(const DetectionSet& set, std::string_view detecto
 
 using JsonTextPtr = std::shared_ptr<const std::string>;
 
+// Publishes the one empty set that says `detector` is off (see
+// DetectionSet::detector_running), with the newest raw frame, so that
+// /api/detections and /api/events stop showing the last real set as if it
+// were current. Without a raw frame yet only the JSON goes out: consumers
+// of the set slot expect a frame, and there is no real set to replace.
+void PublishDetectorOff(const LatestSlot<FramePtr>& raw, LatestSlot<DetectionSetPtr>& detections,
+                        LatestSlot<JsonTextPtr>* json, std::string_view detector);
+
 class DetectorStage {
  public:
   // `json` (optional) also receives each set as DetectionSetToJson text, for
@@ -166,9 +175,13 @@ class AnnotatorStage {
   // the mode); and mirroring, which flips the pixels (timecode strip
   // included: readers read it both ways) before boxes, labels and HUD are
   // drawn, so that text stays readable and boxes land on their objects.
+  // Detections computed on a frame captured more than `max_detection_age`
+  // before the frame at hand are not drawn on it (--detections-max-age): a
+  // stalled detector leaves no boxes hanging on live video.
   AnnotatorStage(Overlay overlay, LatestSlot<FramePtr>& raw,
                  LatestSlot<DetectionSetPtr>* detections, LatestSlot<FramePtr>& annotated,
-                 Metrics& metrics, bool hud = false, const LiveSettings* settings = nullptr);
+                 Metrics& metrics, bool hud = false, const LiveSettings* settings = nullptr,
+                 std::chrono::microseconds max_detection_age = std::chrono::seconds(1));
   AnnotatorStage(const AnnotatorStage&) = delete;
   AnnotatorStage& operator=(const AnnotatorStage&) = delete;
 
@@ -182,6 +195,7 @@ class AnnotatorStage {
   const std::string& HudText(int64_t now_us);
 
   Overlay overlay_;
+  int64_t max_detection_age_us_;
   bool hud_;
   const LiveSettings* settings_;
   Metrics& all_metrics_;
