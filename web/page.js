@@ -248,6 +248,10 @@
     if (num(src.width) && num(src.height)) line.push(src.width + "\u00d7" + src.height);
     if (num(src.fps)) line.push(src.fps.toFixed(0) + " fps");
     line.push("detector " + fmtText(d.detector));
+    // --detector bus:NAME: another process's model, which may be gone.
+    var gone = modelGone(d.external);
+    if (gone) line.push(gone);
+    if (gone !== externalGone) { externalGone = gone; if (lastSet) renderDetections(lastSet); }
     setText("src-line", line.join(" \u00b7 "));
     if (num(src.width) && num(src.height)) {
       var ar = src.width + " / " + src.height, v = $("video");
@@ -308,10 +312,18 @@
   }
 
   // ---- detections: GET api/events (SSE), one event per inferred frame ----
+  // What to say instead of the detector's state when its model runs in
+  // another process (external: /api/stats) and is not publishing; "" if it is.
+  var externalGone = "", lastSet = null;
+  function modelGone(external) {
+    if (!external || typeof external !== "object" || external.alive !== false) return "";
+    return num(external.sets) ? "model gone" : "waiting for the model";
+  }
   function renderDetections(set) {
+    lastSet = set;
     var list = Array.isArray(set.detections) ? set.detections : [];
     setText("det-count", "(" + list.length + ")");
-    if (list.length === 0) emptyRow($("detections"), 6, set.detector_running === false ? "detector off" : "nothing detected");
+    if (list.length === 0) emptyRow($("detections"), 6, set.detector_running === false ? (externalGone || "detector off") : "nothing detected");
     else $("detections").replaceChildren.apply($("detections"), list.map(function (det) {
       det = obj(det);
       var box = Array.isArray(det.box) ? det.box : [], tr = document.createElement("tr");
