@@ -21,12 +21,13 @@ import time
 import unittest
 
 import ffharness as ff
+from test_config import post
 
 GONE_WITHIN_S = 3.0  # a killed model is reported gone within this (max age 1 s + polling)
 # The model: reads NAME.raw, publishes one fixed box per frame found on a
 # half-size copy (so freshframe has to scale it), as a user's model would.
-# "once": one set, then stays alive publishing nothing. "bad": a foreign
-# writer of texts that are not detection sets.
+# "once": one set, then stays alive publishing nothing. "slow": at most 4
+# sets a second. "bad": a foreign writer of texts that are not detection sets.
 MODEL = r'''
 import sys, time
 import freshframe
@@ -51,6 +52,8 @@ for frame in sub:
     if mode == "once":
         while True:
             time.sleep(1)
+    if mode == "slow":
+        time.sleep(0.25)
 '''
 EXPECTED_BOX = [40, 60, 80, 100]  # (20, 30, 40, 50) on a half-size copy
 
@@ -201,6 +204,28 @@ class BusDetectorTest(unittest.TestCase):
         self.assertTrue(external["writer_alive"], external)
         self.assertFalse(external["alive"], external)
         self.assertEqual(external["max_age_s"], 0.5)
+
+    def annotated_per_second(self, seconds=2.0):
+        before = self.server.stats()["stages"]["annotate"]["frames"]
+        time.sleep(seconds)
+        return (self.server.stats()["stages"]["annotate"]["frames"] - before) / seconds
+
+    def test_overlay_modes_and_the_detector_switch_work_as_with_built_in_detectors(self):
+        server = self.start_server("--overlay", "inferred")
+        self.start_model("slow")
+        self.boxes_arrive()
+        # inferred: only the frames the model finished (at most 4 a second).
+        self.assertLess(self.annotated_per_second(), 8)
+        # latest: the source's rate, each frame drawn with the newest set.
+        self.assertEqual(post(server.port, '{"overlay": "latest"}').status, 200)
+        self.assertGreater(self.annotated_per_second(), 20)
+        # Switched off: nothing drawn, the model itself still alive.
+        self.assertEqual(post(server.port, '{"detector": false}').status, 200)
+        wait_for(lambda: not self.detections()["detector_running"], 10, "the detector off")
+        self.assert_off()
+        self.assertTrue(self.external()["alive"])
+        self.assertEqual(post(server.port, '{"detector": true}').status, 200)
+        self.boxes_arrive()
 
     def test_malformed_texts_are_logged_once_and_the_stream_goes_on(self):
         server = self.start_server()
