@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare bench-python test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -52,6 +52,12 @@ bench-fanout: build
 #   make bench-compare COMPARE_ARGS=--quick
 bench-compare: build
 	/usr/bin/python3 bench/compare/run.py --binary $(BUILD_DIR)/freshframe $(COMPARE_ARGS)
+
+# freshframe's Python package against the guide's Queue designs: hand-off
+# cost and end to end with a Python model (bench/python/README.md); e.g.
+#   make bench-python PYTHON_BENCH_ARGS=--quick
+bench-python: build
+	PYTHONPATH=$(BUILD_DIR)/python /usr/bin/python3 bench/python/run.py --binary $(BUILD_DIR)/freshframe --python-path $(BUILD_DIR)/python $(PYTHON_BENCH_ARGS)
 
 test-asan:
 	@$(MAKE) --no-print-directory PRESET=asan build
