@@ -68,7 +68,7 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=float, default=4.0,
                     help="end to end: seconds from serving to the probe (4)")
     ap.add_argument("--e2e-rounds", type=int,
-                    help="end to end: alternate the two systems this many times (2)")
+                    help="end to end: alternate the two systems this many times (3)")
     ap.add_argument("--model-nice", type=int, default=10,
                     help="end to end: nice value of the Python model (10, as freshframe's own "
                     "detector thread; 0 = as started by hand)")
@@ -79,7 +79,7 @@ def parse_args(argv):
     args.frames = args.frames or (100 if quick else 300)
     args.rounds = args.rounds or (2 if quick else 3)
     args.seconds = args.seconds or (6.0 if quick else 15.0)
-    args.e2e_rounds = args.e2e_rounds or (1 if quick else 2)
+    args.e2e_rounds = args.e2e_rounds or (1 if quick else 3)
     if args.python_path is None:
         args.python_path = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "python")
     args.python_path = os.path.abspath(args.python_path)
@@ -219,6 +219,12 @@ def print_handoff(sizes, args):
         print(f"| {s['width']}x{s['height']} | {fmt(a and a['p50'], '.0f')} / "
               f"{fmt(a and a['p99'], '.0f')} | {fmt(b and b['p50'], '.0f')} / "
               f"{fmt(b and b['p99'], '.0f')} | {r['copies']} | {r['skipped']} |")
+    big = next((s for s in sizes if (s["width"], s["height"]) == (1920, 1080)), None)
+    after = big and big["rows"]["freshframe"]["after_publish"]
+    if after:
+        print(f"\nFor information, not a target: without the copy into the slot (publish() "
+              f"returned -> view) at 1920x1080, p50 {after['p50']:.0f} us, p99 "
+              f"{after['p99']:.0f} us.")
     for s in sizes:
         for e in s["errors"]:
             print(f"ERROR {s['width']}x{s['height']}: {e}")
