@@ -104,6 +104,7 @@ void ExternalDetectionsStage::ReadBus(std::stop_token stop) {
     const bool enabled = settings_ == nullptr || settings_->detector();
     // A text whose writer is gone is old news: the last set of a model that
     // died before this process started, say.
+    if (text) bus_error_.clear();  // a corrupt bus is said again if it recurs
     if (text && writer_alive) Handle(*text, now, enabled);
 
     const int64_t last_set = last_set_us_.load(std::memory_order_relaxed);
