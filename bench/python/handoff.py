@@ -2,22 +2,28 @@
 that holds it as a numpy array, for three transports.
 
 Every row is two processes forked from the driver: a producer and a
-consumer (the driver only waits meanwhile). The producer stamps
-CLOCK_MONOTONIC before it touches the frame; the consumer takes
+consumer (the driver only waits meanwhile). The consumer takes
 time.monotonic_ns() once it holds the numpy array and has read its first
-byte. Latency = consumer time - producer stamp, so every row includes its
-copies (the bus copies into a slot; Queue pickles, pipes and unpickles; the
-shared_memory design copies into a buffer).
+byte. Two latencies per frame, both = that time - a producer stamp:
 
-- freshframe: freshframe.Publisher.publish (the copy into the slot is the
-  C++ bus, stamped by the package as publish_us just before it) and a
-  freshframe.Subscriber; the frame must be a zero-copy view (frame.is_view).
+- hand-off (the issue's figure): from the moment the frame is in the
+  transport and handed over, to the consumer holding it.
+- total: from before the producer touched the frame, so it includes the
+  copy into shared memory that both shared-memory designs make once.
+
+- freshframe: freshframe.Publisher.publish copies the frame into a slot
+  (C++ bus, libfreshframe_bus.so) and commits it; the bus stamps publish_us
+  at the commit (hand-off = now - publish_us); the producer's own stamp
+  before publish() gives the total. The consumer is a freshframe.Subscriber;
+  the frame must be a zero-copy view (frame.is_view).
 - queue: the guide's design, multiprocessing.Queue(maxsize=2) of numpy
   frames: stamp before put(), measure after get() returned the array.
+  Pickling and the pipe are the hand-off itself: hand-off = total.
 - shm: the guide's improved design, a ring of multiprocessing.shared_memory
-  buffers; the producer copies a frame into one and puts (name, seq, stamp)
-  on a Queue(maxsize=2); the consumer attaches each name once (cached) and
-  makes an np.ndarray over shm.buf.
+  buffers; the producer stamps, copies a frame into one, stamps again and
+  puts (name, seq, stamps) on a Queue(maxsize=2) (hand-off from the second
+  stamp, total from the first); the consumer attaches each name once
+  (cached) and makes an np.ndarray over shm.buf.
 
 Byte [0, 0, 0] of frame `seq` is seq % 256: the consumer checks it, so a row
 that handed over the wrong pixels is seen (column "bad").
@@ -76,7 +82,7 @@ def _produce_freshframe(spec, sync, results):
     import freshframe
     out = freshframe.Publisher(spec["bus"])
     sync["ready_p"].set()
-    returned = {}  # seq -> freshframe.now_us() once publish() returned
+    before = {}  # seq -> freshframe.now_us() just before publish()
     dropped = 0
     try:
         sources = _sources(spec["width"], spec["height"])
@@ -85,13 +91,13 @@ def _produce_freshframe(spec, sync, results):
         for seq in _paced(spec):
             image = sources[seq % SOURCE_FRAMES]
             image[0, 0, 0] = seq % 256
+            before[seq] = freshframe.now_us()
             if not out.publish(image):  # publish() numbers frames 1, 2, ... as we do
                 dropped += 1
-            returned[seq] = freshframe.now_us()
         sync["done_c"].wait(STEP_TIMEOUT_S)
     finally:
         out.close()
-    results.put(("producer", {"returned_us": returned, "dropped": dropped, "late": spec["late"]}))
+    results.put(("producer", {"before_us": before, "dropped": dropped, "late": spec["late"]}))
 
 
 def _produce_queue(spec, sync, results):
@@ -124,10 +130,10 @@ def _produce_shm(spec, sync, results):
         for seq in _paced(spec):
             image = sources[seq % SOURCE_FRAMES]
             image[0, 0, 0] = seq % 256
-            stamp = time.monotonic_ns()
+            before = time.monotonic_ns()
             shm, view = views_of[seq % SHM_BUFFERS]
             view[...] = image
-            q.put((shm.name, seq, stamp), timeout=STEP_TIMEOUT_S)
+            q.put((shm.name, seq, before, time.monotonic_ns()), timeout=STEP_TIMEOUT_S)
         sync["done_c"].wait(STEP_TIMEOUT_S)
         del views, views_of, view
     finally:
@@ -228,11 +234,11 @@ def _consume_shm(spec, sync, results):
     last = spec["warmup"] + spec["frames"]
     attached = {}  # name -> SharedMemory, mapped once
     sync["ready_c"].set()
-    got, bad = {}, 0
+    got, total, bad = {}, {}, 0
     try:
         while True:
             try:
-                name, seq, stamp = q.get(timeout=STEP_TIMEOUT_S)
+                name, seq, before, stamp = q.get(timeout=STEP_TIMEOUT_S)
             except queue.Empty:
                 break
             shm = attached.get(name)
@@ -243,6 +249,7 @@ def _consume_shm(spec, sync, results):
             t = time.monotonic_ns()
             if seq > spec["warmup"]:
                 got[seq] = (t - stamp) / 1000.0
+                total[seq] = (t - before) / 1000.0
                 bad += first != seq % 256
             del image  # before close(): an exported buffer cannot be closed
             _acknowledge(spec)
@@ -252,7 +259,7 @@ def _consume_shm(spec, sync, results):
         sync["done_c"].set()
         for shm in attached.values():
             shm.close()
-    results.put(("consumer", {"latency_us": got, "bad": bad}))
+    results.put(("consumer", {"latency_us": got, "total_us": total, "bad": bad}))
 
 
 ROLES = {
@@ -317,19 +324,22 @@ def run_row(ctx, kind, width, height, frames, warmup, rate, bus, lockstep=True):
                 p.join(timeout=5)
     got = parts["consumer"]
     seqs = sorted(got["latency_us"])
+    if kind == FRESHFRAME:
+        before = parts["producer"]["before_us"]
+        total = {s: got["latency_us"][s] + got["publish_us"][s] - before[s]
+                 for s in seqs if s in before}
+    else:
+        total = got.get("total_us", got["latency_us"])  # Queue: the hand-off is all of it
     row = {"kind": kind, "width": width, "height": height, "sent": frames,
-           "latency_us": [got["latency_us"][s] for s in seqs], "bad": got["bad"],
+           "latency_us": [got["latency_us"][s] for s in seqs],
+           "total_us": [total[s] for s in seqs if s in total], "bad": got["bad"],
            "lost": frames - len(seqs), "late": parts["producer"]["late"],
            "seconds": (time.monotonic() - started)}
     if kind == FRESHFRAME:
-        returned = parts["producer"]["returned_us"]
         row.update({
             "copies": got["copies"], "skipped": got["skipped"],
             "dropped": parts["producer"]["dropped"],
-            # The bus's own share: publish stamp -> publish() returned (the copy
-            # into the slot) and returned -> consumer holds the view (wake-up).
-            "in_publish_us": [returned[s] - got["publish_us"][s] for s in seqs if s in returned],
-            "after_publish_us": [got["latency_us"][s] - (returned[s] - got["publish_us"][s])
-                                 for s in seqs if s in returned],
+            # The copy into the slot: before publish() -> the commit.
+            "copy_us": [got["publish_us"][s] - before[s] for s in seqs if s in before],
         })
     return row

@@ -105,10 +105,9 @@ def run_handoff(args, log):
     sizes = []
     import freshframe
     for (w, h) in SIZES:
-        merged = {k: {"latency_us": [], "bad": 0, "lost": 0, "sent": 0, "late": 0, "seconds": 0.0}
+        merged = {k: {"latency_us": [], "total_us": [], "bad": 0, "lost": 0, "sent": 0, "late": 0, "seconds": 0.0}
                   for k in handoff.KINDS}
-        extra = {"in_publish_us": [], "after_publish_us": [], "copies": 0, "skipped": 0,
-                 "dropped": 0}
+        extra = {"copy_us": [], "copies": 0, "skipped": 0, "dropped": 0}
         errors = []
         for r in range(args.rounds):
             order = handoff.KINDS[r % 3:] + handoff.KINDS[:r % 3]  # rotate who goes first
@@ -127,6 +126,7 @@ def run_handoff(args, log):
                         freshframe.unlink(bus)
                 m = merged[kind]
                 m["latency_us"] += row["latency_us"]
+                m["total_us"] += row["total_us"]
                 m["bad"] += row["bad"]
                 m["lost"] += row["lost"]
                 m["sent"] += row["sent"]
@@ -140,17 +140,51 @@ def run_handoff(args, log):
                     log(f"    p50 {p['p50']:.0f} p99 {p['p99']:.0f} max {p['max']:.0f} us")
         rows = {}
         for kind, m in merged.items():
-            rows[kind] = {"stats": percentiles(m["latency_us"]), "bad": m["bad"],
+            rows[kind] = {"stats": percentiles(m["latency_us"]),
+                          "total": percentiles(m["total_us"]), "bad": m["bad"],
                           "lost": m["lost"], "sent": m["sent"], "late": m["late"],
                           "rate_hz": ((m["sent"] + args.rounds * args.warmup_frames) / m["seconds"]
                                       if m["seconds"] else None),
-                          "latency_us": m["latency_us"]}
+                          "latency_us": m["latency_us"], "total_us": m["total_us"]}
         rows[handoff.FRESHFRAME].update({
-            "in_publish": percentiles(extra["in_publish_us"]),
-            "after_publish": percentiles(extra["after_publish_us"]),
+            "copy": percentiles(extra["copy_us"]),
             "copies": extra["copies"], "skipped": extra["skipped"], "dropped": extra["dropped"]})
         sizes.append({"width": w, "height": h, "rows": rows, "errors": errors})
     return sizes
+
+
+def run_floor(args, log):
+    """This machine's floor in the same run: bench/bus's bus_bench (next to
+    the binary) at the same sizes, rate and frame count, 1 reader: a bare
+    futex wake-up between two C++ processes, and the bus to a C++ reader's
+    view (stamped before Commit of a frame already in its slot). {size: {...}}"""
+    import subprocess
+    import tempfile
+    tool = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench", "bus_bench")
+    if not os.path.isfile(tool):
+        log(f"  floor: no {tool} (build the bus_bench target): floor rows skipped")
+        return {}
+    sizes = ",".join(f"{w}x{h}" for w, h in SIZES)
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        log(f"  floor: {tool} futex-floor and bus at {sizes} ...")
+        done = subprocess.run([tool, "--frames", str(args.frames), "--rate", str(args.rate),
+                               "--sizes", sizes, "--readers", "1", "--transports",
+                               "futex-floor,bus", "--no-python", "--json", out.name],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              timeout=600)
+        if done.returncode not in (0, 1):  # 1: its own targets failed; figures are there
+            log(f"  floor: bus_bench exited {done.returncode}: {done.stderr[-500:]}")
+            return {}
+        rows = json.load(open(out.name))["rows"]
+    floor = {}
+    for row in rows:
+        lat = row.get("latency") or {}
+        if row.get("error") or "p50_us" not in lat:
+            continue
+        floor.setdefault(row["size"], {})[row["transport"]] = {
+            "p50": lat["p50_us"], "p99": lat["p99_us"], "max": lat["max_us"], "n": lat["n"],
+            "other_cpu_percent": row.get("other_processes_cpu_percent")}
+    return floor
 
 
 ROW_NAMES = {"freshframe": "freshframe bus -> Subscriber view",
@@ -185,46 +219,53 @@ def fmt(v, spec=".1f", width=0):
     return text.rjust(width)
 
 
+FLOOR_NAMES = {"futex-floor": "floor: futex wake-up, C++ to C++ (no frame)",
+               "bus": "floor: bus -> C++ reader's view"}
+
+
 def print_handoff(sizes, args):
     mode = ("free-running" if args.free_running else
             "lock-step: the next frame once the consumer holds the previous one")
-    print(f"\n## Hand-off: publish -> Python holds the numpy array (us), {args.frames} frames "
-          f"per row at up to {args.rate:g} Hz ({mode}), in {args.rounds} interleaved rounds "
-          f"(+{args.warmup_frames} warm-up frames each)\n")
-    print("| size | row | p50 us | p99 us | max us | p50 ratio | p99 ratio vs freshframe | "
-          "frames | Hz | lost | bad |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n## Hand-off: frame handed over -> Python holds the numpy array (us), "
+          f"{args.frames} frames per row at up to {args.rate:g} Hz ({mode}), in "
+          f"{args.rounds} interleaved rounds (+{args.warmup_frames} warm-up frames each)\n")
+    print("hand-off: from the frame in the transport (freshframe: the commit into the slot; "
+          "shm: after the copy into the buffer; Queue: before put(), pickling is its "
+          "transport). total: from before the producer touched the frame (with the one copy "
+          "into shared memory). Ratios are the row's p50/p99 hand-off over freshframe's.\n")
+    print("| size | row | hand-off p50 us | p99 us | max us | p50 ratio | p99 ratio | "
+          "total p50 us | total p99 us | frames | Hz | lost | bad |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in sizes:
         ff = s["rows"]["freshframe"]["stats"]
         for kind in ("freshframe", "queue", "shm"):
             r = s["rows"][kind]
-            st = r["stats"]
+            st, tot = r["stats"], r["total"]
             r50 = st["p50"] / ff["p50"] if (st and ff and ff["p50"] > 0) else None
             r99 = st["p99"] / ff["p99"] if (st and ff and ff["p99"] > 0) else None
             print(f"| {s['width']}x{s['height']} | {ROW_NAMES[kind]} | "
                   f"{fmt(st and st['p50'], '.0f')} | {fmt(st and st['p99'], '.0f')} | "
                   f"{fmt(st and st['max'], '.0f')} | {fmt(r50, '.1f')}x | {fmt(r99, '.1f')}x | "
+                  f"{fmt(tot and tot['p50'], '.0f')} | {fmt(tot and tot['p99'], '.0f')} | "
                   f"{st['n'] if st else 0} | {fmt(r['rate_hz'], '.0f')} | {r['lost']} | "
                   f"{r['bad']} |")
-    print("\nfreshframe's row split: 'in publish()' = publish stamp -> publish() returned, as the "
-          "publisher sees it (the C++ copy into the slot, the futex wake, and any time the woken "
-          "subscriber preempted the publisher); 'after' = publish() returned -> the subscriber "
-          "holds the view (negative when the subscriber got there first); copies = frames that "
-          "were not views; skipped = frames the subscriber never saw\n")
-    print("| size | in publish() p50 / p99 us | after p50 / p99 us | copies | skipped |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+        for transport, name in FLOOR_NAMES.items():
+            f = s.get("floor", {}).get(transport)
+            if f:
+                r50 = f["p50"] / ff["p50"] if ff and ff["p50"] > 0 else None
+                r99 = f["p99"] / ff["p99"] if ff and ff["p99"] > 0 else None
+                print(f"| {s['width']}x{s['height']} | {name} | {f['p50']:.0f} | {f['p99']:.0f} | "
+                      f"{f['max']:.0f} | {fmt(r50, '.2f')}x | {fmt(r99, '.2f')}x | - | - | "
+                      f"{f['n']} | - | - | - |")
+    print("\nfreshframe: copy = before publish() -> commit (the C++ copy into the slot); "
+          "copies = frames that were not views; skipped = frames the subscriber never saw\n")
+    print("| size | copy p50 / p99 us | copies | skipped |")
+    print("| --- | ---: | ---: | ---: |")
     for s in sizes:
         r = s["rows"]["freshframe"]
-        a, b = r["in_publish"], r["after_publish"]
-        print(f"| {s['width']}x{s['height']} | {fmt(a and a['p50'], '.0f')} / "
-              f"{fmt(a and a['p99'], '.0f')} | {fmt(b and b['p50'], '.0f')} / "
-              f"{fmt(b and b['p99'], '.0f')} | {r['copies']} | {r['skipped']} |")
-    big = next((s for s in sizes if (s["width"], s["height"]) == (1920, 1080)), None)
-    after = big and big["rows"]["freshframe"]["after_publish"]
-    if after:
-        print(f"\nFor information, not a target: without the copy into the slot (publish() "
-              f"returned -> view) at 1920x1080, p50 {after['p50']:.0f} us, p99 "
-              f"{after['p99']:.0f} us.")
+        c = r["copy"]
+        print(f"| {s['width']}x{s['height']} | {fmt(c and c['p50'], '.0f')} / "
+              f"{fmt(c and c['p99'], '.0f')} | {r['copies']} | {r['skipped']} |")
     for s in sizes:
         for e in s["errors"]:
             print(f"ERROR {s['width']}x{s['height']}: {e}")
@@ -253,6 +294,9 @@ def main(argv=None):
     checks = []
     if not args.skip_handoff:
         sizes = run_handoff(args, log)
+        floor = run_floor(args, log)
+        for s in sizes:
+            s["floor"] = floor.get(f"{s['width']}x{s['height']}", {})
         result["handoff"] = sizes
         print_handoff(sizes, args)
         checks += handoff_targets(sizes)

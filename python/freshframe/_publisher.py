@@ -189,7 +189,8 @@ class Publisher(_Closable):
         else:
             self._sequence += 1
             meta.sequence, meta.capture_us = self._sequence, now
-        meta.publish_us = now
+        # publish_us stays 0: the bus stamps it when the copied frame becomes
+        # visible, so readers measure the hand-off itself.
         height, width = image.shape[:2]
         channels = 1 if image.ndim == 2 else 3
         published = self._writer.call(

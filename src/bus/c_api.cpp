@@ -236,15 +236,23 @@ FF_EXPORT int ff_writer_publish(ff_writer* writer, const ff_frame_meta* meta, co
           "least width * channels bytes apart");
       return -1;
     }
-    Frame frame;
-    frame.meta = MetaIn(*meta);
-    frame.meta.width = width;
-    frame.meta.height = height;
-    frame.meta.format = channels == 3 ? PixelFormat::kBgr24 : PixelFormat::kGray8;
-    // Wraps the caller's pixels (no copy): Publish copies them into a slot.
-    frame.image = cv::Mat(height, width, channels == 3 ? CV_8UC3 : CV_8UC1,
-                          const_cast<uint8_t*>(pixels), row_stride);
-    return PublishResult(writer->writer->Publish(frame));
+    auto claim = writer->writer->ClaimSlot(width, height, channels);
+    if (!claim) {
+      SetError(claim.error().message);
+      return -1;
+    }
+    if (*claim) {
+      // The caller's pixels (wrapped, not copied) go straight into the slot.
+      cv::Mat(height, width, channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t*>(pixels),
+              row_stride)
+          .copyTo(claim->image());  // same size and type: never reallocates
+    }
+    FrameMeta frame_meta = MetaIn(*meta);
+    // Unset: the moment the frame becomes visible (after the copy), so that
+    // a reader's "now - publish_us" is the hand-off itself.
+    if (frame_meta.stamps.publish_us == 0)
+      frame_meta.stamps.publish_us = freshframe::MonotonicMicros();
+    return PublishResult(writer->writer->Commit(*claim, frame_meta));
   });
 }
 

@@ -100,8 +100,9 @@ void ff_reader_close(ff_reader* reader);
 ff_writer* ff_writer_open(const char* name, uint32_t slots, int64_t allow_owner);
 /* Publishes `height` rows of `width` * `channels` bytes (channels 1 or 3),
  * rows `row_stride` bytes apart, with `meta` (its width, height and format
- * are taken from the arguments). Never waits for readers. 1: published,
- * 0: dropped (every slot pinned), -1: error. */
+ * are taken from the arguments; a publish_us of 0 is set to the moment the
+ * copied frame becomes visible to readers). Never waits for readers.
+ * 1: published, 0: dropped (every slot pinned), -1: error. */
 int ff_writer_publish(ff_writer* writer, const ff_frame_meta* meta, const uint8_t* pixels,
                       int32_t width, int32_t height, int32_t channels, size_t row_stride);
 /* Publishes `size` bytes of text as a text-bus frame (bus/text_bus.h).

@@ -38,6 +38,9 @@ TEST(CApiTest, FramesRoundTripAsViewsWithTheirStamps) {
   EXPECT_EQ(out.meta.sequence, 7U);
   EXPECT_EQ(out.meta.capture_us, 1234);
   EXPECT_EQ(out.meta.infer_end_us, 5678);
+  // publish_us 0: stamped when the frame became visible.
+  EXPECT_GT(out.meta.publish_us, 0);
+  EXPECT_LE(out.meta.publish_us, ff_now_us());
   EXPECT_EQ(out.meta.detections_sequence, 6U);
   EXPECT_EQ(out.meta.format, static_cast<uint32_t>(FF_FORMAT_BGR24));
   EXPECT_EQ(out.meta.width, 64);
