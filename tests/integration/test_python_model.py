@@ -73,6 +73,15 @@ def close(a, b, tolerance):
     return all(abs(p - q) <= tolerance for p, q in zip(a, b))
 
 
+def alike(a, b, tolerance):
+    """Centres within `tolerance` px, sizes within two steps of the cascade's
+    1.1 scale pyramid."""
+    centre = lambda box: (box[0] + box[2] / 2, box[1] + box[3] / 2)
+    (ax, ay), (bx, by) = centre(a), centre(b)
+    return (abs(ax - bx) <= tolerance and abs(ay - by) <= tolerance
+            and max(a[2], b[2]) <= 1.1 ** 2 * min(a[2], b[2]) + 1)
+
+
 class RunMlBesideRun(unittest.TestCase):
     def setUp(self):
         self.bus = f"itest.pymodel.{os.getpid()}"
@@ -122,8 +131,12 @@ class RunMlBesideRun(unittest.TestCase):
                 continue
             closest = min(near, key=lambda s: abs(s - sequence))
             theirs = python_sets[closest]
-            tolerance = BOX_TOLERANCE_PX + 3 * abs(closest - sequence)
-            self.assertTrue(any(close(a, b, tolerance) for a in boxes for b in theirs),
+            if closest == sequence:  # the same pixels: the same box
+                match = any(close(a, b, BOX_TOLERANCE_PX) for a in boxes for b in theirs)
+            else:  # the face moved a little, and may sit one pyramid step apart in size
+                tolerance = BOX_TOLERANCE_PX + 3 * abs(closest - sequence)
+                match = any(alike(a, b, tolerance) for a in boxes for b in theirs)
+            self.assertTrue(match,
                             f"frame {sequence}: built-in {boxes}, Python (frame {closest}) {theirs}")
             compared += 1
         self.assertGreater(compared, 2, f"too few common frames: {sorted(python_sets)[:20]} "
