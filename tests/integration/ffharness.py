@@ -641,6 +641,18 @@ def assert_fps_within(tc, fps, what, source_fps=SOURCE_FPS):
                   f"[{lo:.1f}, {hi:.1f}]")
 
 
+def wait_for(predicate, timeout, what, interval=0.05):
+    """Polls `predicate` until it returns something truthy, which is
+    returned; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} within {timeout} s")
+
+
 def assert_probe_ok(tc, result, clients=1, source_fps=SOURCE_FPS, p99_ms=None, check_strip=True):
     """Common checks on `probe --json` output."""
     summary = json.dumps({k: v for k, v in result.items() if k != "_stderr"})[:3000]

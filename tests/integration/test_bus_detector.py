@@ -22,6 +22,7 @@ import unittest
 
 import ffharness as ff
 from test_config import post
+from test_processes import unlink_bus
 
 GONE_WITHIN_S = 3.0  # a killed model is reported gone within this (max age 1 s + polling)
 # The model: reads NAME.raw, publishes one fixed box per frame found on a
@@ -76,23 +77,6 @@ def package_missing():
 MISSING = package_missing()
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what} within {timeout}s")
-
-
-def unlink_bus(name):
-    try:
-        os.unlink(f"/dev/shm/freshframe.{name}")
-    except FileNotFoundError:
-        pass
-
-
 @unittest.skipIf(MISSING, f"the freshframe Python package is not importable from "
                  f"{python_path()} (build the freshframe_bus target): {MISSING}")
 class BusDetectorTest(unittest.TestCase):
@@ -143,7 +127,7 @@ class BusDetectorTest(unittest.TestCase):
         def drawn():
             d = self.detections()
             return d if d.get("detector_running") and d.get("detections") else None
-        return wait_for(drawn, 20, "detections from the model in /api/detections")
+        return ff.wait_for(drawn, 20, "detections from the model in /api/detections")
 
     def assert_off(self):
         d = self.detections()
@@ -164,7 +148,7 @@ class BusDetectorTest(unittest.TestCase):
         self.assertGreater(d["sequence"], 0)
 
         # /api/stats and /metrics: the model's rate and latency like any detector's.
-        wait_for(lambda: self.server.stats()["stages"].get("infer", {}).get("fps", 0) > 5, 10,
+        ff.wait_for(lambda: self.server.stats()["stages"].get("infer", {}).get("fps", 0) > 5, 10,
                  "the model's rate in /api/stats stages.infer")
         stats = server.stats()
         self.assertEqual(stats["detector"], f"bus:{self.name}.detections")
@@ -184,7 +168,7 @@ class BusDetectorTest(unittest.TestCase):
         self.boxes_arrive()
         model.send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        wait_for(lambda: not self.external()["alive"], GONE_WITHIN_S + 5, "model reported gone")
+        ff.wait_for(lambda: not self.external()["alive"], GONE_WITHIN_S + 5, "model reported gone")
         gone_after = time.monotonic() - killed
         self.assertLess(gone_after, GONE_WITHIN_S + 2, "model gone noticed late")
         self.assert_off()
@@ -193,13 +177,13 @@ class BusDetectorTest(unittest.TestCase):
         self.start_model()  # nothing else restarted
         d = self.boxes_arrive()
         self.assertEqual(d["detections"][0]["box"], EXPECTED_BOX)
-        self.assertTrue(wait_for(lambda: self.external()["alive"], 10, "model alive again"))
+        self.assertTrue(ff.wait_for(lambda: self.external()["alive"], 10, "model alive again"))
 
     def test_no_set_for_max_age_draws_nothing_while_the_model_lives(self):
         self.start_server("--detections-max-age", "0.5")
         self.start_model("once")
         self.boxes_arrive()
-        wait_for(lambda: not self.detections()["detector_running"], 10, "the one set dropped")
+        ff.wait_for(lambda: not self.detections()["detector_running"], 10, "the one set dropped")
         external = self.external()
         self.assertTrue(external["writer_alive"], external)
         self.assertFalse(external["alive"], external)
@@ -221,7 +205,7 @@ class BusDetectorTest(unittest.TestCase):
         self.assertGreater(self.annotated_per_second(), 20)
         # Switched off: nothing drawn, the model itself still alive.
         self.assertEqual(post(server.port, '{"detector": false}').status, 200)
-        wait_for(lambda: not self.detections()["detector_running"], 10, "the detector off")
+        ff.wait_for(lambda: not self.detections()["detector_running"], 10, "the detector off")
         self.assert_off()
         self.assertTrue(self.external()["alive"])
         self.assertEqual(post(server.port, '{"detector": true}').status, 200)
@@ -230,7 +214,7 @@ class BusDetectorTest(unittest.TestCase):
     def test_malformed_texts_are_logged_once_and_the_stream_goes_on(self):
         server = self.start_server()
         bad = self.start_model("bad")
-        wait_for(lambda: self.external()["rejected"] >= 6, 20, "malformed texts counted")
+        ff.wait_for(lambda: self.external()["rejected"] >= 6, 20, "malformed texts counted")
         external = self.external()
         self.assertEqual(external["sets"], 0)
         self.assertTrue(external["last_error"], external)

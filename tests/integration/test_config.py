@@ -40,16 +40,6 @@ def json_of(response):
         raise AssertionError(f"not JSON: {response.describe()}")
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout} s")
-
-
 class ConfigRun(ff.ServerTestCase):
     """One `run` on the test pattern with the face detector."""
 
@@ -135,13 +125,13 @@ class ConfigRun(ff.ServerTestCase):
         def frames():
             return self.server.stats()["detection"]["frames"]
 
-        wait_for(lambda: frames() > 0, 20, "the detector's first frames")
+        ff.wait_for(lambda: frames() > 0, 20, "the detector's first frames")
         self.assertFalse(self.apply({"detector": False})["detector"])
         stats = self.server.stats()
         self.assertFalse(stats["detector_enabled"])
         self.assertFalse(stats["config"]["detector"])
         # /api/detections says the detector is off, with nothing detected.
-        detections = wait_for(
+        detections = ff.wait_for(
             lambda: (lambda d: d if d["detector_running"] is False else None)(
                 json.loads(self.server.get("/api/detections").body)),
             5, "detector_running false in /api/detections")
@@ -154,8 +144,8 @@ class ConfigRun(ff.ServerTestCase):
         self.assertIn(b"\nfreshframe_detector_enabled 0\n", metrics)
 
         self.assertTrue(self.apply({"detector": True})["detector"])
-        wait_for(lambda: frames() > off, 20, "inference to resume")
-        wait_for(lambda: json.loads(self.server.get("/api/detections").body)["detector_running"],
+        ff.wait_for(lambda: frames() > off, 20, "inference to resume")
+        ff.wait_for(lambda: json.loads(self.server.get("/api/detections").body)["detector_running"],
                  20, "detector_running true again")
         self.assertTrue(self.server.stats()["detector_enabled"])
 
