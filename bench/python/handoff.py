@@ -74,6 +74,19 @@ def _paced(spec):
         yield seq
 
 
+def _marked_frames(spec, sync):
+    """After `go`: (seq, image) as _paced yields them, byte [0, 0, 0] of
+    each image set to seq % 256. At most 3 frames are in flight in any row,
+    so reusing a ring of SOURCE_FRAMES (4) source arrays is safe."""
+    sources = _sources(spec["width"], spec["height"])
+    if not sync["go"].wait(STEP_TIMEOUT_S):
+        raise RuntimeError("no go")
+    for seq in _paced(spec):
+        image = sources[seq % SOURCE_FRAMES]
+        image[0, 0, 0] = seq % 256
+        yield seq, image
+
+
 # ---------------------------------------------------------------------------
 # Producers: signal `ready` once the transport exists, wait for `go`, send
 # warmup + frames frames, wait (bounded) for the consumer to finish, clean up.
@@ -85,12 +98,7 @@ def _produce_freshframe(spec, sync, results):
     before = {}  # seq -> freshframe.now_us() just before publish()
     dropped = 0
     try:
-        sources = _sources(spec["width"], spec["height"])
-        if not sync["go"].wait(STEP_TIMEOUT_S):
-            raise RuntimeError("no go")
-        for seq in _paced(spec):
-            image = sources[seq % SOURCE_FRAMES]
-            image[0, 0, 0] = seq % 256
+        for seq, image in _marked_frames(spec, sync):
             before[seq] = freshframe.now_us()
             if not out.publish(image):  # publish() numbers frames 1, 2, ... as we do
                 dropped += 1
@@ -103,12 +111,7 @@ def _produce_freshframe(spec, sync, results):
 def _produce_queue(spec, sync, results):
     q = spec["queue"]
     sync["ready_p"].set()
-    sources = _sources(spec["width"], spec["height"])
-    if not sync["go"].wait(STEP_TIMEOUT_S):
-        raise RuntimeError("no go")
-    for seq in _paced(spec):
-        image = sources[seq % SOURCE_FRAMES]  # at most 3 in flight: the ring of 4 is safe
-        image[0, 0, 0] = seq % 256
+    for seq, image in _marked_frames(spec, sync):
         q.put((seq, time.monotonic_ns(), image), timeout=STEP_TIMEOUT_S)
     sync["done_c"].wait(STEP_TIMEOUT_S)
     results.put(("producer", {"late": spec["late"]}))
@@ -124,12 +127,7 @@ def _produce_shm(spec, sync, results):
         views = [np.ndarray(shape, np.uint8, buffer=b.buf) for b in buffers]
         views_of = list(zip(buffers, views))
         sync["ready_p"].set()
-        sources = _sources(spec["width"], spec["height"])
-        if not sync["go"].wait(STEP_TIMEOUT_S):
-            raise RuntimeError("no go")
-        for seq in _paced(spec):
-            image = sources[seq % SOURCE_FRAMES]
-            image[0, 0, 0] = seq % 256
+        for seq, image in _marked_frames(spec, sync):
             before = time.monotonic_ns()
             shm, view = views_of[seq % SHM_BUFFERS]
             view[...] = image
