@@ -19,6 +19,9 @@ enum class Role { kRun, kCapture, kInfer, kServe };
 
 struct RunOptions {
   Role role = Role::kRun;
+  // run --config FILE: the streams and server settings come from FILE
+  // (app/config.h), reloaded on SIGHUP; the other run flags are not allowed.
+  std::string config_file;
   std::string source = "pattern";
   int width = 0;  // --size WxH (cameras)
   int height = 0;
@@ -59,7 +62,11 @@ struct RunOptions {
   std::vector<std::string> allow_origins;
   std::vector<std::string> allow_hosts;
 
-  int detector_threads = 1;  // OpenCV threads for the detector
+  int detector_threads = 1;  // OpenCV threads for the detector (process-wide: see Config)
+  // --detect-fps: this stream's detections per second at most (0: as many as
+  // the detector manages). Streams sharing one detector take turns (newest
+  // frame of each, round robin), each capped by its own rate.
+  double detect_fps = 0;
   std::string in_bus;        // infer, serve: read frames from this bus
   std::string out_bus;       // capture, infer: publish frames on this bus
   std::string publish;       // run: also publish NAME (annotated), NAME.raw
