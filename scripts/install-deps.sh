@@ -10,6 +10,7 @@ packages=(
   libturbojpeg0-dev libjpeg-dev
   libboost1.81-dev
   libcli11-dev libspdlog-dev nlohmann-json3-dev
+  libtomlplusplus-dev  # run --config FILE.toml (src/app/config.cpp)
   libgtest-dev libgmock-dev libbenchmark-dev
   libzmq3-dev cppzmq-dev python3-numpy python3-onnx
   python3 python3-pytest  # tests/python: the freshframe Python package (python/)
