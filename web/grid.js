@@ -123,8 +123,8 @@
     pic.append(this.canvas, this.over);
     var info = el("div", "info");
     this.nameEl = el("span", "name", stream.name);
-    this.fpsEl = el("span", "fig");
-    this.latEl = el("span", "fig");
+    this.fpsEl = el("span", "fig fps");
+    this.latEl = el("span", "fig lat");
     this.srcEl = el("span", "src");
     info.append(this.nameEl, this.badge, this.fpsEl, this.latEl, this.srcEl);
     this.link.append(pic, info);
