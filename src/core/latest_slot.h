@@ -10,6 +10,13 @@
 // Thread-safety: every member may be called from any thread, by any number of
 // producers and consumers at once. T is copied out under the lock, so T should
 // be cheap to copy (a shared_ptr to immutable data is the intended use).
+//
+// Observers: a consumer that waits on many slots at once (infer's
+// SharedDetector) registers one Wakeup (core/wakeup.h) with each of them;
+// every Publish and Close notifies it. Ownership: the slot does not own its
+// observers; RemoveObserver must be called before an observer is destroyed,
+// and once it returns the slot never touches that observer again (observers
+// are notified under the slot's lock for that reason).
 #pragma once
 
 #include <chrono>
@@ -18,6 +25,9 @@
 #include <mutex>
 #include <optional>
 #include <utility>
+#include <vector>
+
+#include "core/wakeup.h"
 
 namespace freshframe {
 
@@ -29,8 +39,9 @@ class LatestSlot {
     T value;
   };
 
-  // Replaces the held value and wakes every waiting consumer. Returns the new
-  // version. After Close(), values are dropped and 0 is returned.
+  // Replaces the held value and wakes every waiting consumer and observer.
+  // Returns the new version. After Close(), values are dropped and 0 is
+  // returned.
   uint64_t Publish(T value) {
     uint64_t version = 0;
     {
@@ -38,6 +49,7 @@ class LatestSlot {
       if (closed_) return 0;
       value_ = std::move(value);
       version = ++version_;
+      NotifyObservers();
     }
     changed_.notify_all();
     return version;
@@ -49,8 +61,8 @@ class LatestSlot {
   std::optional<Versioned> WaitNewer(uint64_t last_seen,
                                      std::chrono::duration<Rep, Period> timeout) {
     std::unique_lock lock(mutex_);
-    const bool ready = changed_.wait_for(
-        lock, timeout, [&] { return closed_ || version_ > last_seen; });
+    const bool ready =
+        changed_.wait_for(lock, timeout, [&] { return closed_ || version_ > last_seen; });
     if (!ready || closed_) return std::nullopt;
     return Versioned{version_, value_};
   }
@@ -72,8 +84,29 @@ class LatestSlot {
     {
       std::lock_guard lock(mutex_);
       closed_ = true;
+      NotifyObservers();
     }
     changed_.notify_all();
+  }
+
+  // `observer` is notified after every later Publish and Close. Adding the
+  // same observer twice makes it notified twice per change (and needs two
+  // removals).
+  void AddObserver(Wakeup* observer) {
+    std::lock_guard lock(mutex_);
+    observers_.push_back(observer);
+  }
+
+  // Removes one registration of `observer` (none: nothing happens). Once this
+  // returns the slot no longer touches it, so it may be destroyed.
+  void RemoveObserver(Wakeup* observer) {
+    std::lock_guard lock(mutex_);
+    for (auto it = observers_.begin(); it != observers_.end(); ++it) {
+      if (*it == observer) {
+        observers_.erase(it);
+        return;
+      }
+    }
   }
 
   bool closed() const {
@@ -87,6 +120,14 @@ class LatestSlot {
   T value_{};
   uint64_t version_ = 0;
   bool closed_ = false;
+  // Notified under mutex_, so that RemoveObserver (which takes it) cannot
+  // return while a notification is under way. Wakeup::Notify only takes its
+  // own mutex and never calls back, so this cannot deadlock.
+  std::vector<Wakeup*> observers_;
+
+  void NotifyObservers() {
+    for (Wakeup* observer : observers_) observer->Notify();
+  }
 };
 
 }  // namespace freshframe

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -105,6 +106,68 @@ TEST(LatestSlotTest, ConcurrentProducersAndConsumersNeverSeeStaleValues) {
   EXPECT_FALSE(failed.load());
   EXPECT_EQ(lost_wakeups.load(), 0U);
   EXPECT_EQ(slot.version(), static_cast<uint64_t>(kProducers) * (kPerProducer + 1));
+}
+
+TEST(LatestSlotTest, ObserverIsNotifiedOnEveryPublishAndCloseUntilRemoved) {
+  LatestSlot<int> slot;
+  Wakeup wakeup;
+  slot.Publish(1);  // before AddObserver: not seen
+  slot.AddObserver(&wakeup);
+  EXPECT_EQ(wakeup.count(), 0U);
+  slot.Publish(2);
+  slot.Publish(3);
+  EXPECT_EQ(wakeup.count(), 2U);
+  slot.RemoveObserver(&wakeup);
+  slot.Publish(4);
+  EXPECT_EQ(wakeup.count(), 2U);
+  slot.RemoveObserver(&wakeup);  // not registered: nothing happens
+  slot.AddObserver(&wakeup);
+  slot.Close();
+  EXPECT_EQ(wakeup.count(), 3U);
+  EXPECT_EQ(slot.Publish(5), 0U);  // dropped after Close: no notification
+  EXPECT_EQ(wakeup.count(), 3U);
+  slot.RemoveObserver(&wakeup);
+}
+
+TEST(LatestSlotTest, OneWakeupObservesManySlots) {
+  LatestSlot<int> first;
+  LatestSlot<int> second;
+  Wakeup wakeup;
+  first.AddObserver(&wakeup);
+  second.AddObserver(&wakeup);
+  const uint64_t seen = wakeup.count();
+  std::thread producer([&] {
+    std::this_thread::sleep_for(20ms);
+    second.Publish(7);
+  });
+  // Woken by the second slot, long before the timeout.
+  EXPECT_NE(wakeup.WaitChanged(seen, 10s), seen);
+  producer.join();
+  EXPECT_EQ(second.version(), 1U);
+  first.RemoveObserver(&wakeup);
+  second.RemoveObserver(&wakeup);
+}
+
+// A producer publishes without pause while observers come and go, each
+// destroyed right after RemoveObserver: under ASan or TSan a notification of
+// a removed observer is a use after free.
+TEST(LatestSlotTest, RemovedObserverMayBeDestroyedAtOnce) {
+  LatestSlot<int> slot;
+  std::atomic<bool> done{false};
+  std::thread producer([&] {
+    int i = 0;
+    while (!done.load()) slot.Publish(++i);
+  });
+  // Overlap with the producer: at least 2000 rounds and 2000 publishes.
+  for (int round = 0; round < 2000 || slot.version() < 2000; ++round) {
+    auto wakeup = std::make_unique<Wakeup>();
+    slot.AddObserver(wakeup.get());
+    if (round % 2 == 0) std::this_thread::yield();  // let some publishes notify it
+    slot.RemoveObserver(wakeup.get());
+    wakeup.reset();
+  }
+  done = true;
+  producer.join();
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 //
 // DetectorStage runs a Detector on the newest raw frame only, at the
 // detector's own pace, and publishes each result (with the frame it was
-// computed on) into a LatestSlot. AnnotatorStage draws detections onto
+// computed on) into a LatestSlot; it is a SharedDetector
+// (infer/shared_detector.h) serving one stream. AnnotatorStage draws detections onto
 // frames: with Overlay::kLatest every raw frame is drawn with the newest
 // detections, so the stream keeps the source's frame rate however slow the
 // detector is; with Overlay::kInferred only frames the detector finished are
@@ -111,17 +112,21 @@ using JsonTextPtr = std::shared_ptr<const std::string>;
 void PublishDetectorOff(const LatestSlot<FramePtr>& raw, LatestSlot<DetectionSetPtr>& detections,
                         LatestSlot<JsonTextPtr>* json, std::string_view detector);
 
+class SharedDetector;  // infer/shared_detector.h
+
+// A SharedDetector with one binding: the detector of a single stream.
 class DetectorStage {
  public:
   // `json` (optional) also receives each set as DetectionSetToJson text, for
   // HTTP clients that want detections as data. `settings` (optional): while
-  // its detector() is false the stage runs no inference; it still waits on
+  // its detector() is false the stage runs no inference; it still wakes on
   // `raw` (and drops the frames), so it sleeps between frames and resumes on
   // the first frame after the detector is switched on again. Switching off
   // publishes one set with detector_running false to both slots.
   DetectorStage(std::unique_ptr<Detector> detector, LatestSlot<FramePtr>& raw,
                 LatestSlot<DetectionSetPtr>& detections, Metrics& metrics,
                 LatestSlot<JsonTextPtr>* json = nullptr, const LiveSettings* settings = nullptr);
+  ~DetectorStage();
   DetectorStage(const DetectorStage&) = delete;
   DetectorStage& operator=(const DetectorStage&) = delete;
 
@@ -132,22 +137,8 @@ class DetectorStage {
   std::string name() const { return name_; }
 
  private:
-  void Run(std::stop_token stop);
-  void Detect(const FramePtr& frame);
-  void PublishOff();
-
-  std::unique_ptr<Detector> detector_;
+  std::unique_ptr<SharedDetector> shared_;
   const std::string name_;
-  LatestSlot<FramePtr>& raw_;
-  LatestSlot<DetectionSetPtr>& detections_;
-  LatestSlot<JsonTextPtr>* json_;
-  const LiveSettings* settings_;
-  StageMetrics& metrics_;
-  // Copies of detector_->activity() for other threads. Relaxed: two
-  // independent counters; a reader may see them a frame apart.
-  std::atomic<uint64_t> frames_{0};
-  std::atomic<uint64_t> model_runs_{0};
-  StageThread thread_;  // last: joined before the members it uses go
 };
 
 using Overlay = OverlayMode;
