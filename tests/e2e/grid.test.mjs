@@ -71,6 +71,7 @@ const pixelSums = (page) => page.evaluate(() => {
 describe("grid of three streams", { skip: SKIP }, () => {
   let server, browser, page, errors, cdp;
   const requests = [], sockets = [], connections = new Map();  // HTTP connection id -> URLs
+  const socketBytes = new Map();  // CDP request id -> {url, bytes, messages}
 
   before(async () => {
     server = await startServer(["--config", writeConfig("three.toml", STREAMS)]);
@@ -88,6 +89,12 @@ describe("grid of three streams", { skip: SKIP }, () => {
       const id = String(e.response.connectionId);
       if (!connections.has(id)) connections.set(id, []);
       connections.get(id).push(e.response.url);
+    });
+    // Bytes each tile's socket receives, for the cost printed below.
+    cdp.on("Network.webSocketCreated", (e) => { socketBytes.set(e.requestId, { url: e.url, bytes: 0, messages: 0 }); });
+    cdp.on("Network.webSocketFrameReceived", (e) => {
+      const s = socketBytes.get(e.requestId);
+      if (s) { s.bytes += Math.floor(e.response.payloadData.length * 3 / 4); s.messages++; }
     });
     await page.goto(server.url);
   });
@@ -146,6 +153,16 @@ describe("grid of three streams", { skip: SKIP }, () => {
     const polls = requests.filter((u) => /\/api\/streams$/.test(u)).length;
     await sleep(2500);
     assert.ok(requests.filter((u) => /\/api\/streams$/.test(u)).length >= polls + 1, "api/streams keeps being polled");
+    // What a tile costs (printed, not asserted): bytes and messages per
+    // second over 3 s, and the server's variant encode for cam1's 320 px tile.
+    const before = new Map([...socketBytes].map(([id, s]) => [id, { ...s }]));
+    await sleep(3000);
+    for (const [id, s] of socketBytes) {
+      const b = before.get(id) || { bytes: 0, messages: 0 };
+      console.log(`# tile ${new URL(s.url).pathname}: ${((s.bytes - b.bytes) / 3 / 1024).toFixed(1)} KiB/s, ${((s.messages - b.messages) / 3).toFixed(1)} messages/s`);
+    }
+    const variants = (await getJson(`${server.url}streams/cam1/api/stats`)).stages?.encode_variants;
+    if (variants) console.log(`# cam1's 320 px variant: ${variants.fps} encodes/s, work p50 ${variants.work_ms?.p50} ms p99 ${variants.work_ms?.p99} ms`);
     const http = [...connections.entries()].filter(([, urls]) => urls.some((u) => u.startsWith("http")));
     console.log(`# grid: ${http.length} HTTP connection(s) for ${requests.length} requests, ${tileSockets.size} WebSockets`);
     assert.ok(http.length < 6, `HTTP connections: ${JSON.stringify(http)}`);
