@@ -3,11 +3,11 @@
 // DetectorStage runs a Detector on the newest raw frame only, at the
 // detector's own pace, and publishes each result (with the frame it was
 // computed on) into a LatestSlot; it is a SharedDetector
-// (infer/shared_detector.h) serving one stream. AnnotatorStage draws detections onto
-// frames: with Overlay::kLatest every raw frame is drawn with the newest
-// detections, so the stream keeps the source's frame rate however slow the
-// detector is; with Overlay::kInferred only frames the detector finished are
-// streamed. Overlays never cover the timecode strip (core/timecode.h).
+// (infer/shared_detector.h) serving one stream. AnnotatorStage draws
+// detections onto frames: with Overlay::kLatest every raw frame is drawn
+// with the newest detections, so the stream keeps the source's frame rate
+// however slow the detector is; with Overlay::kInferred only frames the
+// detector finished are streamed. Overlays never cover the timecode strip (core/timecode.h).
 // Given a LiveSettings, both stages obey it from the next frame: the detector
 // can be switched off (it then skips inference and the annotator draws no
 // boxes), and the overlay mode and mirroring can change while they run.

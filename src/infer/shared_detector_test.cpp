@@ -201,8 +201,10 @@ TEST_F(SharedDetectorTest, ThreeEqualStreamsGetEqualShares) {
 TEST_F(SharedDetectorTest, CheapAndExpensiveStreamsGetEqualTurns) {
   TestStream cheap(0, 1);
   TestStream expensive(1, 60);
-  detector_.Add(cheap.Binding());
+  // The expensive one first: were turns not taken in order, it would have a
+  // new frame after each of its own detections and never let the cheap one in.
   detector_.Add(expensive.Binding());
+  detector_.Add(cheap.Binding());
   Feed({&cheap, &expensive}, 2s);
   detector_.Stop();
 
