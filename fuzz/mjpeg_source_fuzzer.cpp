@@ -5,10 +5,10 @@
 // connection (head and endless body). Control byte 0 picks the part size
 // limit (64 B .. 8 KiB, so that the limit is reached often); bytes 1..4 are
 // the lengths (1..256) of the pieces the "socket" delivers, used in turn.
-// The response goes through the source's own code: probe::FindHeadEnd as the
+// The response goes through the source's own code: httpclient::FindHeadEnd as the
 // head arrives piece by piece, capture::ParseMjpegResponse (status,
 // multipart boundary, Transfer-Encoding, Content-Encoding), then
-// probe::MultipartBody (de-chunking, multipart boundaries, part headers,
+// httpclient::MultipartBody (de-chunking, multipart boundaries, part headers,
 // Content-Length), and capture::JpegSize / JpegPartProblem on every part.
 //
 // Beyond "no sanitizer report", it checks:
@@ -29,12 +29,12 @@
 #include <vector>
 
 #include "capture/mjpeg_stream.h"
-#include "probe/http_response.h"
-#include "probe/multipart_body.h"
+#include "httpclient/http_response.h"
+#include "httpclient/multipart_body.h"
 
 namespace {
 
-using freshframe::probe::MultipartBody;
+using freshframe::httpclient::MultipartBody;
 
 constexpr size_t kControlBytes = 5;
 const std::string kShownUrl = "http://upstream:8080/stream.mjpg?token=***";
@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                 size - kControlBytes);
 
   // The head, as ReadHead assembles it.
-  const size_t head_end = freshframe::probe::FindHeadEnd(stream);
+  const size_t head_end = freshframe::httpclient::FindHeadEnd(stream);
   std::string head;
   size_t found = std::string::npos;
   for (size_t at = 0, next = 0; at < stream.size() && found == std::string::npos;) {
@@ -100,10 +100,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     next = (next + 1) % pieces.size();
     head.append(stream.substr(at, n));
     at += n;
-    found = freshframe::probe::FindHeadEnd(head);
+    found = freshframe::httpclient::FindHeadEnd(head);
   }
   Check(found == head_end, "the head ends elsewhere when it arrives in pieces");
-  if (head_end == std::string::npos || head_end > freshframe::probe::kMaxResponseHeadBytes) {
+  if (head_end == std::string::npos || head_end > freshframe::httpclient::kMaxResponseHeadBytes) {
     return 0;
   }
 

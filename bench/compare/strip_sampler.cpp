@@ -34,12 +34,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
-#include "probe/http_response.h"
-#include "probe/multipart_body.h"
+#include "httpclient/http_response.h"
+#include "httpclient/multipart_body.h"
+#include "httpclient/text_util.h"
 #include "probe/probe.h"
 #include "probe/probe_client.h"
 #include "probe/strip_decoder.h"
-#include "probe/text_util.h"
 
 namespace {
 
@@ -66,7 +66,7 @@ class Sampler {
   Sampler(std::FILE* out, Result* result) : out_(out), result_(result) {}
 
   // Connects, checks the head, then records parts until `deadline_us`.
-  void Run(const probe::Url& url, int64_t deadline_us) {
+  void Run(const httpclient::Url& url, int64_t deadline_us) {
     std::vector<probe::Address> addresses;
     if (!probe::Resolve(url, &addresses, &result_->error)) return;
     for (const auto& address : addresses) {
@@ -116,9 +116,9 @@ class Sampler {
       std::string_view bytes(buffer.data(), static_cast<size_t>(n));
       if (!have_head) {
         head.append(bytes);
-        const size_t end = probe::FindHeadEnd(head);
+        const size_t end = httpclient::FindHeadEnd(head);
         if (end == std::string::npos) {
-          if (head.size() > probe::kMaxResponseHeadBytes) {
+          if (head.size() > httpclient::kMaxResponseHeadBytes) {
             result_->error = "response head too long";
             return;
           }
@@ -136,7 +136,7 @@ class Sampler {
 
   bool StartBody(std::string_view head) {
     std::string why;
-    const auto response = probe::ParseResponseHead(head, &why);
+    const auto response = httpclient::ParseResponseHead(head, &why);
     if (!response) {
       result_->error = "bad response: " + why;
       return false;
@@ -146,24 +146,24 @@ class Sampler {
       return false;
     }
     const std::string* type = response->Find("content-type");
-    auto boundary = type != nullptr ? probe::MultipartBoundary(*type) : std::nullopt;
+    auto boundary = type != nullptr ? httpclient::MultipartBoundary(*type) : std::nullopt;
     if (!boundary) {
       result_->error = "not a multipart stream";
       return false;
     }
     const std::string* te = response->Find("transfer-encoding");
-    body_.emplace(std::move(*boundary), te != nullptr && probe::AsciiLower(*te) == "chunked");
+    body_.emplace(std::move(*boundary), te != nullptr && httpclient::AsciiLower(*te) == "chunked");
     return true;
   }
 
   bool OnBytes(std::string_view bytes, int64_t now_us) {
     switch (body_->Feed(bytes, [&](std::string_view part) { OnPart(part, now_us); })) {
-      case probe::MultipartBody::Status::kMore:
+      case httpclient::MultipartBody::Status::kMore:
         return true;
-      case probe::MultipartBody::Status::kEnded:
+      case httpclient::MultipartBody::Status::kEnded:
         result_->error = "server ended the stream (" + std::string(body_->ended_by()) + ")";
         return false;
-      case probe::MultipartBody::Status::kBroken:
+      case httpclient::MultipartBody::Status::kBroken:
         result_->error = body_->error();
         return false;
     }
@@ -188,7 +188,7 @@ class Sampler {
   std::FILE* out_;
   Result* result_;
   int fd_ = -1;
-  std::optional<probe::MultipartBody> body_;
+  std::optional<httpclient::MultipartBody> body_;
   probe::StripDecoder decoder_;
   int64_t last_capture_us_ = -1;
 };
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string why;
-  const auto url = probe::ParseUrl(url_text, &why);
+  const auto url = httpclient::ParseUrl(url_text, &why);
   if (!url) {
     std::fprintf(stderr, "strip_sampler: bad --url: %s\n", why.c_str());
     return 2;

@@ -18,10 +18,10 @@
 #include "encode/encode.h"
 #include "http/auth.h"
 #include "http/http.h"
+#include "httpclient/redact.h"
 #include "infer/bus_detections.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
-#include "probe/redact.h"
 
 namespace freshframe::web {
 extern const std::string_view kIndexHtml;
@@ -302,12 +302,12 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
     if (!token) return Error{"--source-token-file: " + token.error().message};
     source_options.token = std::move(token).value();
     auto source = capture::MakeSource(source_options);
-    if (!source) return Error{probe::RedactUrl(source.error().message)};
+    if (!source) return Error{httpclient::RedactUrl(source.error().message)};
     // A source that cannot be opened at start-up is an error (exit 1); one
     // that fails later is reopened by the grabber. Its message is shown:
     // redacted, like every message that may quote the spec.
     if (auto opened = (*source)->Open(); !opened) {
-      return Error{probe::RedactUrl(opened.error().message)};
+      return Error{httpclient::RedactUrl(opened.error().message)};
     }
     parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
   } else {
@@ -403,7 +403,7 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) 
   if (parts->input) parts->input->Start();
   if (parts->grabber) parts->grabber->Start();
   spdlog::info("{}: source {} detector {} overlay {}{}", RoleName(role),
-               parts->grabber ? probe::RedactUrl(options.source) : "bus:" + options.in_bus,
+               parts->grabber ? httpclient::RedactUrl(options.source) : "bus:" + options.in_bus,
                Annotates(role) ? options.detector : "-", options.overlay,
                options.mirror && Annotates(role) ? " mirrored" : "");
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));

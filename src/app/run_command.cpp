@@ -23,7 +23,7 @@
 #include "app/app.h"
 #include "app/pipeline.h"
 #include "core/clock.h"
-#include "probe/redact.h"
+#include "httpclient/redact.h"
 
 namespace freshframe::app {
 namespace {
@@ -139,7 +139,7 @@ int RunPipeline(const RunOptions& options) {
     std::printf("freshframe: serving on %s\n", url.c_str());
   } else {
     std::printf("freshframe: running (%s -> bus %s)\n",
-                options.role == Role::kCapture ? probe::RedactUrl(options.source).c_str()
+                options.role == Role::kCapture ? httpclient::RedactUrl(options.source).c_str()
                                                : options.in_bus.c_str(),
                 options.out_bus.c_str());
   }

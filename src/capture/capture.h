@@ -75,7 +75,7 @@ class FrameSource {
   virtual void Close() {}
   // e.g. "pattern:640x480@30", "file:/tmp/a.avi", "rtsp://cam/stream".
   // Never with credentials: user info passwords and token-like parameters
-  // redacted (probe::RedactUrl); the grabber redacts again before showing.
+  // redacted (httpclient::RedactUrl); the grabber redacts again before showing.
   virtual std::string Describe() const = 0;
   virtual int width() const = 0;  // 0 until known
   virtual int height() const = 0;
@@ -121,7 +121,7 @@ std::string_view SourceKindName(SourceKind kind);
 
 // Classifies a --source. An Error is a bad argument (exit status 2): an
 // unsupported scheme, an empty pipeline, a malformed pattern. Error messages
-// show the spec redacted (probe/redact.h).
+// show the spec redacted (httpclient/redact.h).
 Expected<SourceSpec> ParseSourceSpec(std::string_view spec);
 
 // Makes the source a --source asks for, without opening it. An Error if the

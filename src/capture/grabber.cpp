@@ -6,7 +6,7 @@
 
 #include "capture/capture.h"
 #include "core/clock.h"
-#include "probe/redact.h"
+#include "httpclient/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -25,7 +25,7 @@ Grabber::Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw,
       capture_metrics_(metrics.Stage("capture")),
       grab_metrics_(metrics.Stage("grab")),
       options_(options),
-      description_(probe::RedactUrl(source_->Describe())),
+      description_(httpclient::RedactUrl(source_->Describe())),
       since_us_(MonotonicMicros()),
       width_(source_->width()),
       height_(source_->height()) {}
@@ -106,7 +106,7 @@ void Grabber::Run(std::stop_token stop) {
     // A source's own message (kEnd, kError) may quote its spec; it is shown
     // (log, stats). Frames carry none: nothing to do on the per-frame path.
     if (result.status != ReadResult::Status::kFrame) {
-      result.message = probe::RedactUrl(result.message);
+      result.message = httpclient::RedactUrl(result.message);
     }
     switch (result.status) {
       case ReadResult::Status::kFrame: {
@@ -182,7 +182,7 @@ bool Grabber::Reconnect(std::stop_token stop, const std::string& first_reason) {
       }
       return true;
     }
-    why = probe::RedactUrl(opened.error().message);
+    why = httpclient::RedactUrl(opened.error().message);
     SetState("reconnecting", why);
     backoff = std::min(backoff * 2, options_.max_backoff);
     last_failure_logged_ =

@@ -1,5 +1,5 @@
 // http:// multipart MJPEG (another freshframe's /stream.mjpg, an IP camera),
-// read natively: one plain HTTP/1.1 connection, probe's multipart parser, and
+// read natively: one plain HTTP/1.1 connection, httpclient's multipart parser, and
 // a TurboJPEG decode of only the newest complete part. Going through
 // cv::VideoCapture/FFmpeg instead would add its own buffering, which is
 // exactly the hidden latency freshframe exists to avoid.
@@ -28,11 +28,11 @@
 #include "capture/mjpeg_stream.h"
 #include "core/clock.h"
 #include "core/timecode.h"
-#include "encode/encode.h"
-#include "probe/http_response.h"
-#include "probe/multipart_body.h"
-#include "probe/probe.h"
-#include "probe/redact.h"
+#include "httpclient/http_response.h"
+#include "httpclient/multipart_body.h"
+#include "httpclient/redact.h"
+#include "httpclient/url.h"
+#include "jpeg/jpeg.h"
 
 namespace freshframe::capture {
 namespace {
@@ -161,7 +161,7 @@ class MjpegSource final : public FrameSource {
  public:
   MjpegSource(SourceSpec spec, std::string bearer_token)
       : spec_(std::move(spec)),
-        shown_(probe::RedactUrl(spec_.location)),
+        shown_(httpclient::RedactUrl(spec_.location)),
         bearer_token_(std::move(bearer_token)) {}
 
   Expected<bool> Open() override {
@@ -169,7 +169,7 @@ class MjpegSource final : public FrameSource {
     // Every message names the URL as shown_: redacted, never with secrets.
     const std::string& url_text = shown_;
     std::string why;
-    const auto url = probe::ParseUrl(spec_.location, &why);
+    const auto url = httpclient::ParseUrl(spec_.location, &why);
     if (!url) return Error{"bad URL " + url_text + ": " + why};
 
     // Resolved on every (re)open: the name may point elsewhere by now.
@@ -262,7 +262,7 @@ class MjpegSource final : public FrameSource {
     fps_.store(0, std::memory_order_relaxed);
   }
 
-  std::string Describe() const override { return probe::RedactUrl(spec_.text); }
+  std::string Describe() const override { return httpclient::RedactUrl(spec_.text); }
   // Relaxed: sizes and rate are status figures read by other threads
   // (Grabber::Status); frames carry their own sizes.
   int width() const override { return width_.load(std::memory_order_relaxed); }
@@ -281,13 +281,13 @@ class MjpegSource final : public FrameSource {
       const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
       if (n > 0) {
         head->append(buffer.data(), static_cast<size_t>(n));
-        const size_t end = probe::FindHeadEnd(*head);
+        const size_t end = httpclient::FindHeadEnd(*head);
         if (end != std::string::npos) {
           rest->assign(*head, end);
           head->resize(end);
           return std::nullopt;
         }
-        if (head->size() > probe::kMaxResponseHeadBytes) return "response head too long";
+        if (head->size() > httpclient::kMaxResponseHeadBytes) return "response head too long";
         continue;
       }
       if (n == 0) return "connection closed before a response";
@@ -339,9 +339,9 @@ class MjpegSource final : public FrameSource {
       ++parts_;
       CountForFps();
     });
-    if (status == probe::MultipartBody::Status::kEnded) {
+    if (status == httpclient::MultipartBody::Status::kEnded) {
       failure_ = shown_ + " ended the stream";
-    } else if (status == probe::MultipartBody::Status::kBroken) {
+    } else if (status == httpclient::MultipartBody::Status::kBroken) {
       failure_ = shown_ + ": " + body_->error();
     }
   }
@@ -363,7 +363,7 @@ class MjpegSource final : public FrameSource {
       return std::nullopt;
     }
     auto image =
-        encode::DecodeJpeg(reinterpret_cast<const unsigned char*>(latest_.data()), latest_.size());
+        jpeg::DecodeJpeg(reinterpret_cast<const unsigned char*>(latest_.data()), latest_.size());
     if (!image) {
       *why = image.error().message;
       return std::nullopt;
@@ -390,9 +390,9 @@ class MjpegSource final : public FrameSource {
   const std::string shown_;         // spec_.location redacted, for every message
   const std::string bearer_token_;  // --source-token, sent as Bearer; may be empty
   Socket socket_;
-  std::optional<probe::MultipartBody> body_;  // de-chunking and parts, while open
-  std::vector<char> buffer_;                  // recv buffer, kept between reads
-  std::string latest_;                        // the newest complete part's body, not yet decoded
+  std::optional<httpclient::MultipartBody> body_;  // de-chunking and parts, while open
+  std::vector<char> buffer_;                       // recv buffer, kept between reads
+  std::string latest_;  // the newest complete part's body, not yet decoded
   bool latest_ready_ = false;
   int64_t latest_received_us_ = 0;
   std::string failure_;  // why the stream is over, reported after its last frame

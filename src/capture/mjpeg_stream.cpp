@@ -1,14 +1,14 @@
 #include "capture/mjpeg_stream.h"
 
-#include "probe/http_response.h"
-#include "probe/text_util.h"
+#include "httpclient/http_response.h"
+#include "httpclient/text_util.h"
 
 namespace freshframe::capture {
 
 Expected<MjpegStreamFormat> ParseMjpegResponse(std::string_view head,
                                                const std::string& shown_url) {
   std::string why;
-  const auto response = probe::ParseResponseHead(head, &why);
+  const auto response = httpclient::ParseResponseHead(head, &why);
   if (!response) return Error{shown_url + " sent a bad HTTP response: " + why};
   if (response->status != 200) {
     std::string hint;
@@ -19,7 +19,7 @@ Expected<MjpegStreamFormat> ParseMjpegResponse(std::string_view head,
                  (response->reason.empty() ? "" : " " + response->reason) + hint};
   }
   const std::string* type = response->Find("content-type");
-  auto boundary = type != nullptr ? probe::MultipartBoundary(*type) : std::nullopt;
+  auto boundary = type != nullptr ? httpclient::MultipartBoundary(*type) : std::nullopt;
   if (!boundary) {
     return Error{shown_url + ": not an MJPEG stream (Content-Type " +
                  (type != nullptr ? *type : "missing") + ")"};
@@ -29,7 +29,7 @@ Expected<MjpegStreamFormat> ParseMjpegResponse(std::string_view head,
   MjpegStreamFormat format;
   format.boundary = std::move(*boundary);
   if (const std::string* te = response->Find("transfer-encoding")) {
-    const std::string coding = probe::AsciiLower(*te);
+    const std::string coding = httpclient::AsciiLower(*te);
     if (coding == "chunked") {
       format.chunked = true;
     } else if (coding != "identity") {
@@ -37,7 +37,7 @@ Expected<MjpegStreamFormat> ParseMjpegResponse(std::string_view head,
     }
   }
   if (const std::string* ce = response->Find("content-encoding")) {
-    if (probe::AsciiLower(*ce) != "identity") {
+    if (httpclient::AsciiLower(*ce) != "identity") {
       return Error{shown_url + ": unsupported Content-Encoding " + *ce};
     }
   }

@@ -3,7 +3,7 @@
 // socket, so that fuzz/mjpeg_source_fuzzer.cpp exercises exactly this code:
 // what a response head must say to be an MJPEG stream, and the size a JPEG
 // claims before anything is allocated for it. Parts and de-chunking are
-// probe::MultipartBody.
+// httpclient::MultipartBody.
 //
 // Thread-safety: pure functions, safe from any thread; nothing keeps a
 // pointer to the caller's bytes.

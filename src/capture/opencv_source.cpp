@@ -37,7 +37,7 @@
 #include "capture/capture.h"
 #include "core/clock.h"
 #include "core/stage_thread.h"
-#include "probe/redact.h"
+#include "httpclient/redact.h"
 
 namespace freshframe::capture {
 namespace {
@@ -286,9 +286,9 @@ class OpenCvSource final : public FrameSource {
       case SourceKind::kFile:
         return "file:" + spec_.location;
       case SourceKind::kGStreamer:
-        return probe::RedactUrl("gst:" + spec_.location);
+        return httpclient::RedactUrl("gst:" + spec_.location);
       default:
-        return probe::RedactUrl(spec_.location);
+        return httpclient::RedactUrl(spec_.location);
     }
   }
 

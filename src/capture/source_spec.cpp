@@ -2,8 +2,8 @@
 #include <string>
 
 #include "capture/capture.h"
-#include "probe/probe.h"
-#include "probe/redact.h"
+#include "httpclient/redact.h"
+#include "httpclient/url.h"
 
 namespace freshframe::capture {
 namespace {
@@ -58,7 +58,7 @@ Expected<SourceSpec> ParseSourceSpec(std::string_view spec) {
   SourceSpec out;
   out.text = std::string(spec);
   const auto bad = [&](const std::string& why) {
-    return Error{"invalid --source '" + probe::RedactUrl(spec) + "': " + why};
+    return Error{"invalid --source '" + httpclient::RedactUrl(spec) + "': " + why};
   };
   if (spec.empty()) return bad("empty");
   if (StartsWith(spec, "pattern")) {
@@ -105,7 +105,7 @@ Expected<SourceSpec> ParseSourceSpec(std::string_view spec) {
       // Read natively: a URL it cannot request is a bad argument, not a
       // failure to open.
       std::string why;
-      if (!probe::ParseUrl(spec, &why)) return bad(why);
+      if (!httpclient::ParseUrl(spec, &why)) return bad(why);
       out.kind = SourceKind::kMjpegHttp;
       return out;
     }
@@ -139,7 +139,7 @@ std::string TokenProblem(const SourceSpec& spec, const SourceOptions& options) {
     // It goes into a request header: no way to end the header early.
     if (byte <= 0x20 || byte >= 0x7f) return "--source-token must be printable ASCII, no spaces";
   }
-  const auto url = probe::ParseUrl(spec.location);
+  const auto url = httpclient::ParseUrl(spec.location);
   if (url && !url->user.empty()) {
     return "give http:// credentials either as user:pass@ in the URL or as --source-token, "
            "not both";

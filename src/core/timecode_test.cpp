@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "encode/encode.h"
+#include "jpeg/jpeg.h"
 
 namespace freshframe {
 namespace {
@@ -77,7 +78,7 @@ TEST_P(TimecodeJpegTest, SurvivesJpeg) {
   encode::JpegEncoder encoder(quality);
   auto jpeg = encoder.Encode(image);
   ASSERT_TRUE(jpeg.ok()) << jpeg.error().message;
-  auto decoded = encode::DecodeJpeg(jpeg->data(), jpeg->size());
+  auto decoded = jpeg::DecodeJpeg(jpeg->data(), jpeg->size());
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
   auto reading = timecode::Read(*decoded, MonotonicMicros());
   ASSERT_TRUE(reading.has_value());

@@ -1,4 +1,4 @@
-// JPEG encoding (TurboJPEG) and the encoder stage.
+// JPEG encoding (TurboJPEG) and the encoder stage. Decoding is jpeg/jpeg.h.
 //
 // JpegEncoder wraps one TurboJPEG handle: use it from one thread at a time.
 // EncoderStage owns a thread that takes the newest annotated frame, encodes
@@ -63,9 +63,6 @@ class JpegEncoder {
   void* handle_;  // tjhandle
   int quality_;
 };
-
-// Decodes a JPEG into BGR (used by snapshots in tests and by tools).
-Expected<cv::Mat> DecodeJpeg(const unsigned char* data, size_t size);
 
 class EncoderStage {
  public:

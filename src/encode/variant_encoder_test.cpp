@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/timecode.h"
 #include "encode/encode.h"
+#include "jpeg/jpeg.h"
 
 namespace freshframe::encode {
 namespace {
@@ -170,7 +171,7 @@ TEST_F(VariantEncodersTest, EncodesEachVariantOncePerFrameWhileHeld) {
     EXPECT_EQ(mirrored.back()->meta.width, 640);
     EXPECT_EQ(small.back()->meta.width, 320);
     EXPECT_EQ(small.back()->meta.height, 240);
-    auto decoded = DecodeJpeg(small.back()->jpeg.data(), small.back()->jpeg.size());
+    auto decoded = jpeg::DecodeJpeg(small.back()->jpeg.data(), small.back()->jpeg.size());
     ASSERT_TRUE(decoded.ok());
     EXPECT_EQ(decoded->cols, 320);
   }

@@ -29,6 +29,7 @@
 #include "http/http.h"
 #include "http/loopback_test_util.h"
 #include "http/ws_frame.h"
+#include "jpeg/jpeg.h"
 #include "probe/probe.h"
 
 namespace freshframe::http {
@@ -149,7 +150,7 @@ std::optional<Message> Decode(const std::vector<unsigned char>& bytes) {
   if (size < 4) return std::nullopt;
   EXPECT_TRUE(jpeg[0] == 0xFF && jpeg[1] == 0xD8) << "no SOI";
   EXPECT_TRUE(jpeg[size - 2] == 0xFF && jpeg[size - 1] == 0xD9) << "no EOI";
-  auto image = encode::DecodeJpeg(jpeg, size);
+  auto image = jpeg::DecodeJpeg(jpeg, size);
   EXPECT_TRUE(image.ok());
   if (!image) return std::nullopt;
   Message message{*header, *image, {}, MonotonicMicros()};

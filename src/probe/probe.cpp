@@ -1,5 +1,5 @@
-// RunProbe, FormatText and ToJson (probe.h); ParseUrl and CheckOptions are in
-// url.cpp, one client's loop in probe_client.cpp.
+// RunProbe, CheckOptions, FormatText and ToJson (probe.h); one client's loop
+// is in probe_client.cpp.
 #include "probe/probe.h"
 
 #include <algorithm>
@@ -11,8 +11,9 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "httpclient/redact.h"
+#include "httpclient/url.h"
 #include "probe/probe_client.h"
-#include "probe/redact.h"
 
 namespace freshframe::probe {
 namespace {
@@ -48,9 +49,23 @@ ProbeReport AllFailed(ProbeReport report, int clients, const std::string& error)
 
 }  // namespace
 
+std::string CheckOptions(const ProbeOptions& options) {
+  std::string why;
+  if (!httpclient::ParseUrl(options.url, &why))
+    return "bad URL '" + httpclient::RedactUrl(options.url) + "': " + why;
+  // Written so that NaN fails too.
+  if (!(options.seconds > 0 && options.seconds <= kMaxSeconds)) {
+    return "seconds must be in (0, " + std::to_string(static_cast<int>(kMaxSeconds)) + "]";
+  }
+  if (options.clients < 1 || options.clients > kMaxClients) {
+    return "clients must be in [1, " + std::to_string(kMaxClients) + "]";
+  }
+  return {};
+}
+
 ProbeReport RunProbe(const ProbeOptions& options, const std::atomic<bool>* stop) {
   ProbeReport report;
-  report.url = RedactUrl(options.url);  // printed and returned as JSON
+  report.url = httpclient::RedactUrl(options.url);  // printed and returned as JSON
   report.seconds = options.seconds;
   report.clients = options.clients;
   // The clock starts before anything slow (resolving, starting threads), so
@@ -60,7 +75,7 @@ ProbeReport RunProbe(const ProbeOptions& options, const std::atomic<bool>* stop)
   if (std::string problem = CheckOptions(options); !problem.empty()) {
     return AllFailed(std::move(report), options.clients, problem);
   }
-  const Url url = *ParseUrl(options.url);
+  const httpclient::Url url = *httpclient::ParseUrl(options.url);
   std::vector<Address> addresses;
   std::string error;
   if (!Resolve(url, &addresses, &error))

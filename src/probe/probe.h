@@ -11,8 +11,9 @@
 // before it returns, so nothing it started outlives it. It reads `*stop`
 // (which the caller owns and must keep alive during the call) from those
 // threads, so another thread or a signal handler may set it. Everything
-// returned is a plain value that the caller owns. ParseUrl, CheckOptions,
-// FormatText and ToJson are pure and safe from any thread.
+// returned is a plain value that the caller owns. CheckOptions, FormatText
+// and ToJson are pure and safe from any thread. The URL is parsed by
+// httpclient::ParseUrl (httpclient/url.h).
 //
 // Errors are values: RunProbe does not throw for a bad URL, an unreachable
 // server, a non-200 or non-multipart answer, or a stream that breaks; the
@@ -33,28 +34,6 @@ namespace freshframe::probe {
 
 inline constexpr int kMaxClients = 1000;
 inline constexpr double kMaxSeconds = 24 * 3600.0;
-
-struct Url {
-  std::string host;      // as written, without the brackets of an IPv6 literal
-  uint16_t port = 80;    // 80 if the URL names none
-  std::string target;    // path and query; "/stream.mjpg" if the path was "" or "/"
-  std::string user;      // from "user:password@", %-decoded; empty if none
-  std::string password;  // never shown: see RedactUrl (probe/redact.h)
-
-  // The Host header value: host (bracketed if IPv6) and ":port".
-  std::string HostHeader() const;
-  // The request's Authorization header line with its CRLF: Bearer
-  // `bearer_token` if one is given, else Basic user:password if the URL had
-  // user info, else "" (credentials in headers, not in the URL).
-  std::string AuthorizationHeader(std::string_view bearer_token = {}) const;
-};
-
-// Parses "http://[USER[:PASSWORD]@]HOST[:PORT][/path][?query]". HOST is a
-// name, an IPv4 literal or a bracketed IPv6 literal ("[::1]"). Only plain
-// http; user info (%-escaped where needed) becomes Basic credentials; a
-// "#fragment" is dropped. Returns nullopt for anything else, and then, if
-// `error` is given, says why.
-std::optional<Url> ParseUrl(std::string_view text, std::string* error = nullptr);
 
 struct ProbeOptions {
   std::string url;

@@ -13,10 +13,10 @@
 #include <utility>
 
 #include "core/clock.h"
-#include "probe/http_response.h"
-#include "probe/multipart_body.h"
+#include "httpclient/http_response.h"
+#include "httpclient/multipart_body.h"
+#include "httpclient/text_util.h"
 #include "probe/strip_decoder.h"
-#include "probe/text_util.h"
 
 namespace freshframe::probe {
 namespace {
@@ -181,12 +181,12 @@ class StreamReader {
   // stream is broken or over.
   bool OnBytes(std::string_view bytes, int64_t now_us, std::string* error) {
     switch (body_.Feed(bytes, [&](std::string_view part) { OnPart(part, now_us); })) {
-      case MultipartBody::Status::kMore:
+      case httpclient::MultipartBody::Status::kMore:
         return true;
-      case MultipartBody::Status::kEnded:
+      case httpclient::MultipartBody::Status::kEnded:
         *error = "server ended the stream (" + std::string(body_.ended_by()) + ")";
         return false;
-      case MultipartBody::Status::kBroken:
+      case httpclient::MultipartBody::Status::kBroken:
         *error = body_.error();
         return false;
     }
@@ -205,7 +205,7 @@ class StreamReader {
     run_->latency.Add(static_cast<double>(now_us - reading->t_us) / 1000.0);
   }
 
-  MultipartBody body_;
+  httpclient::MultipartBody body_;
   StripDecoder decoder_;
   ClientRun* run_;
 };
@@ -238,14 +238,15 @@ std::optional<StreamReader> ReadHead(int fd, int64_t connected_us, int64_t deadl
         return std::nullopt;
     }
     head.append(buffer.data(), n);
-    head_end = FindHeadEnd(head);
-    if (head_end == std::string::npos && head.size() > kMaxResponseHeadBytes) {
+    head_end = httpclient::FindHeadEnd(head);
+    if (head_end == std::string::npos && head.size() > httpclient::kMaxResponseHeadBytes) {
       *error = "response head too long";
       return std::nullopt;
     }
   }
   std::string why;
-  const auto response = ParseResponseHead(std::string_view(head).substr(0, head_end), &why);
+  const auto response =
+      httpclient::ParseResponseHead(std::string_view(head).substr(0, head_end), &why);
   if (!response) {
     *error = "bad response: " + why;
     return std::nullopt;
@@ -255,14 +256,14 @@ std::optional<StreamReader> ReadHead(int fd, int64_t connected_us, int64_t deadl
     return std::nullopt;
   }
   const std::string* type = response->Find("content-type");
-  auto boundary = type != nullptr ? MultipartBoundary(*type) : std::nullopt;
+  auto boundary = type != nullptr ? httpclient::MultipartBoundary(*type) : std::nullopt;
   if (!boundary) {
     *error = "not a multipart stream (Content-Type: " + (type != nullptr ? *type : "none") + ")";
     return std::nullopt;
   }
   bool chunked = false;
   if (const std::string* te = response->Find("transfer-encoding")) {
-    const std::string coding = AsciiLower(*te);
+    const std::string coding = httpclient::AsciiLower(*te);
     if (coding == "chunked") {
       chunked = true;
     } else if (coding != "identity") {
@@ -271,7 +272,7 @@ std::optional<StreamReader> ReadHead(int fd, int64_t connected_us, int64_t deadl
     }
   }
   if (const std::string* ce = response->Find("content-encoding")) {
-    if (AsciiLower(*ce) != "identity") {
+    if (httpclient::AsciiLower(*ce) != "identity") {
       *error = "unsupported Content-Encoding: " + *ce;
       return std::nullopt;
     }
@@ -282,7 +283,7 @@ std::optional<StreamReader> ReadHead(int fd, int64_t connected_us, int64_t deadl
 
 }  // namespace
 
-bool Resolve(const Url& url, std::vector<Address>* addresses, std::string* error) {
+bool Resolve(const httpclient::Url& url, std::vector<Address>* addresses, std::string* error) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -317,8 +318,8 @@ bool Resolve(const Url& url, std::vector<Address>* addresses, std::string* error
   return true;
 }
 
-void RunClient(const Url& url, const std::vector<Address>& addresses, int64_t deadline_us,
-               const std::atomic<bool>* stop, ClientRun* run) {
+void RunClient(const httpclient::Url& url, const std::vector<Address>& addresses,
+               int64_t deadline_us, const std::atomic<bool>* stop, ClientRun* run) {
   ClientReport& report = run->report;
   Socket socket;
   std::string errors;

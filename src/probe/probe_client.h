@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "httpclient/url.h"
 #include "probe/latency_samples.h"
 #include "probe/probe.h"
 
@@ -32,7 +33,7 @@ struct Address {
 
 // Resolves url.host:url.port to stream-socket addresses, IPv4 and IPv6 in
 // the resolver's order. Returns false and sets *error if there are none.
-bool Resolve(const Url& url, std::vector<Address>* addresses, std::string* error);
+bool Resolve(const httpclient::Url& url, std::vector<Address>* addresses, std::string* error);
 
 struct ClientRun {
   explicit ClientRun(size_t sample_capacity, uint32_t seed) : latency(sample_capacity, seed) {}
@@ -43,7 +44,7 @@ struct ClientRun {
 
 // Connects to the first address that accepts, sends GET url.target, and
 // receives until `deadline_us` (MonotonicMicros) or *stop. Fills *run.
-void RunClient(const Url& url, const std::vector<Address>& addresses, int64_t deadline_us,
-               const std::atomic<bool>* stop, ClientRun* run);
+void RunClient(const httpclient::Url& url, const std::vector<Address>& addresses,
+               int64_t deadline_us, const std::atomic<bool>* stop, ClientRun* run);
 
 }  // namespace freshframe::probe

@@ -1,5 +1,5 @@
-// The HTTP/1.1 side of the probe's client: parsing the response head of a
-// stream request, finding the multipart boundary, and undoing chunked
+// The HTTP/1.1 client side shared by the probe and the MJPEG source: parsing
+// the response head of a stream request, finding the multipart boundary, and undoing chunked
 // transfer coding (a server may send the endless multipart body chunked).
 //
 // Thread-safety and ownership: the free functions are pure and safe from any
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 inline constexpr size_t kMaxResponseHeadBytes = 64u << 10;
 
@@ -67,4 +67,4 @@ class ChunkedDecoder {
   std::string error_;
 };
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,14 +1,12 @@
-// ParseUrl, Url::HostHeader and CheckOptions from probe.h.
+#include "httpclient/url.h"
+
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <string>
 
-#include "probe/probe.h"
-#include "probe/redact.h"
-#include "probe/text_util.h"
+#include "httpclient/text_util.h"
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 constexpr std::string_view kDefaultTarget = "/stream.mjpg";
@@ -157,17 +155,4 @@ std::optional<Url> ParseUrl(std::string_view text, std::string* error) {
   return url;
 }
 
-std::string CheckOptions(const ProbeOptions& options) {
-  std::string why;
-  if (!ParseUrl(options.url, &why)) return "bad URL '" + RedactUrl(options.url) + "': " + why;
-  // Written so that NaN fails too.
-  if (!(options.seconds > 0 && options.seconds <= kMaxSeconds)) {
-    return "seconds must be in (0, " + std::to_string(static_cast<int>(kMaxSeconds)) + "]";
-  }
-  if (options.clients < 1 || options.clients > kMaxClients) {
-    return "clients must be in [1, " + std::to_string(kMaxClients) + "]";
-  }
-  return {};
-}
-
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

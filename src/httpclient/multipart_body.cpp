@@ -1,8 +1,8 @@
-#include "probe/multipart_body.h"
+#include "httpclient/multipart_body.h"
 
 #include <utility>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 MultipartBody::MultipartBody(std::string boundary, bool chunked, size_t max_part_bytes)
     : parser_(std::move(boundary), max_part_bytes) {
@@ -27,4 +27,4 @@ MultipartBody::Status MultipartBody::NeedMore() {
   return Status::kMore;
 }
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

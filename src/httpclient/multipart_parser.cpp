@@ -1,11 +1,11 @@
-#include "probe/multipart_parser.h"
+#include "httpclient/multipart_parser.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "probe/text_util.h"
+#include "httpclient/text_util.h"
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 MultipartParser::Match MultipartParser::PrefixMatch(std::string_view rest,
                                                     std::string_view pattern) {
@@ -270,4 +270,4 @@ bool MultipartParser::ParseBody(Part* part) {
   return true;
 }
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

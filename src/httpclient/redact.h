@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 // `text` with every credential replaced by "***":
 // - the password of user info in any URL in it ("rtsp://u:pw@cam/x" ->
@@ -22,4 +22,4 @@ namespace freshframe::probe {
 // source it is. Works on whole messages ("cannot open http://u:p@h/: ...").
 std::string RedactUrl(std::string_view text);
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,10 +1,10 @@
-#include "probe/http_response.h"
+#include "httpclient/http_response.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 TEST(HttpResponseTest, FindHeadEnd) {
@@ -91,4 +91,4 @@ TEST(HttpResponseTest, ChunkedErrors) {
 }
 
 }  // namespace
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

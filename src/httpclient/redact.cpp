@@ -1,10 +1,10 @@
-#include "probe/redact.h"
+#include "httpclient/redact.h"
 
 #include <array>
 
-#include "probe/text_util.h"
+#include "httpclient/text_util.h"
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 constexpr std::string_view kMask = "***";
@@ -82,4 +82,4 @@ std::string RedactParameters(std::string_view text) {
 
 std::string RedactUrl(std::string_view text) { return RedactParameters(RedactUserInfo(text)); }
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -13,10 +13,10 @@
 #include <string>
 #include <string_view>
 
-#include "probe/http_response.h"
-#include "probe/multipart_parser.h"
+#include "httpclient/http_response.h"
+#include "httpclient/multipart_parser.h"
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 class MultipartBody {
  public:
@@ -74,4 +74,4 @@ class MultipartBody {
   std::string error_;
 };
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

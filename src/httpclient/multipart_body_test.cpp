@@ -1,4 +1,4 @@
-#include "probe/multipart_body.h"
+#include "httpclient/multipart_body.h"
 
 #include <cstdio>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 std::string Part(const std::string& body) {
@@ -69,4 +69,4 @@ TEST(MultipartBodyTest, PartsBeforeBrokenChunkingInTheSameBytesAreDelivered) {
 }
 
 }  // namespace
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,8 +1,8 @@
-#include "probe/redact.h"
+#include "httpclient/redact.h"
 
 #include <gtest/gtest.h>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 TEST(RedactUrlTest, UserInfoPasswordIsMasked) {
@@ -50,4 +50,4 @@ TEST(RedactUrlTest, EverythingElseIsKept) {
 }
 
 }  // namespace
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

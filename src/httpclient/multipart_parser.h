@@ -29,7 +29,7 @@
 #include <string_view>
 #include <vector>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 class MultipartParser {
  public:
@@ -112,4 +112,4 @@ class MultipartParser {
   size_t scan_from_ = 0;  // where the delimiter search resumes (no length)
 };
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,11 +1,11 @@
-#include "probe/multipart_parser.h"
+#include "httpclient/multipart_parser.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 namespace {
 
 using Status = MultipartParser::Status;
@@ -254,4 +254,4 @@ TEST(MultipartParserTest, EmptyBoundaryIsAnError) {
 }
 
 }  // namespace
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,4 +1,5 @@
-// Small text helpers shared by the probe's HTTP and multipart parsers.
+// Small text helpers shared by the HTTP client parsers (response head,
+// multipart, URL, redaction).
 //
 // Thread-safety: pure functions, safe from any thread.
 #pragma once
@@ -7,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 // Removes spaces and tabs around `s`.
 inline std::string_view TrimWhitespace(std::string_view s) {
@@ -51,4 +52,4 @@ inline std::optional<unsigned long long> ParseDecimal(std::string_view s) {
   return value;
 }
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient

@@ -1,11 +1,11 @@
-#include "probe/http_response.h"
+#include "httpclient/http_response.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "probe/text_util.h"
+#include "httpclient/text_util.h"
 
-namespace freshframe::probe {
+namespace freshframe::httpclient {
 
 const std::string* ResponseHead::Find(std::string_view lower_name) const {
   for (const auto& header : headers) {
@@ -183,4 +183,4 @@ bool ChunkedDecoder::Decode(std::string_view in, std::string* out) {
   return state_ != State::kError;
 }
 
-}  // namespace freshframe::probe
+}  // namespace freshframe::httpclient
