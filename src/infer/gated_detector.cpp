@@ -138,6 +138,7 @@ class MotionGatedDetector final : public Detector {
 
   std::string_view name() const override { return name_; }
   DetectorActivity activity() const override { return activity_; }
+  bool keeps_per_camera_state() const override { return true; }  // motion_ and last_
 
  private:
   std::unique_ptr<Detector> inner_;

@@ -66,6 +66,10 @@ class Detector {
   // input size costs the same for any crop, so a motion gate runs it once on
   // the union of the moving regions rather than once per region.
   virtual bool cost_grows_with_area() const { return true; }
+  // Whether Detect keeps what it learnt from earlier frames of ONE camera (a
+  // background model, the last detections): such a detector must not serve
+  // several streams (SharedDetector refuses a second one).
+  virtual bool keeps_per_camera_state() const { return false; }
 };
 
 struct HaarOptions {

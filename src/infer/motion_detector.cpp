@@ -52,6 +52,7 @@ class MotionDetector final : public Detector {
   }
 
   std::string_view name() const override { return "motion"; }
+  bool keeps_per_camera_state() const override { return true; }  // the MOG2 background
 
  private:
   std::vector<Detection> DetectOrThrow(const cv::Mat& bgr) {

@@ -270,6 +270,11 @@ uint64_t SharedDetector::Add(DetectorBinding binding) {
   uint64_t id = 0;
   {
     std::lock_guard lock(impl_->mutex);
+    if (!impl_->streams.empty() && !shareable()) {
+      spdlog::error("detector {} keeps per-camera state and serves one stream only; not added",
+                    impl_->name);
+      return 0;
+    }
     auto stream = std::make_shared<Impl::Stream>();
     id = impl_->next_id++;
     stream->id = id;
@@ -294,6 +299,8 @@ void SharedDetector::Remove(uint64_t id) {
 }
 
 std::string SharedDetector::name() const { return impl_->name; }
+
+bool SharedDetector::shareable() const { return !impl_->detector->keeps_per_camera_state(); }
 
 size_t SharedDetector::bindings() const {
   std::lock_guard lock(impl_->mutex);

@@ -12,7 +12,9 @@
 // each gets one detection per cycle, so a stream whose frames cost ten times
 // as much to detect (bigger, busier) gets as many detections as a cheap one
 // and takes ten times the detector's time; a cheap stream's rate drops to
-// the cycle's, never to zero.
+// the cycle's, never to zero. Only stateless detectors are shared: one that
+// learns from a camera's frames (motion's background model) serves one
+// stream (shareable()).
 //
 // A stream whose detection is switched off (LiveSettings::detector false)
 // runs no inference and costs only the check; on the switch it publishes the
@@ -109,8 +111,9 @@ class SharedDetector {
   void Stop();
   // Adds a stream at the end of the cycle; returns the id Remove takes (> 0).
   // May be called while running: the stream's newest frame (even one
-  // published before Add) gets its turn. A binding without raw or
-  // detections is refused: logged, 0 returned.
+  // published before Add) gets its turn. Refused (logged, 0 returned): a
+  // binding without raw or detections, and a second binding of a detector
+  // that is not shareable().
   uint64_t Add(DetectorBinding binding);
   // Removes a stream; once it returns the detector thread will not touch the
   // binding's slots, settings or metrics again (if it is detecting the
@@ -119,6 +122,10 @@ class SharedDetector {
   void Remove(uint64_t id);
 
   std::string name() const;
+  // False for a detector that keeps per-camera state (motion, motion+X:
+  // Detector::keeps_per_camera_state): it serves one stream only, so streams
+  // naming it need one SharedDetector each.
+  bool shareable() const;
   size_t bindings() const;
   // Over all streams, as DetectorStage::activity.
   DetectorActivity activity() const;

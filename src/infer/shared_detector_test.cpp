@@ -20,6 +20,7 @@
 #include <opencv2/core.hpp>
 
 #include "core/clock.h"
+#include "infer/detectors.h"
 
 namespace freshframe::infer {
 namespace {
@@ -446,6 +447,36 @@ TEST(SharedDetectorLifetimeTest, BindingWithoutSlotsIsRefused) {
   EXPECT_EQ(detector.Add(DetectorBinding{}), 0U);
   EXPECT_EQ(detector.bindings(), 0U);
   EXPECT_EQ(detector.name(), "fake");
+  EXPECT_TRUE(detector.shareable());
+}
+
+// A background model learnt from two cameras' frames would be neither's.
+TEST(SharedDetectorLifetimeTest, DetectorWithPerCameraStateServesOneStreamOnly) {
+  class Remembering final : public Detector {
+   public:
+    std::vector<Detection> Detect(const cv::Mat&) override { return {}; }
+    std::string_view name() const override { return "remembering"; }
+    bool keeps_per_camera_state() const override { return true; }
+  };
+  SharedDetector detector(std::make_unique<Remembering>());
+  EXPECT_FALSE(detector.shareable());
+  TestStream first(0, 1);
+  TestStream second(1, 1);
+  const uint64_t id = detector.Add(first.Binding());
+  EXPECT_NE(id, 0U);
+  EXPECT_EQ(detector.Add(second.Binding()), 0U);
+  EXPECT_EQ(detector.bindings(), 1U);
+  detector.Remove(id);  // its one stream gone, it may serve another
+  EXPECT_NE(detector.Add(second.Binding()), 0U);
+}
+
+TEST(SharedDetectorLifetimeTest, MotionDetectorsAreNotShareable) {
+  const DetectorOptions options;
+  EXPECT_FALSE(SharedDetector(MakeMotionDetector(options)).shareable());
+  EXPECT_FALSE(
+      SharedDetector(MakeMotionGatedDetector(
+                         std::make_unique<FakeDetector>(std::make_shared<DetectorLog>()), options))
+          .shareable());
 }
 
 }  // namespace
