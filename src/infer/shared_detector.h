@@ -17,9 +17,12 @@
 // stream (shareable()).
 //
 // A stream whose detection is switched off (LiveSettings::detector false)
-// runs no inference and costs only the check; on the switch it publishes the
-// one "detector off" set (PublishDetectorOff), once per switch-off, from the
-// detector thread so that it comes after the stream's last real set.
+// runs no inference and costs only the check (the thread still wakes for
+// each of its frames, to drop it, so that a frame that came while off is not
+// detected after a switch-on, as DetectorStage did). On the switch it
+// publishes the one "detector off" set (PublishDetectorOff), once per
+// switch-off, from the detector thread so that it comes after the stream's
+// last real set.
 // While no stream has work the thread sleeps until a bound raw slot
 // publishes, a cap expires, or it is stopped (a Wakeup registered with every
 // bound raw slot: no polling). One exception: a stream with a LiveSettings
@@ -41,11 +44,15 @@
 //
 // OpenCV threads (who pays): cv::setNumThreads is one process-wide setting,
 // not a per-detector one. The app sets it once at start from the server's
-// detector-threads and every detector (shared or not) runs its parallel_for
-// on that pool. A detector using N threads costs every stream: on a 2-core
-// machine N > 1 takes CPU from all streams' capture, encoding and sending at
-// once (the lowered priority below softens it, TBB workers inherit it), so
-// the default is 1 and a SharedDetector never changes it.
+// detector-threads, and every detector (shared or not) and every other
+// OpenCV call in the process (resizes and colour conversions in capture,
+// annotation, encoding) parallelises over that one pool. A detector using N
+// threads therefore costs every stream: on a 2-core machine N > 1 takes CPU
+// from all streams' capture, encoding and sending at once; the lowered
+// priority below reaches only threads started from the detector thread, not
+// a pool another thread started first. So the default is 1 (OpenCV then
+// runs everything on the calling thread), and a SharedDetector never
+// changes it.
 //
 // The thread runs at the lowered priority DetectorStage always had
 // (kDetectorNice), so an always-busy detector does not add its time slices
