@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { artifactPath, BINARY, getJson, launchBrowser, sleep, startServer, until } from "./harness.mjs";
+import { artifactPath, BINARY, getJson, launchBrowser, sleep, startConfigServer, startServer, until } from "./harness.mjs";
 
 // The only reason to skip: a binary without `run --config` (issue 16 not
 // built yet). Anything else that fails is a failure.
@@ -74,7 +74,7 @@ describe("grid of three streams", { skip: SKIP }, () => {
   const socketBytes = new Map();  // CDP request id -> {url, bytes, messages}
 
   before(async () => {
-    server = await startServer(["--config", writeConfig("three.toml", STREAMS)]);
+    server = await startConfigServer(writeConfig("three.toml", STREAMS));
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     errors = [];
@@ -193,7 +193,7 @@ describe("grid with --token and a source that cannot be opened", { skip: SKIP },
       good: { source: "pattern:320x240@15", detector: "none" },
       dead: { source: "http://127.0.0.1:9/none.mjpg", detector: "none" }
     }, { token: "gr1d-token" });
-    const server = await startServer(["--config", config]);
+    const server = await startConfigServer(config);
     const browser = await launchBrowser();
     try {
       assert.equal((await fetch(`${server.url}api/streams`)).status, 401);
@@ -216,12 +216,12 @@ describe("grid with --token and a source that cannot be opened", { skip: SKIP },
 });
 
 describe("one stream", () => {
-  for (const [what, args] of [
-    ["flags", ["--source", "pattern:320x240@15", "--detector", "none"]],
-    ["a config of one stream", ["--config", writeConfig("one.toml", { only: STREAMS.cam2 })]]
+  for (const [what, start] of [
+    ["flags", () => startServer(["--source", "pattern:320x240@15", "--detector", "none"])],
+    ["a config of one stream", () => startConfigServer(writeConfig("one.toml", { only: STREAMS.cam2 }))]
   ]) {
     test(`from ${what}: / is the stream's full page, not the grid`, { skip: what !== "flags" && SKIP }, async () => {
-      const server = await startServer(args);
+      const server = await start();
       try {
         const html = await (await fetch(server.url)).text();
         assert.match(html, /id="view-mjpeg"/, "index.html");

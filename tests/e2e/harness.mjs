@@ -24,8 +24,18 @@ process.on("exit", () => { for (const child of children) child.kill("SIGKILL"); 
 // once it prints its address, rejects (with its output) if it exits first or
 // takes longer than `timeoutMs`.
 export function startServer(args, timeoutMs = 20000) {
+  return startFreshframe(["run", "--port", "0", ...args], timeoutMs);
+}
+
+// `freshframe run --config FILE` (the file sets `port = 0`: no flag may be
+// given beside --config), as startServer.
+export function startConfigServer(file, timeoutMs = 20000) {
+  return startFreshframe(["run", "--config", file], timeoutMs);
+}
+
+function startFreshframe(argv, timeoutMs) {
   if (!fs.existsSync(BINARY)) throw new Error(`freshframe binary not found: ${BINARY}`);
-  const proc = spawn(BINARY, ["run", "--port", "0", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(BINARY, argv, { stdio: ["ignore", "pipe", "pipe"] });
   children.add(proc);
   let output = "";
   const collect = (chunk) => { output += chunk; if (output.length > 200000) output = output.slice(-100000); };
