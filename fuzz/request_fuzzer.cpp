@@ -16,6 +16,8 @@
 // - Classify is total and stable: HEAD answers like GET, a target that does
 //   not start with '/' (after the absolute form) is kBadRequest;
 // - QueryParam returns a substring of the target;
+// - a stream named by /streams/NAME/ is a valid stream name taken from the
+//   target itself, and a stream number (?action=stream_N) is 0..9999;
 // - with auth: RedactToken leaves no token value readable by QueryParam.
 //
 // Build and run: fuzz/README.md.
@@ -148,6 +150,14 @@ void Route(const Parsed& request) {
   // Deterministic.
   const auto again = Classify(request.method, target);
   Check(again.route == result.route && again.head == result.head, "Classify not stable");
+  if (!result.stream_name.empty()) {
+    Check(freshframe::http::IsStreamName(result.stream_name), "stream name not URL-safe");
+    Check(result.stream_name.data() >= target.data() &&
+              result.stream_name.data() + result.stream_name.size() <=
+                  target.data() + target.size(),
+          "stream name not a part of the target");
+  }
+  Check(result.stream_index >= -1 && result.stream_index <= 9999, "stream number out of range");
   // HEAD is routed like GET (except the head flag).
   const auto get = Classify("GET", target);
   const auto head = Classify("HEAD", target);

@@ -88,7 +88,15 @@ struct ProbeCommandOptions {
 // 2 bad command line.
 int Main(int argc, char** argv);
 
-// Runs the stages of options.role until SIGINT/SIGTERM.
+// Blocks (or unblocks) SIGINT, SIGTERM and SIGHUP in the calling thread, and
+// so in every thread it starts later. Main blocks them first thing, before
+// anything may start a thread (checking a config can), so that only the
+// pipeline's watchdog receives them; commands that want their default
+// action (probe, check-config) unblock them again.
+void BlockPipelineSignals(bool block);
+
+// Runs the stages of options.role until SIGINT/SIGTERM; SIGHUP reloads
+// options.config_file.
 int RunPipeline(const RunOptions& options);
 int RunProbeCommand(const ProbeCommandOptions& options);
 

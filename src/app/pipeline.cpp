@@ -1,66 +1,25 @@
 #include "app/pipeline.h"
 
-#include <optional>
+#include <algorithm>
 #include <vector>
 
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
-#include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
 
-#include "bus/bus_stages.h"
-#include "bus/text_bus.h"
-#include "capture/capture.h"
-#include "core/demand.h"
-#include "core/latest_slot.h"
-#include "core/live_settings.h"
-#include "core/metrics.h"
-#include "encode/encode.h"
+#include "app/detector_pool.h"
+#include "app/stream.h"
 #include "http/auth.h"
 #include "http/http.h"
-#include "httpclient/redact.h"
-#include "infer/bus_detections.h"
-#include "infer/detectors.h"
-#include "infer/infer.h"
 
 namespace freshframe::web {
-extern const std::string_view kIndexHtml;
+extern const std::string_view kGridHtml;
 }
 
 namespace freshframe::app {
 namespace {
 
-bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; }
-bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
-
-// Where the detections of the frames on bus `frames_bus` go.
-std::string DetectionsBusName(const std::string& frames_bus) { return frames_bus + ".detections"; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
-
-bus::BusOptions BusOptionsOf(const RunOptions& options) {
-  bus::BusOptions bus_options;
-  bus_options.slots = options.bus_slots;
-  bus_options.mode = options.bus_mode;
-  if (options.bus_allow_owner >= 0) {
-    bus_options.allow_owner = static_cast<uint32_t>(options.bus_allow_owner);
-  }
-  bus_options.allow_any_owner = options.bus_allow_any_owner;
-  return bus_options;
-}
-
-std::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kRun:
-      return "run";
-    case Role::kCapture:
-      return "capture";
-    case Role::kInfer:
-      return "infer";
-    case Role::kServe:
-      return "serve";
-  }
-  return "run";
-}
 
 // `token`, or the first line of `token_file` when one is given (a --token
 // and --token-file pair); an Error if that file cannot be read.
@@ -95,41 +54,6 @@ Expected<http::ServerOptions> ServerOptionsOf(const RunOptions& options) {
   return server;
 }
 
-// The settings a process starts with, from its command line.
-SettingsValues InitialSettings(const RunOptions& options) {
-  SettingsValues values;
-  values.detector = Annotates(options.role) && options.detector != "none";
-  values.overlay = ParseOverlay(options.overlay).value_or(OverlayMode::kLatest);
-  values.quality = options.quality;
-  values.mirror = options.mirror;
-  return values;
-}
-
-// What POST /api/config may change in this process, and for the rest, why
-// not and where to set it instead.
-http::ConfigDeps ConfigDepsOf(const RunOptions& options, LiveSettings& settings) {
-  http::ConfigDeps config;
-  config.settings = &settings;
-  config.detector_spec = Annotates(options.role) ? options.detector : "none";
-  if (options.role == Role::kServe) {
-    constexpr std::string_view kWhere = "set it on the freshframe infer process that feeds ";
-    const std::string bus = "bus " + options.in_bus;
-    config.unavailable = {
-        {"detector", "a serve process runs no detector; " + std::string(kWhere) + bus +
-                         " (--detector), or use freshframe run"},
-        {"overlay", "a serve process draws no detections; " + std::string(kWhere) + bus +
-                        " (--overlay), or use freshframe run"},
-        {"mirror", "a serve process does not annotate; " + std::string(kWhere) + bus +
-                       " (--mirror), or ask for ?mirror=1 on a stream URL (per client)"}};
-  } else if (config.detector_spec == "none") {
-    config.unavailable = {
-        {"detector",
-         "this process was started with --detector none; restart it with "
-         "--detector SPEC (e.g. --detector faces) to switch detection on and off"}};
-  }
-  return config;
-}
-
 // Says whether access is controlled, never with what.
 void LogAccess(const http::ServerOptions& server) {
   const auto& policy = server.origin_policy;
@@ -154,259 +78,161 @@ void LogAccess(const http::ServerOptions& server) {
   }
 }
 
+
 }  // namespace
 
-// Declaration order is construction order: slots and shared state first,
-// stages after, server last; destruction runs the other way round, so
-// everything a stage or session refers to outlives it.
+// Declaration order is construction order: the detectors the streams bind
+// to first, the server last; destruction runs the other way round.
 struct Pipeline::Parts {
-  explicit Parts(const RunOptions& run_options)
-      : options(run_options), settings(InitialSettings(run_options)) {}
-
-  RunOptions options;
-  LiveSettings settings;  // the stages and the server read it; POST /api/config writes it
-  Metrics metrics;
-  Demand demand;
-  LatestSlot<FramePtr> raw;
-  LatestSlot<infer::DetectionSetPtr> detections;
-  LatestSlot<infer::JsonTextPtr> detections_json;
-  LatestSlot<FramePtr> annotated;
-  LatestSlot<encode::EncodedFramePtr> jpeg;
-  std::optional<capture::Grabber> grabber;
-  std::optional<bus::BusSubscriberStage> input;
-  std::optional<infer::DetectorStage> detector;
-  // --detector bus:NAME: sets from another process instead of a detector.
-  std::optional<infer::ExternalDetectionsStage> external;
-  std::optional<infer::AnnotatorStage> annotator;
-  std::vector<std::unique_ptr<bus::BusPublisherStage>> outputs;
-  // Detection sets as JSON text, next to the annotated frames: infer and
-  // run --publish write them, serve reads them (see DetectionsBusName).
-  std::unique_ptr<bus::TextPublisherStage> detections_output;
-  std::optional<bus::TextSubscriberStage> detections_input;
-  std::optional<encode::EncoderStage> encoder;
-  std::optional<encode::VariantEncoders> variants;  // mirrored / scaled streams in use
+  Config config;
+  DetectorPool detectors;
+  std::vector<std::shared_ptr<Stream>> streams;
   std::unique_ptr<http::Server> server;
   bool stopped = false;
 
-  bool Live() const { return (!input || input->live()) && (!grabber || grabber->live()); }
-
-  nlohmann::json Describe() const {
-    const SettingsValues live = settings.Get();
-    nlohmann::json out = {
-        {"role", RoleName(options.role)},
-        {"detector", Annotates(options.role) ? options.detector : std::string("none")},
-        {"detector_enabled", live.detector},
-        {"overlay", OverlayName(live.overlay)},
-        {"quality", live.quality},
-        {"stale", !Live()}};
-    if (detector) {
-      const infer::DetectorActivity activity = detector->activity();
-      out["detection"] = {
-          {"name", detector->name()},
-          {"frames", activity.frames},
-          {"model_runs", activity.model_runs},
-          {"model_run_share", activity.frames > 0 ? static_cast<double>(activity.model_runs) /
-                                                        static_cast<double>(activity.frames)
-                                                  : 0.0}};
-    }
-    if (external) {
-      out["detection"] = {{"name", external->name()}};
-      out["external"] = external->State();
-    }
-    if (grabber) out["source"] = grabber->Status();
-    if (detections_input) {
-      out["detections_input"] = {{"bus", detections_input->bus_name()},
-                                 {"received", detections_input->received()}};
-    }
-    if (input) {
-      out["input"] = input->State();
-      out["source"] = {{"spec", "bus:" + options.in_bus}};
-      if (auto last = annotated.Latest()) {
-        out["source"]["width"] = last->value->meta.width;
-        out["source"]["height"] = last->value->meta.height;
+  // Builds and starts `stream_config`'s stream, and serves it at `position`.
+  Expected<std::shared_ptr<Stream>> StartStream(const StreamConfig& stream_config,
+                                                size_t position, bool must_open) {
+    auto stream = Stream::Create(stream_config, detectors, must_open);
+    if (!stream) return stream.error();
+    (*stream)->Start();
+    if (server) {
+      if (auto added = server->AddStream(stream_config.name, (*stream)->ServerDeps(), position);
+          !added) {
+        (*stream)->Stop();
+        return added.error();
       }
     }
-    return out;
+    return stream;
   }
 
-  // What the server checks ?width and ?fps against: the frames the encoders
-  // get, and the source's nominal rate (0 when it is not known, e.g. on a bus).
-  http::SourceFormat Format() const {
-    http::SourceFormat format;
-    if (auto last = annotated.Latest()) {
-      format.width = last->value->image.cols;
-      format.height = last->value->image.rows;
-    }
-    if (grabber) format.fps = grabber->Status().value("fps", 0.0);
-    return format;
-  }
-
-  // The detections bus is an extra: a name that cannot be used only costs
-  // the serve process its /api/detections, so it is a warning, not an error.
-  void AddDetectionsOutput(const std::string& frames_bus) {
-    const std::string name = DetectionsBusName(frames_bus);
-    // run --publish cam0 --detector bus:cam0.detections: the model writes
-    // the very bus serve processes read; its sets are there already.
-    if (external && external->bus_name() == name) return;
-    auto writer = bus::BusWriter::Open(name, BusOptionsOf(options));
-    if (!writer) {
-      spdlog::warn("no detections for serve processes: {}", writer.error().message);
-      return;
-    }
-    detections_output =
-        std::make_unique<bus::TextPublisherStage>(detections_json, std::move(writer).value(), name);
-  }
-
-  void AddDetectionsInput(const std::string& frames_bus) {
-    const std::string name = DetectionsBusName(frames_bus);
-    auto reader = bus::BusReader::Open(name, BusOptionsOf(options));
-    if (!reader) {
-      spdlog::warn("serving no detections: {}", reader.error().message);
-      return;
-    }
-    detections_input.emplace(std::move(reader).value(), name, detections_json);
-  }
-
-  Expected<bool> AddOutput(LatestSlot<FramePtr>& slot, const std::string& name) {
-    auto writer = bus::BusWriter::Open(name, BusOptionsOf(options));
-    if (!writer) return writer.error();
-    outputs.push_back(
-        std::make_unique<bus::BusPublisherStage>(slot, std::move(writer).value(), name, metrics));
-    return true;
+  void StopStream(Stream& stream) {
+    if (server) server->RemoveStream(stream.name());
+    stream.Stop();
   }
 };
 
 Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const RunOptions& options) {
-  auto parts = std::make_unique<Parts>(options);
-  const Role role = options.role;
+  if (options.role == Role::kRun && !options.config_file.empty()) {
+    auto config = LoadConfig(options.config_file);
+    if (!config) return config.error();
+    return Create(*config);
+  }
+  Config config = ConfigFromFlags(options);
+  return Create(config);
+}
+
+Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const Config& config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = config;
+  const RunOptions& server_settings = config.server;
+  const Role role = server_settings.role;
   // Read before anything starts, so that a bad --token-file fails at once.
   std::optional<http::ServerOptions> server_options;
   if (Serves(role)) {
-    auto made = ServerOptionsOf(options);
+    auto made = ServerOptionsOf(server_settings);
     if (!made) return made.error();
     server_options = std::move(made).value();
+    server_options->grid_page = web::kGridHtml;
   }
+  // OpenCV's thread count is one setting for the whole process, so it is
+  // set once, here, for every detector: each of them may use that many
+  // threads while it runs, and on a small machine every stream's capture and
+  // encoding pays for them (the detector threads run at a lower priority).
+  cv::setNumThreads(server_settings.detector_threads);
 
-  // Input: a source (run, capture) or a bus (infer, serve). serve's bus
-  // carries annotated frames, so it feeds the annotated slot directly.
-  if (Captures(role)) {
-    capture::SourceOptions source_options;
-    source_options.spec = options.source;
-    source_options.width = options.width;
-    source_options.height = options.height;
-    source_options.fps = options.source_fps;
-    source_options.fourcc = options.fourcc;
-    source_options.loop = options.loop;
-    source_options.rtsp_transport = options.rtsp_transport;
-    auto token = TokenOf(options.source_token, options.source_token_file);
-    if (!token) return Error{"--source-token-file: " + token.error().message};
-    source_options.token = std::move(token).value();
-    auto source = capture::MakeSource(source_options);
-    if (!source) return Error{httpclient::RedactUrl(source.error().message)};
-    // A source that cannot be opened at start-up is an error (exit 1); one
-    // that fails later is reopened by the grabber. Its message is shown:
-    // redacted, like every message that may quote the spec.
-    if (auto opened = (*source)->Open(); !opened) {
-      return Error{httpclient::RedactUrl(opened.error().message)};
+  // One camera from the command line keeps its old behaviour: a source that
+  // does not open is an error. In a config of several, it reconnects.
+  const bool must_open = config.path.empty();
+  for (const StreamConfig& stream_config : config.streams) {
+    auto stream = Stream::Create(stream_config, parts->detectors, must_open);
+    if (!stream) {
+      if (config.streams.size() == 1) return stream.error();
+      return Error{"stream " + stream_config.name + ": " + stream.error().message};
     }
-    parts->grabber.emplace(std::move(source).value(), parts->raw, parts->metrics);
-  } else {
-    auto reader = bus::BusReader::Open(options.in_bus, BusOptionsOf(options));
-    if (!reader) return reader.error();
-    parts->input.emplace(std::move(reader).value(), options.in_bus,
-                         role == Role::kServe ? parts->annotated : parts->raw, parts->metrics);
+    parts->streams.push_back(std::move(stream).value());
   }
-
-  if (Annotates(role)) {
-    // The detector gets a bounded share of the machine, so it cannot starve
-    // capture, encoding and sending.
-    cv::setNumThreads(options.detector_threads);
-    const auto max_age =
-        std::chrono::microseconds(static_cast<int64_t>(options.detections_max_age * 1e6));
-    std::string spec = options.detector;
-    if (!options.cascade.empty() && spec == "faces") spec = "cascade:" + options.cascade;
-    if (spec.starts_with(infer::kBusDetectorPrefix)) {
-      infer::ExternalDetectionsOptions external;
-      external.bus_name = spec.substr(infer::kBusDetectorPrefix.size());
-      external.max_age = max_age;
-      auto reader = bus::BusReader::Open(external.bus_name, BusOptionsOf(options));
-      if (!reader) return reader.error();
-      parts->external.emplace(std::move(reader).value(), std::move(external), parts->raw,
-                              parts->detections, parts->metrics, &parts->detections_json,
-                              &parts->settings);
-    } else {
-      auto made = infer::MakeDetector(spec, options.detection);
-      if (!made) return made.error();
-      if (std::unique_ptr<infer::Detector> detector = std::move(made).value()) {
-        parts->detector.emplace(std::move(detector), parts->raw, parts->detections, parts->metrics,
-                                &parts->detections_json, &parts->settings);
-      }
-    }
-    const bool has_detector = parts->detector || parts->external;
-    parts->annotator.emplace(parts->settings.overlay(), parts->raw,
-                             has_detector ? &parts->detections : nullptr, parts->annotated,
-                             parts->metrics, options.hud, &parts->settings, max_age);
-  }
-
-  // Outputs on buses.
-  if (role == Role::kCapture) {
-    if (auto added = parts->AddOutput(parts->raw, options.out_bus); !added) return added.error();
-  }
-  if (role == Role::kInfer) {
-    if (auto added = parts->AddOutput(parts->annotated, options.out_bus); !added) {
-      return added.error();
-    }
-    if (parts->detector || parts->external) parts->AddDetectionsOutput(options.out_bus);
-  }
-  if (role == Role::kRun && !options.publish.empty()) {
-    if (auto added = parts->AddOutput(parts->annotated, options.publish); !added) {
-      return added.error();
-    }
-    if (auto added = parts->AddOutput(parts->raw, options.publish + ".raw"); !added) {
-      return added.error();
-    }
-    if (parts->detector || parts->external) parts->AddDetectionsOutput(options.publish);
-  }
-
-  if (role == Role::kServe) parts->AddDetectionsInput(options.in_bus);
-
-  if (Serves(role)) {
+  if (server_options) {
     LogAccess(*server_options);
-    Parts* raw_parts = parts.get();
-    const bool has_detections = parts->detector || parts->external || parts->detections_input;
-    parts->variants.emplace(options.quality, parts->annotated, parts->metrics, &parts->settings);
-    http::ServerDeps deps{parts->jpeg,
-                          parts->demand,
-                          parts->metrics,
-                          web::kIndexHtml,
-                          [raw_parts] { return raw_parts->Describe(); },
-                          [raw_parts] { return raw_parts->Live(); },
-                          has_detections ? &parts->detections_json : nullptr};
-    deps.source_format = [raw_parts] { return raw_parts->Format(); };
-    deps.variants = &*parts->variants;
-    deps.config = ConfigDepsOf(options, parts->settings);
-    auto server = http::Server::Start(*server_options, std::move(deps));
+    Stream& first = *parts->streams.front();
+    auto server = http::Server::Start(*server_options, first.ServerDeps(), first.name());
     if (!server) return server.error();
     parts->server = std::move(server).value();
-    parts->encoder.emplace(options.quality, parts->annotated, parts->jpeg, parts->demand,
-                           parts->metrics, &parts->settings);
-    parts->encoder->Start();
-    parts->variants->Start();
+    for (size_t i = 1; i < parts->streams.size(); ++i) {
+      Stream& stream = *parts->streams[i];
+      if (auto added = parts->server->AddStream(stream.name(), stream.ServerDeps()); !added) {
+        return added.error();
+      }
+    }
   }
-
-  for (auto& output : parts->outputs) output->Start();
-  if (parts->detections_output) parts->detections_output->Start();
-  if (parts->detections_input) parts->detections_input->Start();
-  if (parts->annotator) parts->annotator->Start();
-  if (parts->detector) parts->detector->Start();
-  if (parts->external) parts->external->Start();
-  if (parts->input) parts->input->Start();
-  if (parts->grabber) parts->grabber->Start();
-  spdlog::info("{}: source {} detector {} overlay {}{}", RoleName(role),
-               parts->grabber ? httpclient::RedactUrl(options.source) : "bus:" + options.in_bus,
-               Annotates(role) ? options.detector : "-", options.overlay,
-               options.mirror && Annotates(role) ? " mirrored" : "");
+  for (auto& stream : parts->streams) stream->Start();
+  if (parts->streams.size() > 1) {
+    spdlog::info("{} streams, {} detector(s) loaded", parts->streams.size(),
+                 parts->detectors.loaded());
+  }
   return std::unique_ptr<Pipeline>(new Pipeline(std::move(parts)));
+}
+
+std::string Pipeline::Reload(const Config& next) {
+  Parts& p = *parts_;
+  std::vector<std::string> kept, restarted, started, stopped, failed;
+  if (const std::string changed = ChangedServerKeys(p.config.server, next.server);
+      !changed.empty()) {
+    spdlog::warn("reload: server settings changed ({}); they apply when freshframe restarts",
+                 changed);
+  }
+  // Streams removed or changed stop first, so that a restarted one can take
+  // its buses and its detector binding again.
+  std::vector<std::shared_ptr<Stream>> running;
+  for (auto& stream : p.streams) {
+    const auto it = std::find_if(next.streams.begin(), next.streams.end(),
+                                 [&](const StreamConfig& c) { return c.name == stream->name(); });
+    if (it == next.streams.end()) {
+      p.StopStream(*stream);
+      stopped.push_back(stream->name());
+      continue;
+    }
+    if (const std::string changed = ChangedKeys(stream->config(), *it); !changed.empty()) {
+      p.StopStream(*stream);
+      restarted.push_back(stream->name() + " (" + changed + ")");
+      continue;
+    }
+    running.push_back(stream);
+  }
+  std::vector<std::shared_ptr<Stream>> streams;
+  for (size_t i = 0; i < next.streams.size(); ++i) {
+    const StreamConfig& stream_config = next.streams[i];
+    const auto it = std::find_if(running.begin(), running.end(), [&](const auto& stream) {
+      return stream->name() == stream_config.name;
+    });
+    if (it != running.end()) {
+      kept.push_back(stream_config.name);
+      streams.push_back(*it);
+      continue;
+    }
+    auto stream = p.StartStream(stream_config, i, /*must_open=*/false);
+    if (!stream) {
+      spdlog::error("reload: stream {}: {}", stream_config.name, stream.error().message);
+      failed.push_back(stream_config.name);
+      continue;
+    }
+    const bool was_restarted = std::any_of(restarted.begin(), restarted.end(), [&](const auto& r) {
+      return r.rfind(stream_config.name + " (", 0) == 0;
+    });
+    if (!was_restarted) started.push_back(stream_config.name);
+    streams.push_back(std::move(stream).value());
+  }
+  p.streams = std::move(streams);
+  const RunOptions server_settings = p.config.server;  // running ones stay until restart
+  p.config = next;
+  p.config.server = server_settings;
+  const auto list = [](const std::vector<std::string>& names) {
+    return names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "));
+  };
+  std::string summary = "kept " + list(kept) + "; restarted " + list(restarted) + "; started " +
+                        list(started) + "; stopped " + list(stopped);
+  if (!failed.empty()) summary += "; failed " + list(failed);
+  return summary;
 }
 
 Pipeline::Pipeline(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -418,32 +244,9 @@ std::string Pipeline::url() const { return parts_->server ? parts_->server->url(
 void Pipeline::Stop(const std::function<void(const char* stage)>& on_stage) {
   if (!parts_ || parts_->stopped) return;
   parts_->stopped = true;
-  const auto stopping = [&on_stage](const char* stage) {
-    if (on_stage) on_stage(stage);
-  };
-  stopping("server");
+  if (on_stage) on_stage("server");
   if (parts_->server) parts_->server->Stop();
-  stopping("grabber (the source's read)");
-  if (parts_->grabber) parts_->grabber->Stop();
-  stopping("bus input");
-  if (parts_->input) parts_->input->Stop();
-  stopping("detector");
-  if (parts_->detector) parts_->detector->Stop();
-  if (parts_->external) parts_->external->Stop();
-  stopping("annotator");
-  if (parts_->annotator) parts_->annotator->Stop();
-  stopping("bus outputs");
-  for (auto& output : parts_->outputs) output->Stop();
-  if (parts_->detections_output) parts_->detections_output->Stop();
-  if (parts_->detections_input) parts_->detections_input->Stop();
-  stopping("encoders");
-  if (parts_->encoder) parts_->encoder->Stop();
-  if (parts_->variants) parts_->variants->Stop();
-  parts_->raw.Close();
-  parts_->annotated.Close();
-  parts_->detections.Close();
-  parts_->detections_json.Close();
-  parts_->jpeg.Close();
+  for (auto& stream : parts_->streams) stream->Stop(on_stage);
 }
 
 }  // namespace freshframe::app

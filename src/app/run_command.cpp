@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
+#include "app/config.h"
 #include "app/pipeline.h"
 #include "core/clock.h"
 #include "httpclient/redact.h"
@@ -36,6 +37,20 @@ const char* SignalName(int signal_number) {
   return signal_number == SIGINT ? "SIGINT" : signal_number == SIGTERM ? "SIGTERM" : "a signal";
 }
 
+// SIGINT and SIGTERM stop the pipeline; SIGHUP reloads --config (and, being
+// blocked like the others, never ends the process by its default action).
+sigset_t PipelineSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// The result of WaitForSignal when SIGHUP asked for a reload.
+constexpr int kReload = SIGHUP;
+
 // Waits for the stop signals on its own thread (they are blocked in every
 // thread, so only sigtimedwait receives them). The first one wakes
 // WaitForSignal and starts the shutdown clock; a second one, or the clock
@@ -49,11 +64,15 @@ class ShutdownWatchdog {
   ShutdownWatchdog(const ShutdownWatchdog&) = delete;
   ShutdownWatchdog& operator=(const ShutdownWatchdog&) = delete;
 
-  // Blocks until the first SIGINT/SIGTERM; returns its number.
+  // Blocks until the first SIGINT/SIGTERM, and returns its number, or until
+  // a SIGHUP that has not been returned yet (several in a row count as one),
+  // and returns kReload.
   int WaitForSignal() {
     std::unique_lock lock(mutex_);
-    signalled_.wait(lock, [this] { return first_signal_ != 0; });
-    return first_signal_;
+    signalled_.wait(lock, [this] { return first_signal_ != 0 || reload_requested_; });
+    if (first_signal_ != 0) return first_signal_;
+    reload_requested_ = false;
+    return kReload;
   }
 
   // What the main thread is doing now, for the message if it gets stuck.
@@ -82,6 +101,13 @@ class ShutdownWatchdog {
       const int signal_number = sigtimedwait(&signals_, nullptr, &slice);
       std::unique_lock lock(mutex_);
       const std::string doing = doing_;
+      if (signal_number == SIGHUP) {
+        // A reload is the main thread's job; during shutdown it is ignored.
+        if (first_signal_ == 0) reload_requested_ = true;
+        lock.unlock();
+        signalled_.notify_all();
+        continue;
+      }
       if (signal_number > 0 && first_signal_ == 0) {
         first_signal_ = signal_number;
         shutdown_started_us_ = MonotonicMicros();
@@ -109,20 +135,39 @@ class ShutdownWatchdog {
   std::string doing_ = "starting (opening the source)";
   std::condition_variable signalled_;
   int first_signal_ = 0;
+  bool reload_requested_ = false;
   int64_t shutdown_started_us_ = 0;
   std::jthread thread_;  // last: started once everything it uses exists
 };
 
+// SIGHUP: reads --config again and applies it; a file with an error changes
+// nothing, and the log says where the error is.
+void ReloadConfig(const RunOptions& options, Pipeline& pipeline) {
+  if (options.config_file.empty()) {
+    spdlog::info("received SIGHUP: nothing to reload (started without --config)");
+    return;
+  }
+  spdlog::info("received SIGHUP: reloading {}", options.config_file);
+  auto config = LoadConfig(options.config_file);
+  if (!config) {
+    spdlog::error("reload: {}; still running the previous config", config.error().message);
+    return;
+  }
+  spdlog::info("reload: {}", pipeline.Reload(*config));
+}
+
 }  // namespace
+
+void BlockPipelineSignals(bool block) {
+  const sigset_t signals = PipelineSignals();
+  pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &signals, nullptr);
+}
 
 int RunPipeline(const RunOptions& options) {
   // Block the stop signals before any thread exists, so every thread inherits
   // the mask and only the watchdog's sigtimedwait receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = PipelineSignals();
+  BlockPipelineSignals(true);
   // A client that vanishes mid-write must be an error code, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -146,7 +191,11 @@ int RunPipeline(const RunOptions& options) {
   std::fflush(stdout);
 
   watchdog.Doing("running");
-  watchdog.WaitForSignal();
+  while (watchdog.WaitForSignal() == kReload) {
+    watchdog.Doing("reloading the config");
+    ReloadConfig(options, **pipeline);
+    watchdog.Doing("running");
+  }
   (*pipeline)->Stop(
       [&watchdog](const char* stage) { watchdog.Doing(std::string("stopping the ") + stage); });
   watchdog.Done();

@@ -144,6 +144,10 @@ Frame MakeNoSignalFrame(int width, int height, const std::string& why, double se
                         int64_t now_us);
 
 struct GrabberOptions {
+  // Not empty: the source could not be opened (this is why); the grabber
+  // starts "reconnecting", showing "no signal" frames, and keeps trying (a
+  // camera of a multi-stream config that is unplugged at start-up).
+  std::string open_error;
   std::chrono::milliseconds first_backoff{250};
   std::chrono::milliseconds max_backoff{5000};
   double no_signal_fps = 5;  // rate of "no signal" frames while reconnecting
@@ -159,7 +163,7 @@ struct GrabberOptions {
 
 class Grabber {
  public:
-  // `source` must already be open.
+  // `source` must already be open, unless options.open_error says why not.
   Grabber(std::unique_ptr<FrameSource> source, LatestSlot<FramePtr>& raw, Metrics& metrics,
           GrabberOptions options = {});
   Grabber(const Grabber&) = delete;

@@ -101,6 +101,12 @@ void Grabber::Publish(Frame frame, bool real) {
 }
 
 void Grabber::Run(std::stop_token stop) {
+  if (!options_.open_error.empty()) {
+    const std::string why = httpclient::RedactUrl(options_.open_error);
+    last_failure_logged_ = Warn(why);
+    SetState("reconnecting", why);
+    if (!Reconnect(stop, why)) return;
+  }
   while (!stop.stop_requested()) {
     ReadResult result = source_->Read(stop);
     // A source's own message (kEnd, kError) may quote its spec; it is shown

@@ -40,9 +40,17 @@
 
 namespace freshframe::encode {
 
+// How the bytes of an EncodedFrame are coded. Every JPEG stands alone; the
+// H.264 access units of the next codec refer to earlier ones (keyframe false).
+enum class Codec { kJpeg };
+
+// One encoded picture, shared by everyone who sends it (immutable once
+// published). Transports add their own framing around `jpeg` (http/fanout.h).
 struct EncodedFrame {
   FrameMeta meta;  // stamps.encode_us set
-  std::vector<unsigned char> jpeg;
+  std::vector<unsigned char> jpeg;  // the coded bytes (a whole JPEG for kJpeg)
+  Codec codec = Codec::kJpeg;
+  bool keyframe = true;  // decodable without any earlier frame
 };
 using EncodedFramePtr = std::shared_ptr<const EncodedFrame>;
 

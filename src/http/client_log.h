@@ -26,6 +26,8 @@ class ClientStats;
 inline constexpr std::string_view kPeerClosed = "peer closed";
 inline constexpr std::string_view kWriteStallTimeout = "write stall timeout";
 inline constexpr std::string_view kServerStopping = "server stopping";  // the default
+// The stream was removed or restarted (a config reload).
+inline constexpr std::string_view kStreamRemoved = "stream stopped";
 
 // The reason for an error that ended a streaming connection: kPeerClosed for
 // end of stream, reset and broken pipe, kWriteStallTimeout for beast's

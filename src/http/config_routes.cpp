@@ -16,21 +16,21 @@ JsonReply NoSettings() {
 
 }  // namespace
 
-nlohmann::json ServerContext::Describe() const {
+nlohmann::json StreamContext::Describe() const {
   nlohmann::json out = deps.describe ? deps.describe() : nlohmann::json::object();
   AddLiveConfig(*this, out);
   return out;
 }
 
-JsonReply GetConfig(const ServerContext& context) {
-  const ConfigDeps& config = context.deps.config;
+JsonReply GetConfig(const StreamContext& stream) {
+  const ConfigDeps& config = stream.deps.config;
   if (config.settings == nullptr) return NoSettings();
   return {200, ConfigToJson(config.settings->Get(), config).dump()};
 }
 
-JsonReply PostConfig(const ServerContext& context, std::string_view content_type,
+JsonReply PostConfig(const StreamContext& stream, std::string_view content_type,
                      std::string_view body, std::string_view peer) {
-  const ConfigDeps& config = context.deps.config;
+  const ConfigDeps& config = stream.deps.config;
   if (config.settings == nullptr) return NoSettings();
   auto change = ParseConfigRequest(content_type, body, config.unavailable);
   if (!change) {
@@ -40,7 +40,8 @@ JsonReply PostConfig(const ServerContext& context, std::string_view content_type
   }
   const auto [before, after] = config.settings->Apply(*change);
   const std::string what = DescribeChange(before, after);
-  spdlog::info("config: {} (from {})", what.empty() ? "no change" : what, peer);
+  spdlog::info("config: stream {}: {} (from {})", stream.name, what.empty() ? "no change" : what,
+               peer);
   return {200, ConfigToJson(after, config).dump()};
 }
 
@@ -49,8 +50,8 @@ JsonReply ConfigTooLarge() {
                          " bytes: /api/config takes a small JSON object, e.g. {\"quality\": 70}")};
 }
 
-void AddLiveConfig(const ServerContext& context, nlohmann::json& describe) {
-  const ConfigDeps& config = context.deps.config;
+void AddLiveConfig(const StreamContext& stream, nlohmann::json& describe) {
+  const ConfigDeps& config = stream.deps.config;
   if (config.settings == nullptr || !describe.is_object()) return;
   const SettingsValues values = config.settings->Get();
   describe["config"] = ConfigToJson(values, config);

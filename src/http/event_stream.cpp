@@ -39,8 +39,26 @@ void EventStream::Start() {
 void EventStream::Stop() { thread_.Stop(); }
 
 void EventStream::Subscribe(std::weak_ptr<EventSubscriber> subscriber) {
-  std::lock_guard lock(mutex_);
-  subscribers_.push_back(std::move(subscriber));
+  {
+    std::lock_guard lock(mutex_);
+    if (!closed_) {
+      subscribers_.push_back(std::move(subscriber));
+      return;
+    }
+  }
+  if (auto strong = subscriber.lock()) strong->OnClosed();
+}
+
+void EventStream::Close() {
+  std::vector<std::weak_ptr<EventSubscriber>> told;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    told.swap(subscribers_);
+  }
+  for (const auto& weak : told) {
+    if (auto strong = weak.lock()) strong->OnClosed();
+  }
 }
 
 DetectionEventPtr EventStream::Latest() const {

@@ -48,6 +48,9 @@ class EventSubscriber {
   virtual ~EventSubscriber() = default;
   // A new event is available. Return false to be unsubscribed.
   virtual bool OnEvent(const DetectionEventPtr& event) = 0;
+  // The stream is gone (EventStream::Close): no event will come. Called on
+  // the closing thread; must not block.
+  virtual void OnClosed() {}
 };
 
 class EventStream {
@@ -58,6 +61,10 @@ class EventStream {
 
   void Start();
   void Stop();
+
+  // Ends the stream after Stop: every subscriber is told (OnClosed) and
+  // dropped; later subscribers are told at once.
+  void Close();
 
   void Subscribe(std::weak_ptr<EventSubscriber> subscriber);
   // The newest event, or nullptr.
@@ -71,6 +78,7 @@ class EventStream {
   mutable std::mutex mutex_;
   std::vector<std::weak_ptr<EventSubscriber>> subscribers_;
   DetectionEventPtr latest_;
+  bool closed_ = false;
   StageThread thread_;  // last: joined before the members it uses go
 };
 

@@ -10,21 +10,6 @@
 #include "core/clock.h"
 
 namespace freshframe::http {
-namespace {
-
-std::string PartHeader(const encode::EncodedFrame& frame) {
-  char header[256];
-  const int n =
-      std::snprintf(header, sizeof header,
-                    "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
-                    "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
-                    frame.jpeg.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
-                    static_cast<unsigned long long>(frame.meta.sequence));
-  return std::string(header, static_cast<size_t>(n));
-}
-
-}  // namespace
-
 std::string FormatStampSeconds(int64_t us) {
   char text[32];
   const int n =
@@ -42,8 +27,12 @@ void Fanout::Start() {
 void Fanout::Stop() { thread_.Stop(); }
 
 void PartStream::Subscribe(std::weak_ptr<PartSubscriber> subscriber) {
-  std::lock_guard lock(mutex_);
-  if (closed_) return;
+  std::unique_lock lock(mutex_);
+  if (closed_) {
+    lock.unlock();
+    if (auto strong = subscriber.lock()) strong->OnClosed();
+    return;
+  }
   // Deliver drops the dead, but while no frame comes (an outage) nothing
   // delivers: snapshot requests that time out would pile up here. Pruning
   // whenever the list has doubled since the last prune keeps it within
@@ -67,17 +56,21 @@ StreamPartPtr PartStream::Latest() const {
 
 void PartStream::Close() {
   std::lock_guard delivering(delivering_);
-  std::lock_guard lock(mutex_);
-  closed_ = true;
-  subscribers_.clear();
+  std::vector<std::weak_ptr<PartSubscriber>> told;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    told.swap(subscribers_);
+  }
+  for (const auto& weak : told) {
+    if (auto strong = weak.lock()) strong->OnClosed();
+  }
 }
 
 void PartStream::Deliver(encode::EncodedFramePtr frame) {
   std::lock_guard delivering(delivering_);
   auto part = std::make_shared<StreamPart>();
   part->frame = std::move(frame);
-  part->header = PartHeader(*part->frame);
-  part->ws_header = MakeWsHeader(*part->frame);
   StreamPartPtr shared = part;
 
   std::vector<std::shared_ptr<PartSubscriber>> live;

@@ -26,7 +26,6 @@
 #include "core/latest_slot.h"
 #include "core/stage_thread.h"
 #include "encode/encode.h"
-#include "http/ws_frame.h"
 
 namespace freshframe::http {
 
@@ -36,13 +35,45 @@ inline constexpr std::string_view kBoundary = "freshframe-boundary";
 // form of the X-Frame-Timestamp header.
 std::string FormatStampSeconds(int64_t us);
 
-// One multipart part: its headers (the delimiter line is the session's: see
-// mjpeg_session.cpp), then the JPEG.
+// How a transport frames a part: multipart/x-mixed-replace (stream.mjpg) or
+// a WebSocket binary message (ws/stream).
+enum class Framing { kMultipart, kWebSocket };
+inline constexpr size_t kFramings = 2;
+
+// What a slow client's session does with parts it could not send in time,
+// by codec. kNewestOnly (JPEG, where every frame stands alone): at most one
+// part in flight and only the newest waiting; the ones in between are
+// skipped (newest_only.h). H.264, whose frames refer to earlier ones, will
+// need "skip to the next keyframe" instead.
+enum class SlowConsumerPolicy { kNewestOnly };
+constexpr SlowConsumerPolicy PolicyFor(encode::Codec codec) {
+  switch (codec) {
+    case encode::Codec::kJpeg:
+      return SlowConsumerPolicy::kNewestOnly;
+  }
+  return SlowConsumerPolicy::kNewestOnly;
+}
+
+// One encoded frame as the fan-out hands it to every client: codec-neutral
+// (the frame's codec, bytes, keyframe flag and stamps), numbered in publish
+// order. Each transport's framing is formatted once per part, by the first
+// session that sends it (Framed), and shared by all the others.
 struct StreamPart {
   uint64_t index = 0;  // 1, 2, ... in publish order (gaps = skipped frames)
   encode::EncodedFramePtr frame;
-  std::string header;
-  WsHeader ws_header{};  // the header of the frame's WebSocket message
+
+  using Formatter = std::string (*)(const encode::EncodedFrame& frame);
+  // `framing`'s bytes for this part, made by `format` on first use (any
+  // thread; every call for one framing must pass the same formatter).
+  const std::string& Framed(Framing framing, Formatter format) const {
+    const auto i = static_cast<size_t>(framing);
+    std::call_once(formatted_[i], [&] { framing_[i] = format(*frame); });
+    return framing_[i];
+  }
+
+ private:
+  mutable std::array<std::once_flag, kFramings> formatted_;
+  mutable std::array<std::string, kFramings> framing_;
 };
 using StreamPartPtr = std::shared_ptr<const StreamPart>;
 
@@ -51,6 +82,9 @@ class PartSubscriber {
   virtual ~PartSubscriber() = default;
   // A new part is available. Return false to be unsubscribed (one-shot).
   virtual bool OnPart(const StreamPartPtr& part) = 0;
+  // The stream is gone (PartStream::Close): no part will come. Called on the
+  // closing thread; must not block.
+  virtual void OnClosed() {}
 };
 
 class PartStream {
@@ -58,14 +92,15 @@ class PartStream {
   // Wraps `frame` into the next part (index + 1), keeps it as the latest and
   // offers it to every subscriber. Called by one thread at a time.
   void Deliver(encode::EncodedFramePtr frame);
-  // Waits for a delivery in progress, then drops every subscriber; later
-  // deliveries do nothing. For a stream fed by a thread the server does not
-  // own: after Close, nothing is posted to a session any more.
+  // Waits for a delivery in progress, then drops every subscriber, telling
+  // each (OnClosed); later deliveries do nothing and later subscribers are
+  // told at once. For a stream fed by a thread the server does not own:
+  // after Close, no part is posted to a session any more.
   void Close();
 
   // Subscribers that are gone are dropped at the next delivery, or by a
   // later Subscribe, so the list stays within twice the live ones however
-  // long no frame comes. Does nothing once closed.
+  // long no frame comes. Once closed, tells the subscriber at once.
   void Subscribe(std::weak_ptr<PartSubscriber> subscriber);
   // The newest part, or nullptr.
   StreamPartPtr Latest() const;

@@ -29,6 +29,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +70,8 @@ struct ServerOptions {
   // Which pages may use the server (origin_policy.h): --allow-origin,
   // --allow-host. Checked on every route but /healthz, before auth.
   OriginPolicy origin_policy;
+  // GET / while the server has several streams (one stream: its page).
+  std::string_view grid_page = "";
 };
 
 // What the frames look like, for the checks of per-client stream options.
@@ -111,17 +114,40 @@ struct ServerDeps {
   // The live settings; without them /api/config answers 404 and /api/stats
   // has no "config".
   ConfigDeps config = {};
+  // Kept alive by the server and its sessions for as long as any of them
+  // uses this stream, also after RemoveStream: what the references above
+  // point into (the pipeline's parts of the stream). Null: the caller keeps
+  // them alive until the Server is destroyed.
+  std::shared_ptr<const void> owner = nullptr;
 };
 
+
+// Several streams: a server serves any number of named streams (a registry;
+// see AddStream). The first serves the URLs of a one-camera server (/,
+// /stream.mjpg, /snapshot.jpg, /ws/stream, /api/...); every stream has the
+// same endpoints under /streams/NAME/; /?action=stream_N and snapshot_N pick
+// the N-th (0-based, mjpg-streamer's form); GET /api/streams lists them; with
+// several, / is `grid_page`.
 class Server {
  public:
-  // Binds and starts serving; an Error if the address is invalid or in use.
-  static Expected<std::unique_ptr<Server>> Start(const ServerOptions& options, ServerDeps deps);
+  // Binds and starts serving `deps` as the stream `name`; an Error if the
+  // address is invalid or in use.
+  static Expected<std::unique_ptr<Server>> Start(const ServerOptions& options, ServerDeps deps,
+                                                 std::string name = "default");
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   void Stop();
+  // Adds a stream at `position` in the order (clamped to the end); an Error
+  // if the name is taken. Its endpoints answer from then on.
+  Expected<bool> AddStream(std::string name, ServerDeps deps, size_t position = SIZE_MAX);
+  // Removes a stream: its URLs answer 404 from then on, its sessions end (a
+  // viewer sees its connection close) and nothing of the server touches its
+  // deps after this returns, except to release deps.owner when the last
+  // session is gone. False if there was none by that name.
+  bool RemoveStream(const std::string& name);
+  std::vector<std::string> StreamNames() const;
   uint16_t port() const;
   // http://ADDR:PORT/ with a browsable address (127.0.0.1 for 0.0.0.0).
   std::string url() const;

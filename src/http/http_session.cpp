@@ -8,8 +8,8 @@
 #include <boost/beast/http.hpp>
 
 #include "core/clock.h"
+#include "http/api_routes.h"
 #include "http/auth.h"
-#include "http/prometheus.h"
 #include "http/router.h"
 #include "http/session.h"
 
@@ -25,10 +25,6 @@ using Response = bhttp::response<bhttp::string_body>;
 
 constexpr int64_t kSnapshotFreshUs = 100'000;
 constexpr std::string_view kEventStreamType = "text/event-stream";
-// Before the first set: an empty one of the usual shape, so that a client
-// polling from start-up needs no special case (no detector at all is a 404).
-constexpr std::string_view kNoDetectionsYet =
-    R"({"sequence":0,"detections":[],"detector_running":true})";
 
 // The header of a response that lasts as long as the connection: no length,
 // the body ends with the connection. `allow_origin`: the CORS value for a
@@ -71,12 +67,14 @@ class HttpSession;
 // keeps the encoder busy meanwhile.
 class SnapshotWaiter final : public PartSubscriber {
  public:
-  SnapshotWaiter(std::weak_ptr<HttpSession> session, Demand& demand)
-      : session_(std::move(session)), hold_(demand) {}
+  SnapshotWaiter(std::weak_ptr<HttpSession> session, StreamContextPtr stream)
+      : session_(std::move(session)), stream_(std::move(stream)), hold_(stream_->deps.demand) {}
   bool OnPart(const StreamPartPtr& part) override;
+  void OnClosed() override;
 
  private:
   std::weak_ptr<HttpSession> session_;
+  StreamContextPtr stream_;  // before hold_: the Demand lives in what it keeps alive
   Demand::Hold hold_;
 };
 
@@ -95,10 +93,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   net::any_io_executor executor() { return stream_.get_executor(); }
 
+  // The part a snapshot waited for; null if the stream was removed meanwhile.
   void OnSnapshotPart(const StreamPartPtr& part) {
     if (!waiter_) return;  // already answered (timed out)
     waiter_.reset();
     snapshot_timer_.cancel();
+    if (!part) return SendError(bhttp::status::service_unavailable, "stream stopped");
     SendJpeg(*part);
   }
 
@@ -178,73 +178,77 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (!Authorized(context_.options, request_)) return Unauthorized();
     }
     switch (result.route) {
-      case Route::kPage:
-        return SendText(bhttp::status::ok, "text/html; charset=utf-8",
-                        std::string(context_.deps.page));
-      case Route::kHealth:
-        return SendText(bhttp::status::ok, "text/plain; charset=utf-8", "ok\n");
-      case Route::kStats:
-        return SendText(bhttp::status::ok, "application/json", StatsJson());
-      case Route::kSnapshot:
-        return Snapshot();
-      case Route::kStream:
-        return Stream(std::string(target));
-      case Route::kDetections:
-        return Detections();
-      case Route::kEvents:
-        return Events();
-      case Route::kMetrics:
-        return SendText(bhttp::status::ok, kPrometheusContentType, MetricsText());
-      case Route::kWebSocket:
-        return WebSocket(target);
-      case Route::kClock:
-        return SendText(bhttp::status::ok, "application/json", ClockJson());
-      case Route::kConfig:
-        return SendJson(GetConfig(context_));
-      case Route::kConfigUpdate:
-        return SendJson(
-            PostConfig(context_, request_[bhttp::field::content_type], request_.body(), peer_));
       case Route::kMethodNotAllowed:
         return MethodNotAllowed(result);
       case Route::kBadRequest:
         return SendError(bhttp::status::bad_request, "bad request target");
       case Route::kNotFound:
+        return SendError(bhttp::status::not_found, "not found");
+      case Route::kAddSlash:
+        return AddSlash(target);
+      default:
         break;
     }
-    return SendError(bhttp::status::not_found, "not found");
+    // Which stream: named (/streams/NAME/), numbered (?action=stream_N) or
+    // the first. Taken once: a reload may remove it meanwhile, and this
+    // request then finishes with the stream it started with.
+    StreamContextPtr stream = result.stream_name.empty()
+                                  ? context_.streams.At(static_cast<size_t>(
+                                        std::max(0L, result.stream_index)))
+                                  : context_.streams.Find(result.stream_name);
+    const RequestFacts facts{request_[bhttp::field::content_type], request_.body(), peer_,
+                             !result.stream_name.empty()};
+    if (auto reply = AnswerRoute(context_, stream.get(), result.route, facts)) {
+      auto response = MakeResponse(static_cast<bhttp::status>(reply->status), reply->type,
+                                   std::move(reply->body));
+      if (reply->close) response.keep_alive(false);
+      return Send(std::move(response));
+    }
+    if (!stream) return NoSuchStream(result);
+    switch (result.route) {
+      case Route::kSnapshot:
+        return Snapshot(std::move(stream));
+      case Route::kStream:
+        return Stream(std::move(stream), std::string(target));
+      case Route::kWebSocket:
+        return WebSocket(std::move(stream), target);
+      case Route::kEvents:
+        return Events(std::move(stream));
+      default:  // /api/detections without a detector: AnswerRoute leaves it to us
+        return NoDetector();
+    }
   }
 
-  std::string StatsJson() const {
-    const int64_t now = MonotonicMicros();
-    nlohmann::json out = context_.Describe();
-    out["version"] = FRESHFRAME_VERSION;
-    out["uptime_s"] = static_cast<double>(now - context_.started_us) / 1e6;
-    out["now_us"] = now;
-    out["stages"] = context_.deps.metrics.ToJson(now);
-    out["clients"] = context_.clients.ToJson(now);
-    out["client_count"] = out["clients"].size();
-    out["watchers"] = context_.deps.demand.watchers();
-    out["variants"] = context_.variants.ToJson();
-    out["rejected"] = context_.admission.RejectedJson();
-    return out.dump();
+  void NoSuchStream(const RouteResult& result) {
+    std::string what = !result.stream_name.empty()
+                           ? "no stream named '" + std::string(result.stream_name) + "'"
+                           : "no stream number " + std::to_string(result.stream_index);
+    Send(JsonError(bhttp::status::not_found, what + " (GET /api/streams lists them)"));
   }
 
-  std::string MetricsText() const {
-    return RenderPrometheus(context_.deps.metrics, context_.clients, context_.Describe(),
-                            MonotonicMicros(), context_.started_us, FRESHFRAME_VERSION);
+  // /streams/NAME -> /streams/NAME/: the page's relative URLs need the slash.
+  void AddSlash(std::string_view target) {
+    const auto query = target.find('?');
+    std::string location(target.substr(0, query));
+    location.append("/");
+    if (query != std::string_view::npos) location.append(target.substr(query));
+    auto response = MakeResponse(bhttp::status::moved_permanently, "text/plain; charset=utf-8",
+                                 "moved to " + location + "\n");
+    response.set(bhttp::field::location, location);
+    Send(std::move(response));
   }
 
-  void Snapshot() {
-    if (auto latest = context_.fanout.Latest()) {
+  void Snapshot(StreamContextPtr stream) {
+    if (auto latest = stream->fanout.Latest()) {
       if (MonotonicMicros() - latest->frame->meta.stamps.capture_us < kSnapshotFreshUs ||
-          !context_.SourceLive()) {
+          !stream->SourceLive()) {
         return SendJpeg(*latest);
       }
     }
     // Nothing fresh (nobody was watching): ask for the next frame (or, from a
     // stalled source, for the encoder to encode the last one).
-    waiter_ = std::make_shared<SnapshotWaiter>(weak_from_this(), context_.deps.demand);
-    context_.fanout.Subscribe(waiter_);
+    waiter_ = std::make_shared<SnapshotWaiter>(weak_from_this(), stream);
+    stream->fanout.Subscribe(waiter_);
     snapshot_timer_.expires_after(context_.options.snapshot_timeout);
     snapshot_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || !self->waiter_) return;
@@ -263,30 +267,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Send(std::move(response));
   }
 
-  void Stream(std::string path) {
-    const auto query = CheckStreamQuery(path);
+  void Stream(StreamContextPtr stream, std::string path) {
+    const auto query = CheckStreamQuery(*stream, path);
     if (!query) return;
     const std::string type = "multipart/x-mixed-replace;boundary=" + std::string(kBoundary);
     if (head_) return SendText(bhttp::status::ok, type, "");
-    if (!AdmitStream() || !ReserveVariant(*query)) return;
+    if (!AdmitStream() || !ReserveVariant(*stream, *query)) return;
     HandOver(EndlessHeader(type,
                            "Cache-Control: no-store, no-cache, must-revalidate\r\n"
                            "Pragma: no-cache\r\n"
                            // A proxy (nginx) would otherwise buffer parts.
                            "X-Accel-Buffering: no\r\n",
                            allow_origin_),
-             std::move(path), &StartMjpegSession);
+             std::move(stream), std::move(path), &StartMjpegSession);
   }
 
   // The per-client options of a stream request (?fps, ?mirror, ?width; see
   // stream_query.h); nullopt, after answering 400, if one is invalid.
-  std::optional<StreamQuery> CheckStreamQuery(std::string_view target) {
-    auto query = ParseStreamQuery(target, context_.Source());
+  std::optional<StreamQuery> CheckStreamQuery(const StreamContext& stream,
+                                              std::string_view target) {
+    auto query = ParseStreamQuery(target, stream.Source());
     if (!query) {
       SendError(bhttp::status::bad_request, query.error().message);
       return std::nullopt;
     }
-    if (!query->variant.is_default() && !context_.variants.available()) {
+    if (!query->variant.is_default() && !stream.variants.available()) {
       SendError(bhttp::status::bad_request, "mirror and width are not available on this server");
       return std::nullopt;
     }
@@ -298,9 +303,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // stream's header is sent, so that a request answered otherwise (HEAD,
   // 426, --max-clients' 503) holds none; false after answering 503 when it
   // asks for a new variant while --max-variants are in use.
-  bool ReserveVariant(const StreamQuery& query) {
+  bool ReserveVariant(StreamContext& stream, const StreamQuery& query) {
     auto place =
-        context_.variants.Reserve(query.variant, context_.options.max_variants, MonotonicMicros());
+        stream.variants.Reserve(query.variant, context_.options.max_variants, MonotonicMicros());
     if (place) return true;
     context_.admission.Count(Rejection::kMaxVariants);
     // Debug, as SendError logs: a client that retries must not flood the log.
@@ -315,8 +320,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // /ws/stream, whatever the method: a request without "Upgrade: websocket"
   // gets 426; any other goes to a WsSession, which answers the handshake
   // (101, or Beast's 400 / 426 for one that is not valid).
-  void WebSocket(std::string_view target) {
-    const auto query = CheckStreamQuery(target);
+  void WebSocket(StreamContextPtr stream, std::string_view target) {
+    const auto query = CheckStreamQuery(*stream, target);
     if (!query) return;
     const auto upgrade = request_.find(bhttp::field::upgrade);
     if (upgrade == request_.end() || !bhttp::token_list{upgrade->value()}.exists("websocket")) {
@@ -327,23 +332,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       response.keep_alive(false);
       return Send(std::move(response));
     }
-    if (!AdmitStream() || !ReserveVariant(*query)) return;
+    if (!AdmitStream() || !ReserveVariant(*stream, *query)) return;
     std::string path = RedactToken(target);  // before request_ moves: `target` points into it
-    StartWsSession(std::move(stream_), context_, std::move(peer_), std::move(path), lease_, *query,
-                   std::move(request_));
-  }
-
-  // GET /api/detections: the newest set, as the detector wrote it.
-  void Detections() {
-    if (context_.deps.detections == nullptr) return NoDetector();
-    const auto latest = context_.deps.detections->Latest();
-    SendText(bhttp::status::ok, "application/json",
-             std::string(latest && latest->value ? *latest->value : kNoDetectionsYet));
+    StartWsSession(std::move(stream_), context_, std::move(stream), std::move(peer_),
+                   std::move(path), lease_, *query, std::move(request_));
   }
 
   // GET /api/events: Server-Sent Events, one per detection set.
-  void Events() {
-    if (context_.deps.detections == nullptr) return NoDetector();
+  void Events(StreamContextPtr stream) {
+    if (stream->deps.detections == nullptr) return NoDetector();
     if (head_) {
       auto response = MakeResponse(bhttp::status::ok, kEventStreamType, "");
       response.set(bhttp::field::cache_control, "no-cache");
@@ -354,7 +351,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // back in its buffer, which defeats a low-latency stream.
     HandOver(EndlessHeader(kEventStreamType, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n",
                            allow_origin_),
-             "/api/events", &StartSseSession);
+             std::move(stream), "/api/events", &StartSseSession);
   }
 
   void MethodNotAllowed(const RouteResult& result) {
@@ -374,7 +371,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void SendJson(const JsonReply& reply) {
     auto response =
         MakeResponse(static_cast<bhttp::status>(reply.status), "application/json", reply.body);
-    // The body was read in full unless it was too large: only then close.
+    // The body was read in full (413: too large, unread): only then close.
     if (reply.status == 413) response.keep_alive(false);
     Send(std::move(response));
   }
@@ -398,17 +395,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Sends the header of an endless response, then gives the connection to
   // `takeover`, which owns it from then on.
-  using Takeover = void (*)(beast::tcp_stream, ServerContext&, std::string, std::string, LeasePtr);
-  void HandOver(std::string header_text, std::string path, Takeover takeover) {
+  using Takeover = void (*)(beast::tcp_stream, ServerContext&, StreamContextPtr, std::string,
+                            std::string, LeasePtr);
+  void HandOver(std::string header_text, StreamContextPtr stream, std::string path,
+                Takeover takeover) {
     if (!AdmitStream()) return;
     auto header = std::make_shared<std::string>(std::move(header_text));
     stream_.expires_after(context_.options.write_stall_timeout);
     net::async_write(stream_, net::buffer(*header),
-                     [self = shared_from_this(), header, path = RedactToken(path), takeover](
-                         beast::error_code ec, size_t) mutable {
+                     [self = shared_from_this(), header, stream = std::move(stream),
+                      path = RedactToken(path),
+                      takeover](beast::error_code ec, size_t) mutable {
                        if (ec) return self->Close();
-                       takeover(std::move(self->stream_), self->context_, std::move(self->peer_),
-                                std::move(path), self->lease_);
+                       takeover(std::move(self->stream_), self->context_, std::move(stream),
+                                std::move(self->peer_), std::move(path), self->lease_);
                      });
   }
 
@@ -552,6 +552,8 @@ bool SnapshotWaiter::OnPart(const StreamPartPtr& part) {
   }
   return false;
 }
+
+void SnapshotWaiter::OnClosed() { OnPart(nullptr); }
 
 }  // namespace
 

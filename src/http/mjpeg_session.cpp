@@ -2,6 +2,7 @@
 // part per frame, newest-only with at most one part in flight
 // (part_session.h).
 #include <array>
+#include <cstdio>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +29,18 @@ constexpr std::string_view kPartTrailer = "\r\n--freshframe-boundary\r\n";
 // 1 fps). Early headers cannot hold the next frame's Content-Length or
 // stamps, so these parts carry Content-Type only.
 constexpr std::string_view kEarlyHeader = "Content-Type: image/jpeg\r\n\r\n";
+
+// A part's headers, with its stamps (as uStreamer puts them in its headers).
+std::string MultipartHeader(const encode::EncodedFrame& frame) {
+  char header[256];
+  const int n =
+      std::snprintf(header, sizeof header,
+                    "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+                    "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
+                    frame.jpeg.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+                    static_cast<unsigned long long>(frame.meta.sequence));
+  return std::string(header, static_cast<size_t>(n));
+}
 static_assert(kOpening.substr(2, kBoundary.size()) == kBoundary);
 static_assert(kPartTrailer.substr(4, kBoundary.size()) == kBoundary);
 
@@ -35,10 +48,10 @@ class MjpegSession final : public PartSession {
  public:
   // The tcp_stream's own timeouts are not used: the session's stall
   // deadline is.
-  MjpegSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
-               LeasePtr lease, StreamQuery query)
-      : PartSession(stream.get_executor(), context, std::move(peer), std::move(path),
-                    std::move(lease), query, "mjpeg"),
+  MjpegSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+               std::string peer, std::string path, LeasePtr lease, StreamQuery query)
+      : PartSession(stream.get_executor(), context, std::move(target), std::move(peer),
+                    std::move(path), std::move(lease), query, "mjpeg"),
         socket_(stream.release_socket()),
         early_(query.early_parts) {}
 
@@ -72,7 +85,8 @@ class MjpegSession final : public PartSession {
   void WritePart(const StreamPart& part) override {
     const auto& jpeg = part.frame->jpeg;
     const std::string_view opening = opened_ ? std::string_view() : kOpening;
-    const std::string_view header = !early_   ? std::string_view(part.header)
+    const std::string_view header = !early_ ? std::string_view(
+                                                  part.Framed(Framing::kMultipart, &MultipartHeader))
                                     : opened_ ? std::string_view()
                                               : kEarlyHeader;
     opened_ = true;
@@ -101,13 +115,13 @@ class MjpegSession final : public PartSession {
 
 }  // namespace
 
-void StartMjpegSession(beast::tcp_stream stream, ServerContext& context, std::string peer,
-                       std::string path, LeasePtr lease) {
+void StartMjpegSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+                       std::string peer, std::string path, LeasePtr lease) {
   // HttpSession has checked the query against the same source; should the
   // source have changed size since, the client gets the default picture.
-  auto query = ParseStreamQuery(path, context.Source());
-  std::make_shared<MjpegSession>(std::move(stream), context, std::move(peer), std::move(path),
-                                 std::move(lease), query ? *query : StreamQuery{})
+  auto query = ParseStreamQuery(path, target->Source());
+  std::make_shared<MjpegSession>(std::move(stream), context, std::move(target), std::move(peer),
+                                 std::move(path), std::move(lease), query ? *query : StreamQuery{})
       ->Start();
 }
 

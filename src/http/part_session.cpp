@@ -32,16 +32,18 @@ bool HoldBackUnsent(net::ip::tcp::socket& socket, int bytes) {
          0;
 }
 
-PartSession::PartSession(net::any_io_executor executor, ServerContext& context, std::string peer,
-                         std::string path, LeasePtr lease, StreamQuery query, std::string_view kind)
+PartSession::PartSession(net::any_io_executor executor, ServerContext& context,
+                         StreamContextPtr stream, std::string peer, std::string path,
+                         LeasePtr lease, StreamQuery query, std::string_view kind)
     : context_(context),
+      stream_(std::move(stream)),
       peer_(std::move(peer)),
       executor_(executor),
       path_(std::move(path)),
       lease_(std::move(lease)),
       query_(query),
       kind_(kind),
-      send_metrics_(context.deps.metrics.Stage("send")),
+      send_metrics_(stream_->deps.metrics.Stage("send")),
       timer_(executor),
       rate_(query.fps),
       reason_(kServerStopping) {}
@@ -55,13 +57,13 @@ void PartSession::StartParts() {
   // (VariantStreams::Reserve); this fails only if that took longer than
   // kReservationTimeout and the places filled meanwhile.
   auto feed =
-      context_.variants.Open(query_.variant, context_.options.max_variants, MonotonicMicros());
+      stream_->variants.Open(query_.variant, context_.options.max_variants, MonotonicMicros());
   if (!feed) {
     spdlog::info("client {}: variant refused: {}", peer_, feed.error().message);
     return End("variant refused");
   }
   feed_ = std::move(feed).value();
-  stats_ = context_.clients.Add(peer_, path_);
+  stats_ = stream_->clients.Add(peer_, path_);
   LogClientConnected(*stats_, kind_);
   if (!HoldBackUnsent(Socket(), kNotSentLowWater)) {
     spdlog::warn("client {}: TCP_NOTSENT_LOWAT unavailable; slow clients may lag", peer_);
@@ -73,7 +75,7 @@ void PartSession::StartParts() {
   // part delivered meanwhile arrives through OnPart either way.)
   if (auto latest = feed_->Latest()) {
     if (MonotonicMicros() - latest->frame->meta.stamps.capture_us < kFreshUs ||
-        !context_.SourceLive()) {
+        !stream_->SourceLive()) {
       Offer(std::move(latest));
     }
   }
@@ -83,6 +85,11 @@ bool PartSession::OnPart(const StreamPartPtr& part) {
   if (ended()) return false;
   net::post(executor_, [self = shared_from_this(), part] { self->Offer(part); });
   return true;
+}
+
+void PartSession::OnClosed() {
+  if (ended()) return;
+  net::post(executor_, [self = shared_from_this()] { self->End(std::string(kStreamRemoved)); });
 }
 
 void PartSession::Offer(StreamPartPtr part) {

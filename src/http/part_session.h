@@ -45,13 +45,16 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   PartSession& operator=(const PartSession&) = delete;
 
   bool OnPart(const StreamPartPtr& part) final;
+  // The stream was removed (or the server stops): the session ends.
+  void OnClosed() final;
 
  protected:
   // `executor`: the transport's (the session's strand). `kind`, a string
   // literal, names the transport in logs ("mjpeg", "ws"). `path` is the
   // target as ClientStats shows it (redacted).
-  PartSession(boost::asio::any_io_executor executor, ServerContext& context, std::string peer,
-              std::string path, LeasePtr lease, StreamQuery query, std::string_view kind);
+  PartSession(boost::asio::any_io_executor executor, ServerContext& context,
+              StreamContextPtr stream, std::string peer, std::string path, LeasePtr lease,
+              StreamQuery query, std::string_view kind);
 
   // Registers the client, subscribes to its part stream and, if the current
   // part is fresh, sends it. Call once, on the strand, when the transport is
@@ -79,6 +82,7 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   virtual void CloseTransport() = 0;
 
   ServerContext& context_;
+  const StreamContextPtr stream_;  // keeps the stream's state alive while the session is
   const std::string peer_;
 
  private:

@@ -48,18 +48,25 @@ size_t Utf8SequenceLength(std::string_view s) {
   return length;
 }
 
-// Builds the exposition text family by family.
+// Builds the exposition text family by family: each family's HELP and TYPE
+// once, then its samples, whichever stream they come from (the format wants
+// a family's samples together). While a stream is set (ForStream), every
+// sample gets its stream="NAME" label first.
 class Exposition {
  public:
+  void ForStream(std::string_view name) { stream_ = name; }
+
   void Family(std::string_view name, std::string_view type, std::string_view help) {
-    text_.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    text_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    current_ = &families_[std::string(name)];
+    if (!current_->header.empty()) return;
+    order_.push_back(std::string(name));
+    current_->header.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    current_->header.append("# TYPE ").append(name).append(" ").append(type).append("\n");
   }
 
   void Sample(std::string_view name, std::initializer_list<Label> labels, double value) {
     Line(name, labels, FormatSampleValue(value));
   }
-
   void Sample(std::string_view name, std::initializer_list<Label> labels, uint64_t value) {
     Line(name, labels, std::to_string(value));
   }
@@ -76,24 +83,41 @@ class Exposition {
     Sample(std::string(name) + "_count", {label}, h.count);
   }
 
-  std::string Take() { return std::move(text_); }
-
- private:
-  void Line(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
-    text_.append(name);
-    if (labels.size() > 0) {
-      char separator = '{';
-      for (const auto& [label, label_value] : labels) {
-        text_.push_back(separator);
-        text_.append(label).append("=\"").append(EscapeLabelValue(label_value)).append("\"");
-        separator = ',';
-      }
-      text_.push_back('}');
+  std::string Take() {
+    std::string text;
+    for (const std::string& name : order_) {
+      const Text& family = families_[name];
+      text.append(family.header).append(family.samples);
     }
-    text_.append(" ").append(value).append("\n");
+    return text;
   }
 
-  std::string text_;
+ private:
+  struct Text {
+    std::string header;
+    std::string samples;
+  };
+
+  // Samples go to the family last declared with Family().
+  void Line(std::string_view name, std::initializer_list<Label> labels, std::string_view value) {
+    std::string& text = current_->samples;
+    text.append(name);
+    char separator = '{';
+    const auto label_text = [&](std::string_view label, std::string_view label_value) {
+      text.push_back(separator);
+      text.append(label).append("=\"").append(EscapeLabelValue(label_value)).append("\"");
+      separator = ',';
+    };
+    if (!stream_.empty()) label_text("stream", stream_);
+    for (const auto& [label, label_value] : labels) label_text(label, label_value);
+    if (separator != '{') text.push_back('}');
+    text.append(" ").append(value).append("\n");
+  }
+
+  std::map<std::string, Text> families_;
+  std::vector<std::string> order_;  // first declaration order
+  Text* current_ = nullptr;
+  std::string stream_;
 };
 
 // object[key], or nullptr if `object` is not an object or lacks `key`.
@@ -260,19 +284,23 @@ std::string FormatSampleValue(double value) {
   return std::string(text, result.ptr);
 }
 
-std::string RenderPrometheus(const Metrics& metrics, const ClientRegistry& clients,
-                             const nlohmann::json& describe, int64_t now_us, int64_t started_us,
-                             std::string_view version) {
+std::string RenderPrometheus(const std::vector<StreamFigures>& streams, int64_t now_us,
+                             int64_t started_us, std::string_view version) {
   Exposition out;
   out.Family("freshframe_build_info", "gauge", "Always 1; the version is in the label.");
   out.Sample("freshframe_build_info", {{"version", version}}, 1.0);
   out.Family("freshframe_uptime_seconds", "gauge", "Seconds since the server started.");
   out.Sample("freshframe_uptime_seconds", {}, static_cast<double>(now_us - started_us) / 1e6);
-  WriteSource(out, describe);
-  WriteClients(out, clients);
-  WriteStages(out, metrics);
-  WriteDetector(out, describe);
-  WriteConfig(out, describe);
+  out.Family("freshframe_streams", "gauge", "Streams this server serves.");
+  out.Sample("freshframe_streams", {}, static_cast<uint64_t>(streams.size()));
+  for (const StreamFigures& stream : streams) {
+    out.ForStream(stream.name);
+    WriteSource(out, stream.describe);
+    WriteClients(out, stream.clients);
+    WriteStages(out, stream.metrics);
+    WriteDetector(out, stream.describe);
+    WriteConfig(out, stream.describe);
+  }
   return out.Take();
 }
 

@@ -6,6 +6,8 @@
 // Families (every one with HELP and TYPE, each once):
 //   freshframe_build_info{version}                      gauge, 1
 //   freshframe_uptime_seconds                           gauge
+//   freshframe_streams                                  gauge
+// and per stream, each labelled stream="NAME" first:
 //   freshframe_source_up                                gauge, 1 live / 0 not
 //   freshframe_source_state{state}                      gauge, 1 for the current state
 //   freshframe_source_reconnects_total                  counter
@@ -29,6 +31,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -40,12 +43,21 @@ namespace freshframe::http {
 inline constexpr std::string_view kPrometheusContentType =
     "text/plain; version=0.0.4; charset=utf-8";
 
-// `describe` is ServerDeps::describe's object ("source", "input",
-// "detection") with the live settings ("config", GET /api/config's object); `started_us` and
-// `now_us` are CLOCK_MONOTONIC.
-std::string RenderPrometheus(const Metrics& metrics, const ClientRegistry& clients,
-                             const nlohmann::json& describe, int64_t now_us, int64_t started_us,
-                             std::string_view version);
+// One stream's figures. `describe` is ServerDeps::describe's object
+// ("source", "input", "detection") with the live settings ("config", GET
+// /api/config's object).
+struct StreamFigures {
+  std::string_view name;
+  const Metrics& metrics;
+  const ClientRegistry& clients;
+  const nlohmann::json& describe;
+};
+
+// Every stream's series carry stream="NAME" (the first label); build_info,
+// uptime and the stream count are the server's. `started_us` and `now_us`
+// are CLOCK_MONOTONIC.
+std::string RenderPrometheus(const std::vector<StreamFigures>& streams, int64_t now_us,
+                             int64_t started_us, std::string_view version);
 
 // A label value as the format wants it between double quotes: backslash,
 // double quote and line feed escaped, invalid UTF-8 replaced by U+FFFD.

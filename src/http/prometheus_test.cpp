@@ -45,9 +45,19 @@ std::vector<std::string> LinesStartingWith(const std::string& text, const std::s
   return out;
 }
 
+// One stream's exposition with its stream="cam" label taken out again, so
+// that the exact lines below read as they would for one camera; the labels
+// themselves are checked by the MultiStream tests.
 std::string Render(const Metrics& metrics, const ClientRegistry& clients,
                    const nlohmann::json& describe = nlohmann::json::object()) {
-  return RenderPrometheus(metrics, clients, describe, kNowUs, kStartUs, "1.2.3");
+  std::string text = RenderPrometheus({StreamFigures{"cam", metrics, clients, describe}}, kNowUs,
+                                      kStartUs, "1.2.3");
+  for (const std::string label : {std::string("{stream=\"cam\"}"), std::string("stream=\"cam\",")}) {
+    for (auto at = text.find(label); at != std::string::npos; at = text.find(label, at)) {
+      text.erase(at, label.size());
+    }
+  }
+  return text;
 }
 
 // The structure the text format requires, checked independently of the
@@ -323,6 +333,45 @@ TEST(PrometheusTest, WellFormedWhileStagesRecordConcurrently) {
   for (int i = 0; i < 50; ++i) ExpectWellFormed(Render(metrics, clients));
   stop = true;
   writer.join();
+}
+
+
+// Several streams: one HELP/TYPE per family, every stream's series labelled
+// stream="NAME" first, the server's own series unlabelled.
+TEST(PrometheusMultiStream, LabelsEverySeriesOfEveryStreamAndKeepsFamiliesWhole) {
+  Metrics front_metrics;
+  Metrics back_metrics;
+  front_metrics.Stage("encode").Record(kNowUs, 1.0, 5.0);
+  back_metrics.Stage("encode").Record(kNowUs, 2.0, 7.0);
+  back_metrics.Stage("infer").Record(kNowUs, 20.0, 30.0);
+  ClientRegistry front_clients;
+  ClientRegistry back_clients;
+  const nlohmann::json front = {{"source", {{"state", "live"}, {"reconnects", 0}}}};
+  const nlohmann::json back = {{"source", {{"state", "reconnecting"}, {"reconnects", 3}}}};
+  const std::string text = RenderPrometheus(
+      {StreamFigures{"front", front_metrics, front_clients, front},
+       StreamFigures{"back", back_metrics, back_clients, back}},
+      kNowUs, kStartUs, "1.2.3");
+  ExpectWellFormed(text);
+  EXPECT_TRUE(HasLine(text, "freshframe_streams 2")) << text;
+  EXPECT_TRUE(HasLine(text, R"(freshframe_source_up{stream="front"} 1)")) << text;
+  EXPECT_TRUE(HasLine(text, R"(freshframe_source_up{stream="back"} 0)")) << text;
+  EXPECT_TRUE(HasLine(text, R"(freshframe_source_reconnects_total{stream="back"} 3)")) << text;
+  EXPECT_TRUE(HasLine(text, R"(freshframe_stage_frames_total{stream="back",stage="infer"} 1)"))
+      << text;
+  EXPECT_TRUE(HasLine(text, R"(freshframe_stage_frames_total{stream="front",stage="encode"} 1)"))
+      << text;
+  size_t helps = 0;
+  for (const auto& line : Lines(text)) {
+    if (line.rfind("# HELP freshframe_stage_frames_total ", 0) == 0) ++helps;
+    if (line.empty() || line[0] == '#' || line.rfind("freshframe_build_info", 0) == 0 ||
+        line.rfind("freshframe_uptime_seconds", 0) == 0 ||
+        line.rfind("freshframe_streams", 0) == 0) {
+      continue;
+    }
+    EXPECT_NE(line.find("{stream=\""), std::string::npos) << "unlabelled: " << line;
+  }
+  EXPECT_EQ(helps, 1U) << text;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <algorithm>
+
 namespace freshframe::http {
 namespace {
 
@@ -20,7 +22,47 @@ std::string_view OriginForm(std::string_view target) {
   return target;
 }
 
+constexpr std::string_view kStreamsPrefix = "/streams/";
+
+// "stream_3" -> 3 for `prefix` "stream_"; -1 if it is not that form.
+long IndexedAction(std::string_view action, std::string_view prefix) {
+  if (action.substr(0, prefix.size()) != prefix) return -1;
+  const std::string_view digits = action.substr(prefix.size());
+  if (digits.empty() || digits.size() > 4) return -1;
+  long index = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return -1;
+    index = index * 10 + (c - '0');
+  }
+  return index;
+}
+
+// The answer to `method` on `route`: a 405 (with Allow) for a method the
+// route does not take.
+RouteResult ForMethod(std::string_view method, Route route) {
+  if (route == Route::kNotFound) return {route, false, route};
+  // A WebSocket handshake must be a GET; any other method is a bad handshake
+  // (400), which the WebSocket handler answers.
+  if (route == Route::kWebSocket) return {route, method == "HEAD", route};
+  if (method == "GET") return {route, false, route};
+  if (method == "HEAD") return {route, true, route};
+  // The only route that changes anything; every other one is read-only.
+  if (route == Route::kConfig) {
+    if (method == "POST") return {Route::kConfigUpdate, false, route, kConfigAllow};
+    return {Route::kMethodNotAllowed, false, route, kConfigAllow};
+  }
+  return {Route::kMethodNotAllowed, false, route};
+}
+
 }  // namespace
+
+bool IsStreamName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxStreamName) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
 
 std::string QueryParam(std::string_view target, std::string_view key) {
   const auto q = target.find('?');
@@ -43,16 +85,36 @@ std::string QueryParam(std::string_view target, std::string_view key) {
 RouteResult Classify(std::string_view method, std::string_view target) {
   target = OriginForm(target);
   if (target.empty() || target.front() != '/') return {Route::kBadRequest, false};
-  const std::string_view path = PathOf(target);
+  std::string_view path = PathOf(target);
+  std::string_view stream_name;
+  long stream_index = -1;
+  const bool prefixed = path.substr(0, kStreamsPrefix.size()) == kStreamsPrefix;
+  if (prefixed) {
+    const std::string_view rest = path.substr(kStreamsPrefix.size());
+    const auto slash = rest.find('/');
+    stream_name = rest.substr(0, slash);
+    if (!IsStreamName(stream_name)) return {Route::kNotFound, false, Route::kNotFound};
+    if (slash == std::string_view::npos) {
+      RouteResult result = ForMethod(method, Route::kAddSlash);
+      result.stream_name = stream_name;
+      return result;
+    }
+    path = rest.substr(slash);
+  }
   Route route = Route::kNotFound;
   if (path == "/" || path == "/index.html") {
-    // mjpg-streamer's URLs, which OctoPrint and Home Assistant already use.
+    // mjpg-streamer's URLs, which OctoPrint and Home Assistant already use,
+    // with its stream_N / snapshot_N for the N-th stream.
     const std::string action = QueryParam(target, "action");
     if (action.empty()) {
       route = Route::kPage;
     } else if (action == "stream") {
       route = Route::kStream;
     } else if (action == "snapshot") {
+      route = Route::kSnapshot;
+    } else if (!prefixed && (stream_index = IndexedAction(action, "stream_")) >= 0) {
+      route = Route::kStream;
+    } else if (!prefixed && (stream_index = IndexedAction(action, "snapshot_")) >= 0) {
       route = Route::kSnapshot;
     }
   } else if (path == "/stream.mjpg") {
@@ -75,20 +137,18 @@ RouteResult Classify(std::string_view method, std::string_view target) {
     route = Route::kClock;
   } else if (path == "/api/config") {
     route = Route::kConfig;
+  } else if (path == "/api/streams") {
+    route = Route::kStreams;
   }
-  if (route == Route::kNotFound) return {route, false, route};
-  // A WebSocket handshake must be a GET; any other method is a bad handshake
-  // (400), which the WebSocket handler answers.
-  if (route == Route::kWebSocket) return {route, method == "HEAD", route};
-  if (method == "GET") return {route, false, route};
-  if (method == "HEAD") return {route, true, route};
-  // The only route that changes anything; every other one is read-only.
-  if (route == Route::kConfig) {
-    if (method == "POST") return {Route::kConfigUpdate, false, route, kConfigAllow};
-    return {Route::kMethodNotAllowed, false, route, kConfigAllow};
-  }
-  return {Route::kMethodNotAllowed, false, route};
+  const bool server_wide =
+      route == Route::kHealth || route == Route::kMetrics || route == Route::kStreams;
+  if (prefixed && server_wide) route = Route::kNotFound;
+  RouteResult result = ForMethod(method, route);
+  result.stream_name = stream_name;
+  result.stream_index = stream_index;
+  return result;
 }
+
 
 size_t BodyLimit(Route route) { return route == Route::kConfigUpdate ? kConfigBodyLimit : 0; }
 
@@ -118,6 +178,10 @@ std::string_view RouteName(Route route) {
       return "config";
     case Route::kConfigUpdate:
       return "config-update";
+    case Route::kStreams:
+      return "streams";
+    case Route::kAddSlash:
+      return "add-slash";
     case Route::kNotFound:
       return "not-found";
     case Route::kMethodNotAllowed:

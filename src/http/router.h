@@ -21,6 +21,8 @@ enum class Route {
   kClock,         // GET /api/clock: the server's CLOCK_MONOTONIC
   kConfig,        // GET /api/config: the live settings
   kConfigUpdate,  // POST /api/config: change them
+  kStreams,       // GET /api/streams: every stream the server serves
+  kAddSlash,      // /streams/NAME without the slash: 301 to /streams/NAME/
   kNotFound,
   kMethodNotAllowed,
   kBadRequest,
@@ -34,7 +36,16 @@ struct RouteResult {
   Route resource = Route::kNotFound;
   // The methods the path accepts, for the Allow header of a 405.
   std::string_view allow = "GET, HEAD";
+  // Which stream the route is for: the NAME of /streams/NAME/... (empty for
+  // the first stream), or the N of /?action=stream_N / snapshot_N (-1: none).
+  std::string_view stream_name = {};
+  long stream_index = -1;
 };
+
+// Stream names: 1..64 of [A-Za-z0-9_-], so that /streams/NAME/ needs no
+// escaping anywhere.
+inline constexpr size_t kMaxStreamName = 64;
+bool IsStreamName(std::string_view name);
 
 // POST /api/config's body: a handful of keys; nothing legitimate comes near.
 inline constexpr size_t kConfigBodyLimit = 4096;
@@ -44,7 +55,10 @@ inline constexpr size_t kConfigBodyLimit = 4096;
 size_t BodyLimit(Route route);
 
 // `method` as sent ("GET"), `target` the request-target ("/x?y=z"; the
-// absolute form "http://host/x" is accepted too).
+// absolute form "http://host/x" is accepted too). Under /streams/NAME/ the
+// per-stream routes are those of "/" (the page, stream.mjpg, snapshot.jpg,
+// ws/stream, api/stats, api/detections, api/events, api/config, api/clock);
+// the server-wide ones (/healthz, /metrics, /api/streams) are not.
 RouteResult Classify(std::string_view method, std::string_view target);
 
 // The value of query parameter `key` in `target`, or "" if absent.

@@ -130,5 +130,71 @@ TEST(RouterTest, QueryParam) {
   EXPECT_EQ(QueryParam("/x?ab=1", "a"), "");
 }
 
+// /streams/NAME/ carries every per-stream route of "/"; the server-wide
+// ones stay at the root.
+TEST(RouterTest, StreamPrefixCarriesThePerStreamRoutes) {
+  const struct {
+    const char* target;
+    Route route;
+  } cases[] = {{"/streams/cam1/", Route::kPage},
+               {"/streams/cam1/index.html", Route::kPage},
+               {"/streams/cam1/stream.mjpg?fps=5", Route::kStream},
+               {"/streams/cam1/?action=stream", Route::kStream},
+               {"/streams/cam1/snapshot.jpg", Route::kSnapshot},
+               {"/streams/cam1/ws/stream", Route::kWebSocket},
+               {"/streams/cam1/api/stats", Route::kStats},
+               {"/streams/cam1/api/detections", Route::kDetections},
+               {"/streams/cam1/api/events", Route::kEvents},
+               {"/streams/cam1/api/config", Route::kConfig},
+               {"/streams/cam1/api/clock", Route::kClock}};
+  for (const auto& c : cases) {
+    const RouteResult result = Classify("GET", c.target);
+    EXPECT_EQ(result.route, c.route) << c.target;
+    EXPECT_EQ(result.stream_name, "cam1") << c.target;
+  }
+  EXPECT_EQ(Classify("POST", "/streams/a-b_9/api/config").route, Route::kConfigUpdate);
+  EXPECT_EQ(Classify("GET", "http://host/streams/x/stream.mjpg").stream_name, "x");
+  EXPECT_EQ(Classify("GET", "/stream.mjpg").stream_name, "");
+}
+
+TEST(RouterTest, StreamPrefixRefusesOddNamesAndServerWideRoutes) {
+  for (const char* target : {"/streams/", "/streams//stream.mjpg", "/streams/a.b/stream.mjpg",
+                             "/streams/%2e%2e/stream.mjpg", "/streams/cam1/healthz",
+                             "/streams/cam1/metrics", "/streams/cam1/api/streams",
+                             "/streams/cam1/streams/cam2/stream.mjpg", "/streams/cam1/nothing"}) {
+    EXPECT_EQ(Classify("GET", target).route, Route::kNotFound) << target;
+  }
+  const std::string long_name(kMaxStreamName + 1, 'a');
+  EXPECT_EQ(Classify("GET", "/streams/" + long_name + "/").route, Route::kNotFound);
+  EXPECT_EQ(Classify("GET", "/streams/" + long_name.substr(1) + "/").route, Route::kPage);
+  // Without the slash the page's relative URLs would miss: redirect.
+  const RouteResult bare = Classify("GET", "/streams/cam1?token=x");
+  EXPECT_EQ(bare.route, Route::kAddSlash);
+  EXPECT_EQ(bare.stream_name, "cam1");
+}
+
+TEST(RouterTest, NumberedStreamsAsMjpgStreamerHasThem) {
+  RouteResult result = Classify("GET", "/?action=stream_2");
+  EXPECT_EQ(result.route, Route::kStream);
+  EXPECT_EQ(result.stream_index, 2);
+  result = Classify("GET", "/?action=snapshot_0");
+  EXPECT_EQ(result.route, Route::kSnapshot);
+  EXPECT_EQ(result.stream_index, 0);
+  EXPECT_EQ(Classify("GET", "/?action=stream").stream_index, -1);
+  for (const char* target : {"/?action=stream_", "/?action=stream_x", "/?action=stream_-1",
+                             "/?action=stream_99999", "/streams/a/?action=stream_1"}) {
+    EXPECT_EQ(Classify("GET", target).route, Route::kNotFound) << target;
+  }
+}
+
+TEST(RouterTest, StreamsListAndNames) {
+  EXPECT_EQ(Classify("GET", "/api/streams").route, Route::kStreams);
+  EXPECT_EQ(Classify("POST", "/api/streams").route, Route::kMethodNotAllowed);
+  EXPECT_TRUE(IsStreamName("Cam_1-b"));
+  EXPECT_FALSE(IsStreamName(""));
+  EXPECT_FALSE(IsStreamName("a b"));
+  EXPECT_FALSE(IsStreamName("caf\xc3\xa9"));
+}
+
 }  // namespace
 }  // namespace freshframe::http

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "http/http.h"
+#include "http/router.h"
 #include "http/session.h"
 
 namespace freshframe::http {
@@ -17,15 +18,11 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 struct Server::Impl {
-  Impl(const ServerOptions& options, ServerDeps deps)
+  explicit Impl(const ServerOptions& options)
       : io(std::make_unique<net::io_context>(options.threads)),
         acceptor(std::in_place, *io),
-        fanout(deps.frames),
-        events(deps.detections),
         admission(options.max_clients, options.max_connections_per_address),
-        variants(deps.variants, fanout, deps.demand),
-        context{options, std::move(deps),   fanout,    events,
-                clients, MonotonicMicros(), admission, variants} {}
+        context{options, streams, MonotonicMicros(), admission} {}
 
   // Listener: one accept at a time; every connection gets its own strand.
   void DoAccept() {
@@ -53,11 +50,8 @@ struct Server::Impl {
   // the context they refer to is still alive.
   std::unique_ptr<net::io_context> io;
   std::optional<tcp::acceptor> acceptor;
-  Fanout fanout;
-  EventStream events;
-  ClientRegistry clients;
+  StreamRegistry streams;
   Admission admission;
-  VariantStreams variants;  // before context, which moves deps
   ServerContext context;
   std::vector<std::thread> threads;
   std::string url;
@@ -105,14 +99,15 @@ Expected<std::string> ValidateBind(const std::string& bind) {
   return address->to_string();
 }
 
-Expected<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, ServerDeps deps) {
+Expected<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, ServerDeps deps,
+                                                std::string name) {
   auto address = ParseBind(options.bind);
   if (!address) return address.error();
   ServerOptions resolved = options;
   if (resolved.threads <= 0) {
     resolved.threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   }
-  auto impl = std::make_unique<Impl>(resolved, std::move(deps));
+  auto impl = std::make_unique<Impl>(resolved);
   const tcp::endpoint endpoint(*address, options.port);
   std::string where = HostText(*address);
   where.append(":").append(std::to_string(options.port));
@@ -124,13 +119,47 @@ Expected<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Se
   if (ec) return Error{"cannot listen on " + where + ": " + ec.message()};
   impl->url = BrowsableUrl(impl->acceptor->local_endpoint());
 
-  impl->fanout.Start();
-  impl->events.Start();
   impl->DoAccept();
   for (int i = 0; i < resolved.threads; ++i) {
     impl->threads.emplace_back([io = impl->io.get()] { io->run(); });
   }
-  return std::unique_ptr<Server>(new Server(std::move(impl)));
+  auto server = std::unique_ptr<Server>(new Server(std::move(impl)));
+  if (auto added = server->AddStream(std::move(name), std::move(deps)); !added) {
+    return added.error();
+  }
+  return server;
+}
+
+Expected<bool> Server::AddStream(std::string name, ServerDeps deps, size_t position) {
+  if (!impl_ || impl_->stopped) return Error{"the server is stopping"};
+  if (!IsStreamName(name)) {
+    return Error{"stream name '" + name + "' is not URL-safe (1.." +
+                 std::to_string(kMaxStreamName) + " of A-Z a-z 0-9 _ -)"};
+  }
+  auto stream = std::make_shared<StreamContext>(std::move(name), std::move(deps));
+  stream->Start();
+  if (auto added = impl_->streams.Add(stream, position); !added) {
+    stream->Close();
+    return added.error();
+  }
+  return true;
+}
+
+bool Server::RemoveStream(const std::string& name) {
+  if (!impl_) return false;
+  StreamContextPtr removed = impl_->streams.Remove(name);
+  if (!removed) return false;
+  // New requests no longer find it; Close stops its threads and ends its
+  // sessions, which let go of it (and of deps.owner) as they finish.
+  removed->Close();
+  return true;
+}
+
+std::vector<std::string> Server::StreamNames() const {
+  std::vector<std::string> names;
+  if (!impl_) return names;
+  for (const auto& stream : impl_->streams.All()) names.push_back(stream->name);
+  return names;
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -144,9 +173,7 @@ void Server::Stop() {
   // pipeline's variant encoders run on), so nothing posts to a session any
   // more; then MJPEG, WebSocket and SSE sessions alike end with the
   // io_context.
-  impl_->fanout.Stop();
-  impl_->events.Stop();
-  impl_->variants.Close();
+  for (const auto& stream : impl_->streams.All()) stream->Close();
   impl_->io->stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -28,23 +30,63 @@
 
 namespace freshframe::http {
 
-// What every session needs from the server; owned by Server::Impl and alive
-// until every session is gone (sessions end before the Impl is destroyed).
-struct ServerContext {
-  ServerOptions options;
+// One stream's serving state: its deps (the pipeline's slots, Demand,
+// metrics, settings) and what the server runs for it (fan-out, detection
+// events, variant streams, clients). Created by Server::AddStream, shared by
+// the registry and by every session of the stream: a session that outlives
+// the stream's removal keeps it (and, through deps.owner, the pipeline
+// parts its deps refer to) alive until it ends, which Close makes it do
+// soon.
+struct StreamContext {
+  StreamContext(std::string stream_name, ServerDeps stream_deps);
+
+  const std::string name;
   ServerDeps deps;
-  Fanout& fanout;
-  EventStream& events;
-  ClientRegistry& clients;
-  int64_t started_us;
-  Admission& admission;
-  VariantStreams& variants;
+  Fanout fanout;
+  EventStream events;
+  VariantStreams variants;
+  ClientRegistry clients;
 
   bool SourceLive() const { return !deps.source_live || deps.source_live(); }
   SourceFormat Source() const { return deps.source_format ? deps.source_format() : SourceFormat{}; }
   // deps.describe's object, or an empty one, with the live settings
   // (AddLiveConfig).
   nlohmann::json Describe() const;
+  // Starts the fan-out and event threads.
+  void Start();
+  // Stops them and ends every session of the stream: streaming sessions end
+  // (PartSubscriber/EventSubscriber::OnClosed), a waiting snapshot gets 503.
+  void Close();
+};
+using StreamContextPtr = std::shared_ptr<StreamContext>;
+
+// The streams a server serves, in order: the first answers the URLs of one
+// camera (/stream.mjpg, /?action=stream...), the N-th /?action=stream_N, and
+// each its own /streams/NAME/. Thread-safety: every member may be called from
+// any thread.
+class StreamRegistry {
+ public:
+  // Inserts at `position` (clamped to the end); an Error if `name` is taken.
+  Expected<bool> Add(StreamContextPtr stream, size_t position);
+  // The removed stream, or nullptr if there is none by that name.
+  StreamContextPtr Remove(std::string_view name);
+  StreamContextPtr Find(std::string_view name) const;
+  StreamContextPtr At(size_t index) const;  // nullptr beyond the end
+  std::vector<StreamContextPtr> All() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<StreamContextPtr> streams_;
+};
+
+// What every session needs from the server; owned by Server::Impl and alive
+// until every session is gone (sessions end before the Impl is destroyed).
+struct ServerContext {
+  ServerOptions options;
+  StreamRegistry& streams;
+  int64_t started_us;
+  Admission& admission;
 };
 
 // An answer with a JSON body.
@@ -54,11 +96,11 @@ struct JsonReply {
 };
 
 // GET /api/config: the live settings (404 without them).
-JsonReply GetConfig(const ServerContext& context);
+JsonReply GetConfig(const StreamContext& stream);
 
 // POST /api/config: validates the whole request, then applies all of it and
 // logs what changed and who asked (`peer`); or changes nothing and says why.
-JsonReply PostConfig(const ServerContext& context, std::string_view content_type,
+JsonReply PostConfig(const StreamContext& stream, std::string_view content_type,
                      std::string_view body, std::string_view peer);
 
 // The error for a POST /api/config body over kConfigBodyLimit (413).
@@ -67,7 +109,7 @@ JsonReply ConfigTooLarge();
 // Adds "config" (GET /api/config's object) to `describe`, and makes its
 // "quality" and "overlay" the live values and "detector_enabled" whether the
 // detector runs now; nothing without live settings.
-void AddLiveConfig(const ServerContext& context, nlohmann::json& describe);
+void AddLiveConfig(const StreamContext& stream, nlohmann::json& describe);
 
 // {"now_us": CLOCK_MONOTONIC microseconds}, for GET /api/clock.
 std::string ClockJson();
@@ -77,13 +119,13 @@ void StartHttpSession(boost::asio::ip::tcp::socket socket, ServerContext& contex
 // Takes over a connection whose stream response headers have been sent.
 // `lease` holds the connection's places in the limits (admission.h), with a
 // streaming place taken; `path` is redacted (RedactToken).
-void StartMjpegSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
-                       std::string path, LeasePtr lease);
+void StartMjpegSession(boost::beast::tcp_stream stream, ServerContext& context,
+                       StreamContextPtr target, std::string peer, std::string path, LeasePtr lease);
 
 // Takes over a connection whose event-stream response headers have been sent
-// (GET /api/events); context.deps.detections is not null.
-void StartSseSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
-                     std::string path, LeasePtr lease);
+// (GET /api/events); target->deps.detections is not null.
+void StartSseSession(boost::beast::tcp_stream stream, ServerContext& context,
+                     StreamContextPtr target, std::string peer, std::string path, LeasePtr lease);
 
 using WsRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -91,8 +133,9 @@ using WsRequest = boost::beast::http::request<boost::beast::http::string_body>;
 // has been read, with `query` checked: answers the handshake (101, or 400 /
 // 426 for an invalid one) and then sends frames as binary messages. `lease`
 // and `path` as for StartMjpegSession.
-void StartWsSession(boost::beast::tcp_stream stream, ServerContext& context, std::string peer,
-                    std::string path, LeasePtr lease, StreamQuery query, WsRequest request);
+void StartWsSession(boost::beast::tcp_stream stream, ServerContext& context,
+                    StreamContextPtr target, std::string peer, std::string path, LeasePtr lease,
+                    StreamQuery query, WsRequest request);
 
 std::string PeerName(const boost::asio::ip::tcp::socket& socket);
 

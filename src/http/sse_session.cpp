@@ -33,12 +33,13 @@ constexpr std::chrono::seconds kKeepAliveInterval{15};
 class SseSession final : public EventSubscriber, public std::enable_shared_from_this<SseSession> {
  public:
   // The tcp_stream's own timeouts are not used: the session's timer is.
-  SseSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
-             LeasePtr lease)
+  SseSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+             std::string peer, std::string path, LeasePtr lease)
       : socket_(stream.release_socket()),
         context_(context),
+        stream_(std::move(target)),
         lease_(std::move(lease)),
-        stats_(context.clients.Add(peer, std::move(path))),
+        stats_(stream_->clients.Add(peer, std::move(path))),
         peer_(std::move(peer)),
         timer_(socket_.get_executor()) {}
 
@@ -47,13 +48,13 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
   void Start() {
     LogClientConnected(*stats_, "sse");
     LimitUnsent();
-    context_.events.Subscribe(weak_from_this());
+    stream_->events.Subscribe(weak_from_this());
     DoWatchClient();
     ArmKeepAlive();
     // The newest set is the current state, however old: a new client gets it
     // at once instead of waiting for the next inference. (Subscribed first,
     // so an event published meanwhile arrives through OnEvent either way.)
-    if (auto latest = context_.events.Latest()) {
+    if (auto latest = stream_->events.Latest()) {
       net::post(socket_.get_executor(),
                 [self = shared_from_this(), latest] { self->Offer(latest); });
     }
@@ -63,6 +64,11 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
     if (closed_.load(std::memory_order_relaxed)) return false;
     net::post(socket_.get_executor(), [self = shared_from_this(), event] { self->Offer(event); });
     return true;
+  }
+
+  void OnClosed() override {
+    net::post(socket_.get_executor(),
+              [self = shared_from_this()] { self->End(std::string(kStreamRemoved)); });
   }
 
  private:
@@ -155,6 +161,7 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
 
   net::ip::tcp::socket socket_;
   ServerContext& context_;
+  const StreamContextPtr stream_;  // keeps the stream's state alive while the session is
   LeasePtr lease_;  // the connection's places in the limits, until it closes
   std::shared_ptr<ClientStats> stats_;
   std::string peer_;
@@ -171,9 +178,10 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
 
 }  // namespace
 
-void StartSseSession(beast::tcp_stream stream, ServerContext& context, std::string peer,
-                     std::string path, LeasePtr lease) {
-  std::make_shared<SseSession>(std::move(stream), context, std::move(peer), std::move(path),
+void StartSseSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+                     std::string peer, std::string path, LeasePtr lease) {
+  std::make_shared<SseSession>(std::move(stream), context, std::move(target), std::move(peer),
+                               std::move(path),
                                std::move(lease))
       ->Start();
 }

@@ -19,12 +19,18 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 
+std::string WsHeaderText(const encode::EncodedFrame& frame) {
+  const WsHeader header = MakeWsHeader(frame);
+  return std::string(header.begin(), header.end());
+}
+
 class WsSession final : public PartSession {
  public:
-  WsSession(beast::tcp_stream stream, ServerContext& context, std::string peer, std::string path,
-            LeasePtr lease, StreamQuery query, WsRequest request)
-      : PartSession(stream.get_executor(), context, std::move(peer), std::move(path),
-                    std::move(lease), query, "ws"),
+  WsSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+            std::string peer, std::string path, LeasePtr lease, StreamQuery query,
+            WsRequest request)
+      : PartSession(stream.get_executor(), context, std::move(target), std::move(peer),
+                    std::move(path), std::move(lease), query, "ws"),
         ws_(std::move(stream)),
         request_(std::move(request)) {}
 
@@ -76,7 +82,8 @@ class WsSession final : public PartSession {
 
   void WritePart(const StreamPart& part) override {
     const auto& jpeg = part.frame->jpeg;
-    const std::array<net::const_buffer, 2> buffers{net::buffer(part.ws_header),
+    const std::string& header = part.Framed(Framing::kWebSocket, &WsHeaderText);
+    const std::array<net::const_buffer, 2> buffers{net::buffer(header),
                                                    net::buffer(jpeg.data(), jpeg.size())};
     // Beast reports the payload's bytes; the frame header adds 2 to 10.
     ws_.async_write(buffers, [self = SharedAs<WsSession>()](beast::error_code ec, size_t bytes) {
@@ -99,10 +106,11 @@ class WsSession final : public PartSession {
 
 }  // namespace
 
-void StartWsSession(beast::tcp_stream stream, ServerContext& context, std::string peer,
-                    std::string path, LeasePtr lease, StreamQuery query, WsRequest request) {
-  std::make_shared<WsSession>(std::move(stream), context, std::move(peer), std::move(path),
-                              std::move(lease), query, std::move(request))
+void StartWsSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+                    std::string peer, std::string path, LeasePtr lease, StreamQuery query,
+                    WsRequest request) {
+  std::make_shared<WsSession>(std::move(stream), context, std::move(target), std::move(peer),
+                              std::move(path), std::move(lease), query, std::move(request))
       ->Start();
 }
 
