@@ -3,26 +3,33 @@
 // (`run --config FILE`, `check-config FILE`) or built from the command line
 // (one stream named "default").
 //
-// File shape:
+// File shape (examples/freshframe.toml):
 //   [server]          bind, port, threads, token, token-file, basic-auth,
-//                     allow-origin (array), allow-host (array), max-clients,
-//                     max-variants, max-connections-per-address, detector-threads,
-//                     bus-mode, bus-slots, bus-allow-owner
+//                     allow-origin, allow-host (a string or an array of strings),
+//                     max-clients, max-variants, max-connections-per-address,
+//                     detector-threads, bus-mode ("0660" or 0o660), bus-slots,
+//                     bus-allow-owner (a uid or "any")
 //   [defaults]        any stream key, merged under every [streams.NAME]
-//   [streams.NAME]    the `run` flags without "--" (source, size, fps, fourcc, loop,
-//                     rtsp-transport, source-token(-file), detector, cascade,
-//                     detections-max-age, scale-factor, min-neighbours, min-size,
-//                     labels, input-size, conf, nms, min-area, overlay, hud, mirror,
-//                     quality, detect-fps, publish); "_" may stand for "-".
-// Values are checked by the same validators as the flags. Stream names are
-// URL-safe ([A-Za-z0-9_-], 1..64 characters). Every error reads
-// "FILE:LINE:COL: streams.NAME.KEY: what is wrong".
+//   [streams.NAME]    the `run` flags without "--": source, size, fps, fourcc, loop,
+//                     rtsp-transport, source-token, source-token-file, detector,
+//                     cascade, detections-max-age, scale-factor, min-neighbours,
+//                     min-size, labels, input-size, conf, nms, min-area, overlay,
+//                     hud, mirror, quality, detect-fps, publish
+// "_" may stand for "-". Each key is turned into its flag (mirror = true is
+// --mirror, hud = false is --no-hud, an array repeats the flag, "" is "not
+// given", cancelling a [defaults] value) and checked by the flag's own
+// validators (app/run_flags.h); relative paths are relative to the working
+// directory, as on the command line. Stream names are URL-safe
+// ([A-Za-z0-9_-], 1..64 characters); streams keep the file's order. Every
+// error reads "FILE:LINE:COL: streams.NAME.KEY: what is wrong" (server.KEY,
+// defaults.KEY, or the table's own name for a table-level error).
 //
 // Thread-safety: plain values and pure functions; LoadConfig reads the file
 // and touches nothing else.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/app.h"
@@ -47,12 +54,23 @@ Config ConfigFromFlags(const RunOptions& options);
 
 // Reads and checks `path`. An Error reads "FILE:LINE:COL: KEY: what is
 // wrong" (KEY the dotted key, e.g. streams.cam1.quality): TOML syntax, an
-// unknown table or key, a value a validator refuses, a bad or duplicate
-// stream name, no stream at all, two streams writing the same bus.
+// unknown table or key, a key in the wrong table, a value of the wrong type
+// or one a validator refuses, a bad or duplicate stream name, no stream at
+// all, two streams writing the same bus. An unreadable file is
+// "FILE: cannot read the config file".
 Expected<Config> LoadConfig(const std::string& path);
 
-// The keys of `a` and `b` that differ for one stream, for the reload log
-// ("quality, detector"); empty if they would run the same.
+// The stream keys whose values differ between `a` and `b`, for the reload
+// log ("detector, quality"); empty if the streams would run the same (names
+// are not compared, nor the server keys).
 std::string ChangedKeys(const StreamConfig& a, const StreamConfig& b);
+
+// The same for the [server] keys of two configs' Config::server ("port, token").
+std::string ChangedServerKeys(const RunOptions& a, const RunOptions& b);
+
+// Where a `run` flag goes in a config file, for "--port cannot be given with
+// --config" ("port in [server]", "hud = false in [streams.NAME] (or
+// [defaults], ...)"); "" if the flag has no key.
+std::string ConfigKeyOfFlag(std::string_view flag);
 
 }  // namespace freshframe::app
