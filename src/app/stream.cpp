@@ -110,7 +110,7 @@ Expected<std::string> SourceToken(const RunOptions& options) {
 struct Stream::Parts {
   explicit Parts(const StreamConfig& stream_config)
       : config(stream_config),
-        options(stream_config.options),
+        options(config.options),
         settings(InitialSettings(stream_config.options)) {}
 
   StreamConfig config;
