@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare bench-python test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare bench-python bench-streams test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -56,6 +56,11 @@ bench-compare: build
 # freshframe's Python package against the guide's Queue designs: hand-off
 # cost and end to end with a Python model (bench/python/README.md); e.g.
 #   make bench-python PYTHON_BENCH_ARGS=--quick
+# 1, 2, 4 and 8 cameras in one server, with and without faces, and the grid
+# page's cost (bench/streams/README.md); e.g. make bench-streams STREAMS_BENCH_ARGS=--quick
+bench-streams: build
+	/usr/bin/python3 bench/streams/run.py --binary $(BUILD_DIR)/freshframe $(STREAMS_BENCH_ARGS)
+
 bench-python: build
 	PYTHONPATH=$(BUILD_DIR)/python /usr/bin/python3 bench/python/run.py --binary $(BUILD_DIR)/freshframe --python-path $(BUILD_DIR)/python $(PYTHON_BENCH_ARGS)
 
