@@ -38,7 +38,14 @@ def parse_samples(text):
     return samples
 
 
+# The server's own series; every other one is a stream's, labelled
+# stream="NAME" (the one stream of `run` without --config: "default").
+SERVER_SERIES = {"freshframe_build_info", "freshframe_uptime_seconds", "freshframe_streams"}
+
+
 def value(samples, name, **labels):
+    if name not in SERVER_SERIES:
+        labels.setdefault("stream", "default")
     key = (name, frozenset(labels.items()))
     if key not in samples:
         raise AssertionError(f"no sample {name}{labels}")
@@ -142,6 +149,7 @@ class MetricsTest(ff.ServerTestCase):
         self.assertEqual(value(first, "freshframe_build_info",
                                version=self.server.stats()["version"]), 1)
         self.assertGreater(value(first, "freshframe_uptime_seconds"), 3.0)
+        self.assertEqual(value(first, "freshframe_streams"), 1)
 
         # The client is gone: the gauge drops, the counters stay.
         deadline = time.monotonic() + 5
