@@ -52,7 +52,8 @@ std::string Render(const Metrics& metrics, const ClientRegistry& clients,
                    const nlohmann::json& describe = nlohmann::json::object()) {
   std::string text = RenderPrometheus({StreamFigures{"cam", metrics, clients, describe}}, kNowUs,
                                       kStartUs, "1.2.3");
-  for (const std::string label : {std::string("{stream=\"cam\"}"), std::string("stream=\"cam\",")}) {
+  for (const std::string_view label :
+       {std::string_view("{stream=\"cam\"}"), std::string_view("stream=\"cam\",")}) {
     for (auto at = text.find(label); at != std::string::npos; at = text.find(label, at)) {
       text.erase(at, label.size());
     }
@@ -335,7 +336,6 @@ TEST(PrometheusTest, WellFormedWhileStagesRecordConcurrently) {
   writer.join();
 }
 
-
 // Several streams: one HELP/TYPE per family, every stream's series labelled
 // stream="NAME" first, the server's own series unlabelled.
 TEST(PrometheusMultiStream, LabelsEverySeriesOfEveryStreamAndKeepsFamiliesWhole) {
@@ -348,10 +348,10 @@ TEST(PrometheusMultiStream, LabelsEverySeriesOfEveryStreamAndKeepsFamiliesWhole)
   ClientRegistry back_clients;
   const nlohmann::json front = {{"source", {{"state", "live"}, {"reconnects", 0}}}};
   const nlohmann::json back = {{"source", {{"state", "reconnecting"}, {"reconnects", 3}}}};
-  const std::string text = RenderPrometheus(
-      {StreamFigures{"front", front_metrics, front_clients, front},
-       StreamFigures{"back", back_metrics, back_clients, back}},
-      kNowUs, kStartUs, "1.2.3");
+  const std::string text =
+      RenderPrometheus({StreamFigures{"front", front_metrics, front_clients, front},
+                        StreamFigures{"back", back_metrics, back_clients, back}},
+                       kNowUs, kStartUs, "1.2.3");
   ExpectWellFormed(text);
   EXPECT_TRUE(HasLine(text, "freshframe_streams 2")) << text;
   EXPECT_TRUE(HasLine(text, R"(freshframe_source_up{stream="front"} 1)")) << text;
