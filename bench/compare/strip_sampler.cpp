@@ -43,6 +43,7 @@
 
 namespace {
 
+namespace httpclient = freshframe::httpclient;
 namespace probe = freshframe::probe;
 using freshframe::MonotonicMicros;
 
