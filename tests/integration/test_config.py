@@ -119,7 +119,7 @@ class ConfigRun(ff.ServerTestCase):
         low = mean_size(40)
         self.assertLess(low, 0.7 * high, f"quality 40: {low:.0f} B, 95: {high:.0f} B")
         _, _, metrics = self.server.get("/metrics")
-        self.assertIn(b"\nfreshframe_jpeg_quality 40\n", metrics)
+        self.assertIn(b"\nfreshframe_jpeg_quality{stream=\"default\"} 40\n", metrics)
 
     def test_detector_off_stops_inference_and_on_resumes(self):
         def frames():
@@ -141,7 +141,7 @@ class ConfigRun(ff.ServerTestCase):
         time.sleep(2.5)
         self.assertEqual(frames(), off, "the detector kept running while switched off")
         _, _, metrics = self.server.get("/metrics")
-        self.assertIn(b"\nfreshframe_detector_enabled 0\n", metrics)
+        self.assertIn(b"\nfreshframe_detector_enabled{stream=\"default\"} 0\n", metrics)
 
         self.assertTrue(self.apply({"detector": True})["detector"])
         ff.wait_for(lambda: frames() > off, 20, "inference to resume")
