@@ -482,8 +482,14 @@ Expected<Config> LoadConfig(const std::string& path) {
   std::sort(streams.begin(), streams.end(), [](const auto& a, const auto& b) {
     return a.second->source().begin < b.second->source().begin;
   });
-  // Which stream writes each bus, and through which key.
-  std::map<std::string, std::pair<std::string, const Entry*>> writers;
+  // Which stream writes each bus, and through which key (copied: a stream's
+  // entries last one turn of the loop).
+  struct Writer {
+    std::string stream;
+    std::string key_path;
+    std::string at;
+  };
+  std::map<std::string, Writer> writers;
   for (const auto& [name, node] : streams) {
     const std::string stream_path = "streams." + name;
     const toml::table* table = node->as_table();
@@ -513,19 +519,19 @@ Expected<Config> LoadConfig(const std::string& path) {
     });
     for (const std::string& bus : WrittenBuses(*options)) {
       if (publish == merged.end()) break;  // only publish writes a bus
-      auto [it, first] = writers.emplace(bus, std::make_pair(name, *publish));
+      const Entry& key = **publish;
+      auto [it, first] = writers.emplace(bus, Writer{name, key.path, Position(path, key.where)});
       if (!first) {
-        const auto& [other, other_entry] = it->second;
+        const Writer& other = it->second;
         const std::string both =
-            "streams " + other + " and " + name + " would both write bus " + bus;
-        if (other_entry == *publish) {
+            "streams " + other.stream + " and " + name + " would both write bus " + bus;
+        if (other.key_path == key.path) {
           return ErrorAt(path, (*publish)->where, (*publish)->path,
                          both + " (every stream takes publish from [defaults]: give each its own)");
         }
         return ErrorAt(path, (*publish)->where, (*publish)->path,
                        both + " (publish = NAME writes NAME, NAME.raw and NAME.detections; " +
-                           other_entry->path + " is at " + Position(path, other_entry->where) +
-                           ")");
+                           other.key_path + " is at " + other.at + ")");
       }
     }
     config.streams.push_back(StreamConfig{name, std::move(options).value(), Position(path, at)});
