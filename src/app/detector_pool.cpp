@@ -23,25 +23,23 @@ Expected<std::unique_ptr<DetectorPool::Binding>> DetectorPool::Bind(
     const std::string& spec, const infer::DetectorOptions& options,
     infer::DetectorBinding binding) {
   if (spec == "none") return std::unique_ptr<Binding>();
-  // A motion detector learns one camera's background: it is never shared
-  // (motion+X included, whose gate is one). Cascades and networks hold no
-  // state between frames, so one instance serves every stream.
-  const bool per_stream = spec.rfind("motion", 0) == 0;
   const std::string key = DetectorKey(spec, options);
   std::shared_ptr<infer::SharedDetector> detector;
-  if (!per_stream) {
-    if (auto it = detectors_.find(key); it != detectors_.end()) detector = it->second.lock();
-  }
+  if (auto it = detectors_.find(key); it != detectors_.end()) detector = it->second.lock();
   if (!detector) {
     auto made = infer::MakeDetector(spec, options);
     if (!made) return made.error();
     detector = std::make_shared<infer::SharedDetector>(std::move(made).value());
     detector->Start();
-    if (!per_stream) detectors_[key] = detector;
+    // A motion detector learns one camera's background (motion+X included,
+    // whose gate is one): never shared. Cascades and networks hold no state
+    // between frames, so one instance serves every stream.
+    if (detector->shareable()) detectors_[key] = detector;
   } else {
-    spdlog::info("detector {}: shared by one more stream", detector->name());
+    spdlog::info("detector {}: shared by {} streams", detector->name(), detector->bindings() + 1);
   }
   const uint64_t id = detector->Add(binding);
+  if (id == 0) return Error{"detector " + spec + ": the stream could not be bound to it"};
   return std::make_unique<Binding>(std::move(detector), id);
 }
 

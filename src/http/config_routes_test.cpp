@@ -196,8 +196,9 @@ TEST_F(ConfigRoutesTest, PostAppliesAndAnswersTheNewSettings) {
   EXPECT_EQ(json["detector_enabled"], true);
   EXPECT_EQ(json["config"]["mirror"], true);
   const Reply metrics = Request("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-  EXPECT_NE(metrics.body.find("\nfreshframe_jpeg_quality 40\n"), std::string::npos);
-  EXPECT_NE(metrics.body.find("\nfreshframe_mirror 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("\nfreshframe_jpeg_quality{stream=\"default\"} 40\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.body.find("\nfreshframe_mirror{stream=\"default\"} 1\n"), std::string::npos);
 }
 
 TEST_F(ConfigRoutesTest, RefusedRequestsChangeNothingAndKeepTheConnection) {
@@ -244,9 +245,9 @@ TEST_F(ConfigRoutesTest, BodiesOverFourKibAreRefusedBeforeTheyAreRead) {
   Start(RunConfig());
   // Declared too large: answered at once, though the body never comes.
   Connection connection(server_->port());
-  ASSERT_TRUE(
-      connection.Send("POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      "Content-Length: 5000\r\n\r\n"));
+  ASSERT_TRUE(connection.Send(
+      "POST /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: 5000\r\n\r\n"));
   const Reply reply = connection.Read();
   EXPECT_EQ(reply.status, 413) << reply.head;
   EXPECT_NE(reply.Json().value("error", "").find("4096"), std::string::npos) << reply.body;
@@ -269,17 +270,18 @@ TEST_F(ConfigRoutesTest, BodiesOverFourKibAreRefusedBeforeTheyAreRead) {
   EXPECT_EQ(Request(Post(at_limit)).status, 200);
   EXPECT_EQ(settings_.quality(), 41);
   const std::string eight_kib(8 * 1024, 'x');
-  EXPECT_EQ(
-      Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8192\r\n\r\n" + eight_kib)
-          .status,
-      200);
+  EXPECT_EQ(Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8192\r\n\r\n" +
+                    eight_kib)
+                .status,
+            200);
 }
 
 TEST_F(ConfigRoutesTest, OtherMethodsAre405WithTheMethodsAllowed) {
   Start(RunConfig());
   for (const char* method : {"PUT", "DELETE", "PATCH"}) {
-    const Reply reply = Request(std::string(method) +
-                                " /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
+    const Reply reply =
+        Request(std::string(method) +
+                " /api/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(reply.status, 405) << method;
     EXPECT_TRUE(reply.HasHeader("Allow: GET, HEAD, POST\r\n")) << reply.head;
     EXPECT_TRUE(reply.Json().contains("error")) << reply.body;
@@ -325,7 +327,8 @@ TEST_F(ConfigRoutesTest, WithoutSettingsConfigIsNotFound) {
   EXPECT_EQ(Request(kGetConfig).status, 404);
   EXPECT_EQ(Request(Post(R"({"quality": 50})")).status, 404);
   EXPECT_EQ(Request("GET /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").status, 200);
-  EXPECT_FALSE(Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").Json().contains("config"));
+  EXPECT_FALSE(
+      Request("GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").Json().contains("config"));
 }
 
 }  // namespace
