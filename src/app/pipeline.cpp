@@ -78,7 +78,6 @@ void LogAccess(const http::ServerOptions& server) {
   }
 }
 
-
 }  // namespace
 
 // Declaration order is construction order: the detectors the streams bind
@@ -91,8 +90,8 @@ struct Pipeline::Parts {
   bool stopped = false;
 
   // Builds and starts `stream_config`'s stream, and serves it at `position`.
-  Expected<std::shared_ptr<Stream>> StartStream(const StreamConfig& stream_config,
-                                                size_t position, bool must_open) {
+  Expected<std::shared_ptr<Stream>> StartStream(const StreamConfig& stream_config, size_t position,
+                                                bool must_open) {
     auto stream = Stream::Create(stream_config, detectors, must_open);
     if (!stream) return stream.error();
     (*stream)->Start();

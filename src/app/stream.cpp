@@ -115,7 +115,7 @@ struct Stream::Parts {
 
   StreamConfig config;
   const RunOptions& options;  // config.options
-  LiveSettings settings;  // the stages and the server read it; POST /api/config writes it
+  LiveSettings settings;      // the stages and the server read it; POST /api/config writes it
   Metrics metrics;
   Demand demand;
   LatestSlot<FramePtr> raw;
@@ -367,7 +367,7 @@ void Stream::Start() {
   if (p.grabber) p.grabber->Start();
   const RunOptions& options = p.options;
   spdlog::info("{}{}{}: source {} detector {} overlay {}{}", RoleName(options.role),
-               p.config.name == "default" ? "" : " stream ", 
+               p.config.name == "default" ? "" : " stream ",
                p.config.name == "default" ? "" : p.config.name,
                p.grabber ? httpclient::RedactUrl(options.source) : "bus:" + options.in_bus,
                Annotates(options.role) ? options.detector : "-", options.overlay,

@@ -45,8 +45,8 @@ std::string MetricsText(const ServerContext& context) {
   for (const auto& stream : streams) described.push_back(stream->Describe());
   std::vector<StreamFigures> figures;
   for (size_t i = 0; i < streams.size(); ++i) {
-    figures.push_back({streams[i]->name, streams[i]->deps.metrics, streams[i]->clients,
-                       described[i]});
+    figures.push_back(
+        {streams[i]->name, streams[i]->deps.metrics, streams[i]->clients, described[i]});
   }
   return RenderPrometheus(figures, MonotonicMicros(), context.started_us, FRESHFRAME_VERSION);
 }

@@ -121,7 +121,6 @@ struct ServerDeps {
   std::shared_ptr<const void> owner = nullptr;
 };
 
-
 // Several streams: a server serves any number of named streams (a registry;
 // see AddStream). The first serves the URLs of a one-camera server (/,
 // /stream.mjpg, /snapshot.jpg, /ws/stream, /api/...); every stream has the

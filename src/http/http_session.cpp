@@ -192,10 +192,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // Which stream: named (/streams/NAME/), numbered (?action=stream_N) or
     // the first. Taken once: a reload may remove it meanwhile, and this
     // request then finishes with the stream it started with.
-    StreamContextPtr stream = result.stream_name.empty()
-                                  ? context_.streams.At(static_cast<size_t>(
-                                        std::max(0L, result.stream_index)))
-                                  : context_.streams.Find(result.stream_name);
+    StreamContextPtr stream =
+        result.stream_name.empty()
+            ? context_.streams.At(static_cast<size_t>(std::max(0L, result.stream_index)))
+            : context_.streams.Find(result.stream_name);
     const RequestFacts facts{request_[bhttp::field::content_type], request_.body(), peer_,
                              !result.stream_name.empty()};
     if (auto reply = AnswerRoute(context_, stream.get(), result.route, facts)) {
@@ -404,8 +404,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_after(context_.options.write_stall_timeout);
     net::async_write(stream_, net::buffer(*header),
                      [self = shared_from_this(), header, stream = std::move(stream),
-                      path = RedactToken(path),
-                      takeover](beast::error_code ec, size_t) mutable {
+                      path = RedactToken(path), takeover](beast::error_code ec, size_t) mutable {
                        if (ec) return self->Close();
                        takeover(std::move(self->stream_), self->context_, std::move(stream),
                                 std::move(self->peer_), std::move(path), self->lease_);

@@ -85,10 +85,10 @@ class MjpegSession final : public PartSession {
   void WritePart(const StreamPart& part) override {
     const auto& jpeg = part.frame->jpeg;
     const std::string_view opening = opened_ ? std::string_view() : kOpening;
-    const std::string_view header = !early_ ? std::string_view(
-                                                  part.Framed(Framing::kMultipart, &MultipartHeader))
-                                    : opened_ ? std::string_view()
-                                              : kEarlyHeader;
+    const std::string_view header =
+        !early_   ? std::string_view(part.Framed(Framing::kMultipart, &MultipartHeader))
+        : opened_ ? std::string_view()
+                  : kEarlyHeader;
     opened_ = true;
     const std::array<net::const_buffer, 5> buffers{
         net::buffer(opening.data(), opening.size()), net::buffer(header.data(), header.size()),

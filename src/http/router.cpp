@@ -149,7 +149,6 @@ RouteResult Classify(std::string_view method, std::string_view target) {
   return result;
 }
 
-
 size_t BodyLimit(Route route) { return route == Route::kConfigUpdate ? kConfigBodyLimit : 0; }
 
 std::string_view RouteName(Route route) {

@@ -162,7 +162,7 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
   net::ip::tcp::socket socket_;
   ServerContext& context_;
   const StreamContextPtr stream_;  // keeps the stream's state alive while the session is
-  LeasePtr lease_;  // the connection's places in the limits, until it closes
+  LeasePtr lease_;                 // the connection's places in the limits, until it closes
   std::shared_ptr<ClientStats> stats_;
   std::string peer_;
   // While a write is in flight the write-stall deadline, while idle the
@@ -181,8 +181,7 @@ class SseSession final : public EventSubscriber, public std::enable_shared_from_
 void StartSseSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
                      std::string peer, std::string path, LeasePtr lease) {
   std::make_shared<SseSession>(std::move(stream), context, std::move(target), std::move(peer),
-                               std::move(path),
-                               std::move(lease))
+                               std::move(path), std::move(lease))
       ->Start();
 }
 

@@ -29,8 +29,9 @@ void StreamContext::Close() {
 
 Expected<bool> StreamRegistry::Add(StreamContextPtr stream, size_t position) {
   std::lock_guard lock(mutex_);
-  const bool taken = std::any_of(streams_.begin(), streams_.end(),
-                                 [&](const StreamContextPtr& s) { return s->name == stream->name; });
+  const bool taken = std::any_of(streams_.begin(), streams_.end(), [&](const StreamContextPtr& s) {
+    return s->name == stream->name;
+  });
   if (taken) return Error{"a stream named '" + stream->name + "' exists already"};
   position = std::min(position, streams_.size());
   streams_.insert(streams_.begin() + static_cast<std::ptrdiff_t>(position), std::move(stream));
