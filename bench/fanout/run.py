@@ -17,7 +17,6 @@ bench/fanout/README.md. Exit status: 0 all checks PASS, 1 a check FAILed,
 """
 
 import argparse
-import ctypes
 import http.client
 import json
 import os
@@ -32,9 +31,10 @@ import threading
 import time
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+from procstat import cpu_seconds, die_with_parent as _die_with_parent, status_mb  # noqa: E402
 DEFAULT_BUILD = os.path.join(REPO_ROOT, "build", "release")
 SERVING_RE = re.compile(r"^freshframe: serving on http://([0-9.]+|\[[0-9a-fA-F:.]+\]):(\d+)/$")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SOURCE = "pattern:1280x720@30"
 CLIENTS = [1, 50, 200, 500]
@@ -50,29 +50,6 @@ TARGET_CLIENTS = (1, 50, 200)  # rows held to the targets; 500 is reported only
 # middle third's peak). Sessions must all be gone afterwards.
 CHURN_RSS_SLACK_MB = 16.0
 CHURN_TREND_MB = 4.0
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def cpu_seconds(pid):
-    """user+sys CPU seconds of `pid` from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
-
-
-def status_mb(pid, key):
-    """VmRSS / VmHWM etc. of `pid` in MB (from /proc/PID/status)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    return None
 
 
 def get_json(port, path, timeout=5.0):

@@ -21,7 +21,6 @@ Exit status: 0 all checks PASS, 1 a check FAILed, 2 usage error.
 
 import argparse
 import base64
-import ctypes
 import json
 import os
 import re
@@ -35,35 +34,15 @@ import time
 import urllib.request
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+from procstat import cpu_seconds, die_with_parent as _die_with_parent, status_mb  # noqa: E402
 SERVING_RE = re.compile(r"^freshframe: serving on http://([0-9.]+):(\d+)/$")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SOURCE = "pattern:640x480@30"
 COUNTS = [1, 2, 4, 8]
 MIN_FPS = 29.0
 MAX_P99_MS = 15.0
 MAX_DETECT_RATIO = 1.5
 TARGET_COUNT = 4
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def get_json(port, path):
@@ -124,7 +103,7 @@ def measure(binary, count, detector, seconds, warmup):
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
             time.sleep(max(1.0, seconds - 2.0))
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
-            rss = rss_mb(server.pid)
+            rss = status_mb(server.pid, "VmRSS")
             streams = get_json(server.port, "/api/streams")["streams"]
             results = []
             for p in probes:
