@@ -215,10 +215,12 @@ std::string Pipeline::Reload(const Config& next) {
       failed.push_back(stream_config.name);
       continue;
     }
-    const bool was_restarted = std::any_of(restarted.begin(), restarted.end(), [&](const auto& r) {
-      return r.rfind(stream_config.name + " (", 0) == 0;
+    // p.streams still holds the streams before the reload: one of the same
+    // name was restarted (listed above), otherwise this one is new.
+    const bool existed = std::any_of(p.streams.begin(), p.streams.end(), [&](const auto& old) {
+      return old->name() == stream_config.name;
     });
-    if (!was_restarted) started.push_back(stream_config.name);
+    if (!existed) started.push_back(stream_config.name);
     streams.push_back(std::move(stream).value());
   }
   p.streams = std::move(streams);
