@@ -21,6 +21,11 @@ packages=(
   python3-opencv python3-flask python3-gunicorn python3-eventlet python3-matplotlib
   chromium  # tests/e2e: the page in a real browser, driven by playwright-core from npm
   gstreamer1.0-plugins-base  # gst: sources (appsink, videotestsrc); test_cli.py stalls one at shutdown
+  libavcodec-dev libavutil-dev libswscale-dev  # src/h264: libx264 through libavcodec
+  # src/webrtc: WHEP playback through GStreamer's webrtcbin (rtph264pay, DTLS/SRTP, ICE)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
+  python3-av python3-aiortc  # tests: decode /stream.h264 (PyAV), a WHEP player (aiortc)
 )
 # Node.js and npm run tests/web and tests/e2e. A machine that has its own
 # Node.js (not from Debian) keeps it: Debian's npm would conflict with it.

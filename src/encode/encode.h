@@ -40,17 +40,22 @@
 
 namespace freshframe::encode {
 
-// How the bytes of an EncodedFrame are coded. Every JPEG stands alone; the
-// H.264 access units of the next codec refer to earlier ones (keyframe false).
-enum class Codec { kJpeg };
+// How the bytes of an EncodedFrame are coded. Every JPEG stands alone; an
+// H.264 access unit that is not an IDR refers to earlier ones (keyframe
+// false), so it is useless to a viewer who missed any since the last IDR.
+enum class Codec { kJpeg, kH264 };
 
 // One encoded picture, shared by everyone who sends it (immutable once
-// published). Transports add their own framing around `jpeg` (http/fanout.h).
+// published). Transports add their own framing around `bytes` (http/fanout.h).
 struct EncodedFrame {
-  FrameMeta meta;  // stamps.encode_us set
-  std::vector<unsigned char> jpeg;  // the coded bytes (a whole JPEG for kJpeg)
+  FrameMeta meta;                    // stamps.encode_us set
+  std::vector<unsigned char> bytes;  // a whole JPEG, or one H.264 access unit (Annex B)
   Codec codec = Codec::kJpeg;
-  bool keyframe = true;  // decodable without any earlier frame
+  bool keyframe = true;  // decodable without any earlier frame (an IDR for H.264)
+  // H.264: the access unit's number in its encoder's output, consecutive from
+  // 1 across encoder restarts (a restart begins with an IDR). A viewer that
+  // sees a gap has missed a reference. 0 for JPEG.
+  uint64_t sequence = 0;
 };
 using EncodedFramePtr = std::shared_ptr<const EncodedFrame>;
 

@@ -67,7 +67,7 @@ TEST(EncoderStageTest, EncodesOnlyWhileSomeoneWatches) {
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->value->meta.sequence, 2U);
     EXPECT_GT(got->value->meta.stamps.encode_us, 0);
-    EXPECT_FALSE(got->value->jpeg.empty());
+    EXPECT_FALSE(got->value->bytes.empty());
   }
   const uint64_t version = encoded.version();
   publish(3);
@@ -111,7 +111,7 @@ TEST(EncoderStageTest, TakesTheLiveQualityFromTheNextFrame) {
     auto got = encoded.WaitNewer(seen, 5s);
     if (!got) return 0;
     seen = got->version;
-    return got->value->jpeg.size();
+    return got->value->bytes.size();
   };
   const size_t at95 = encode(1);  // the settings' quality, not the constructor's
   SettingsChange change;

@@ -54,7 +54,7 @@ void EncoderStage::Run(std::stop_token stop) {
     encoded_version = next->version;
     auto out = std::make_shared<EncodedFrame>();
     out->meta = frame->meta;
-    out->jpeg = std::move(jpeg).value();
+    out->bytes = std::move(jpeg).value();
     const int64_t end = MonotonicMicros();
     out->meta.stamps.encode_us = end;
     if (last_sequence != 0 && frame->meta.sequence > last_sequence + 1) {

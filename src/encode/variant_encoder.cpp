@@ -129,7 +129,7 @@ void VariantEncoders::Encode(VariantEncoder& variant, const Frame& frame, uint64
   out->meta = frame.meta;
   out->meta.width = picture.cols;
   out->meta.height = picture.rows;
-  out->jpeg = std::move(jpeg).value();
+  out->bytes = std::move(jpeg).value();
   const int64_t end = MonotonicMicros();
   out->meta.stamps.encode_us = end;
   variant.encoded_.fetch_add(1, std::memory_order_relaxed);

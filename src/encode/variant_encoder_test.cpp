@@ -171,7 +171,7 @@ TEST_F(VariantEncodersTest, EncodesEachVariantOncePerFrameWhileHeld) {
     EXPECT_EQ(mirrored.back()->meta.width, 640);
     EXPECT_EQ(small.back()->meta.width, 320);
     EXPECT_EQ(small.back()->meta.height, 240);
-    auto decoded = jpeg::DecodeJpeg(small.back()->jpeg.data(), small.back()->jpeg.size());
+    auto decoded = jpeg::DecodeJpeg(small.back()->bytes.data(), small.back()->bytes.size());
     ASSERT_TRUE(decoded.ok());
     EXPECT_EQ(decoded->cols, 320);
   }
@@ -258,7 +258,7 @@ TEST(VariantEncodersQualityTest, TakesTheLiveQuality) {
   std::vector<size_t> sizes;
   auto variant = encoders.Add({true, 0}, [&](const EncodedFramePtr& f) {
     std::lock_guard lock(mutex);
-    sizes.push_back(f->jpeg.size());
+    sizes.push_back(f->bytes.size());
   });
   cv::Mat noise(240, 320, CV_8UC3);
   cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));

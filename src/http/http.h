@@ -41,6 +41,10 @@
 #include "encode/encode.h"
 #include "http/origin_policy.h"
 
+namespace freshframe::h264 {
+class H264Stage;
+}
+
 namespace freshframe::http {
 
 struct ServerOptions {
@@ -119,6 +123,31 @@ struct ServerDeps {
   // point into (the pipeline's parts of the stream). Null: the caller keeps
   // them alive until the Server is destroyed.
   std::shared_ptr<const void> owner = nullptr;
+  // The stream's H.264 encoder (h264/h264.h): null: /ws/h264, /stream.h264
+  // and /whep answer 404. Its viewers hold its demand(); it must outlive the
+  // server's use of this stream, as the references above.
+  h264::H264Stage* h264 = nullptr;
+  WhepDeps whep = {};
+};
+
+// WebRTC playback by WHEP (POST /whep, DELETE /whep/ID), provided by the
+// webrtc module (app wires it; http never links GStreamer).
+struct WhepAnswer {
+  unsigned status = 201;  // 201 with the SDP answer; 400/406/503/500 with why
+  std::string body;       // the SDP answer, or the error in one line
+  std::string id;         // the peer's id (201 only): Location /whep/ID
+  std::string etag;       // 201 only
+};
+struct WhepDeps {
+  // Starts a peer for the SDP offer `offer` from `peer` (an address, for the
+  // log) and calls `done` once, on any thread, with the answer. Empty: WHEP
+  // is unavailable and /whep answers 404.
+  std::function<void(std::string offer, std::string peer, std::function<void(WhepAnswer)> done)>
+      offer;
+  // Ends the peer `id`; false if there is none.
+  std::function<bool(std::string_view id)> end;
+  // {"peers": n, "max_peers": n, "clients": [...]}, for /api/stats.
+  std::function<nlohmann::json()> stats;
 };
 
 // Several streams: a server serves any number of named streams (a registry;

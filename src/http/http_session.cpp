@@ -258,7 +258,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void SendJpeg(const StreamPart& part) {
-    const auto& jpeg = part.frame->jpeg;
+    const auto& jpeg = part.frame->bytes;
     auto response =
         MakeResponse(bhttp::status::ok, "image/jpeg", std::string(jpeg.begin(), jpeg.end()));
     const int64_t capture = part.frame->meta.stamps.capture_us;

@@ -37,7 +37,7 @@ std::string MultipartHeader(const encode::EncodedFrame& frame) {
       std::snprintf(header, sizeof header,
                     "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
                     "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
-                    frame.jpeg.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+                    frame.bytes.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
                     static_cast<unsigned long long>(frame.meta.sequence));
   return std::string(header, static_cast<size_t>(n));
 }
@@ -83,7 +83,7 @@ class MjpegSession final : public PartSession {
   // part's headers (unless sent early), the shared JPEG, the delimiter that
   // ends the part (and, early, the next part's headers).
   void WritePart(const StreamPart& part) override {
-    const auto& jpeg = part.frame->jpeg;
+    const auto& jpeg = part.frame->bytes;
     const std::string_view opening = opened_ ? std::string_view() : kOpening;
     const std::string_view header =
         !early_   ? std::string_view(part.Framed(Framing::kMultipart, &MultipartHeader))

@@ -129,7 +129,7 @@ class SecurityTest : public ::testing::Test {
     auto frame = std::make_shared<encode::EncodedFrame>();
     frame->meta.sequence = 1;
     frame->meta.stamps.capture_us = MonotonicMicros();
-    frame->jpeg = {0xFF, 0xD8, 0xFF, 0xD9};
+    frame->bytes = {0xFF, 0xD8, 0xFF, 0xD9};
     frames_.Publish(std::move(frame));
   }
 

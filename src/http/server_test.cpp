@@ -99,7 +99,7 @@ class ServerTest : public ::testing::Test {
       frame->meta.height = 240;
       frame->meta.stamps.capture_us = MonotonicMicros();
       timecode::Write(image, frame->meta.stamps.capture_us);
-      frame->jpeg = std::move(encoder.Encode(image)).value();
+      frame->bytes = std::move(encoder.Encode(image)).value();
       frame->meta.stamps.encode_us = MonotonicMicros();
       frames_.Publish(std::move(frame));
     }

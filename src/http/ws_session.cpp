@@ -81,7 +81,7 @@ class WsSession final : public PartSession {
   net::ip::tcp::socket& Socket() override { return beast::get_lowest_layer(ws_).socket(); }
 
   void WritePart(const StreamPart& part) override {
-    const auto& jpeg = part.frame->jpeg;
+    const auto& jpeg = part.frame->bytes;
     const std::string& header = part.Framed(Framing::kWebSocket, &WsHeaderText);
     const std::array<net::const_buffer, 2> buffers{net::buffer(header),
                                                    net::buffer(jpeg.data(), jpeg.size())};
