@@ -87,30 +87,61 @@
   }, function () { return performance.now(); });
   var views = {
     mjpeg: new FF.MjpegView($("stream"), authed, streamState),
-    ws: new FF.WsView($("ws-canvas"), authed, streamState)
+    ws: new FF.WsView($("ws-canvas"), authed, streamState),
+    h264: new FF.H264View($("h264-canvas"), authed, streamState),
+    webrtc: new FF.WebRtcView($("rtc-video"), authed, streamState)
   };
+  var VIEW_INFO = {
+    mjpeg: "<img>, multipart JPEG",
+    ws: "canvas, JPEG over WebSocket, newest frame only",
+    h264: "canvas, H.264 over WebSocket decoded by WebCodecs, newest frame only",
+    webrtc: "<video>, H.264 over WebRTC (WHEP)"
+  };
+  // What this browser can show: WebCodecs exists only in a secure context
+  // (HTTPS, localhost); WebRTC everywhere.
+  var ENV = { secure: !!window.isSecureContext, webCodecs: typeof window.VideoDecoder === "function",
+    webRtc: typeof window.RTCPeerConnection === "function" };
+  var UNAVAILABLE = FF.h264.unavailable(ENV);
+  var STORE = "freshframe.view";
+  function storedView() { try { return localStorage.getItem(STORE); } catch (e) { return null; } }
+  var bitrate = new FF.h264.Bitrate(2000);
   var view = null, meter = new FF.ScreenMeter(clock);
   var screen10s = new FF.RollingWindow(10000), screen1s = new FF.RollingWindow(1000);
   var recent = [];  // the last frames shown: {t, captureUs, latencyMs}, for automation
   var lastShown = null, viewSince = 0;
 
-  function setView(kind) {
-    if (!views[kind]) kind = "mjpeg";
+  // `chosen`: the user's choice (a click, ?view=, the last click in this
+  // browser), kept in the URL and localStorage; null: the best this browser
+  // has. A choice it cannot show falls back, and the page says why.
+  function setView(chosen, remember) {
+    var pick = FF.h264.chooseView({ secure: ENV.secure, webCodecs: ENV.webCodecs, webRtc: ENV.webRtc,
+      chosen: views[chosen] ? chosen : null });
+    var kind = pick.kind;
+    var why = $("view-why");
+    why.textContent = pick.why; why.hidden = !pick.why;
+    if (remember && views[chosen]) {
+      var url = new URL(location.href);
+      url.searchParams.set("view", chosen);
+      history.replaceState(null, "", url.href);
+      try { localStorage.setItem(STORE, chosen); } catch (e) { /* private mode */ }
+    }
     if (view && view.kind === kind) return;
     if (view) view.stop();
     view = views[kind];
     meter = new FF.ScreenMeter(clock);
     screen10s = new FF.RollingWindow(10000); screen1s = new FF.RollingWindow(1000);
     lastShown = null; viewSince = performance.now();
-    $("view-mjpeg").setAttribute("aria-pressed", String(kind === "mjpeg"));
-    $("view-ws").setAttribute("aria-pressed", String(kind === "ws"));
-    var url = new URL(location.href);
-    if (kind === "ws") url.searchParams.set("view", "ws"); else url.searchParams.delete("view");
-    history.replaceState(null, "", url.href);
+    bitrate.clear();
+    Object.keys(views).forEach(function (k) { $("view-" + k).setAttribute("aria-pressed", String(k === kind)); });
     view.start();
   }
-  $("view-mjpeg").addEventListener("click", function () { setView("mjpeg"); });
-  $("view-ws").addEventListener("click", function () { setView("ws"); });
+  Object.keys(views).forEach(function (k) {
+    var button = $("view-" + k);
+    if (UNAVAILABLE[k]) { button.disabled = true; button.title = UNAVAILABLE[k]; }
+    button.addEventListener("click", function () { setView(k, true); });
+  });
+  // A WHEP session ends with the page (DELETE); the others end with their sockets.
+  window.addEventListener("pagehide", function () { if (view) view.stop(); });
 
   function animationFrame() {
     view.present();
@@ -139,14 +170,17 @@
       var span = Math.min(10, (now - viewSince) / 1000);
       detail = n + " frames shown in " + span.toFixed(0) + " s (" + (n / Math.max(span, 1)).toFixed(1) + " fps)";
       if (lastShown) detail += ", last " + lastShown.latencyMs.toFixed(1) + " ms";
-      if (view.kind === "ws") {
-        var ws = views.ws, h = ws.header;
-        detail += "; WebSocket: " + ws.received + " received, " + ws.dropped + " dropped while decoding";
-        if (h && clock.synced()) detail += ", frame #" + h.sequence;
-      }
     }
+    var more = view.describe();
+    if (more) detail += "; " + more;
     setText("lat-detail", detail);
-    $("view-info").textContent = view.kind === "ws" ? "canvas, newest frame only" : "<img>, multipart JPEG";
+    setText("view-info", VIEW_INFO[view.kind]);
+    bitrate.add(now, view.bytes);
+    var kbps = bitrate.kbps();
+    setText("bitrate", kbps === null ? "bitrate: \u2026" : "bitrate: " + (view.estimated ? "\u2248" : "") +
+      (kbps >= 10000 ? Math.round(kbps) : kbps.toPrecision(3)) + " kbit/s");
+    $("bitrate").title = view.estimated ? "frames sent \u00d7 a recent snapshot's size (the server reports no bytes per client)"
+      : "bytes this page received over the last 2 s";
   }
 
   function renderClock() {
@@ -409,7 +443,10 @@
   window.freshframe = {
     clock: clock,
     view: function () { return view.kind; },
-    setView: setView,
+    setView: function (kind) { setView(kind, true); },
+    why: function () { return $("view-why").textContent; },
+    bitrateKbps: function () { return bitrate.kbps(); },
+    viewState: function () { return view.describe(); },
     latency: function () {
       return { p50: screen10s.quantile(0.5), p99: screen10s.quantile(0.99), count: screen10s.count(),
         offsetUs: clock.offsetUs, uncertaintyUs: clock.uncertaintyUs };
@@ -422,7 +459,7 @@
   renderStages({});
   renderClients([]);
   emptyRow($("detections"), 6, "waiting for detections…");
-  setView(params.get("view") === "ws" ? "ws" : "mjpeg");
+  setView(params.get("view") || storedView(), false);
   syncClock();
   setInterval(syncClock, 30000);
   setInterval(renderMeter, 500);

@@ -18,6 +18,13 @@
   Backoff.prototype.cancel = function () { if (this.timer) clearTimeout(this.timer); this.timer = null; };
   Backoff.prototype.reset = function () { this.delay = 500; };
 
+  // ws:// or wss:// for a path relative to the page.
+  function wsUrl(path) {
+    var url = new URL(path, location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
+  }
+
   // ---- MJPEG: <img src=stream.mjpg> ----
   // An <img> fires "load" once per MJPEG connection (at its first frame) and
   // nothing when the server closes it, so a stream that ended quietly, or
@@ -28,6 +35,9 @@
     this.img = img; this.authed = authed; this.say = say;
     this.backoff = new Backoff();
     this.buster = ""; this.openedAt = 0; this.loadedAt = 0; this.misses = 0; this.running = false;
+    // Bytes of this stream so far: the server's count for this client when
+    // /api/stats has one, else frames sent times a recent snapshot's size.
+    this.bytes = 0; this.estimated = false; this.lastSent = null; this.frameBytes = 0; this.sizedAt = 0;
     var self = this;
     img.addEventListener("load", function () {
       if (!self.running) return;
@@ -40,7 +50,7 @@
   MjpegView.prototype.start = function () { this.running = true; this.img.hidden = false; this.connect(); };
   MjpegView.prototype.connect = function () {
     this.backoff.cancel();
-    this.loadedAt = 0; this.openedAt = Date.now(); this.misses = 0;
+    this.loadedAt = 0; this.openedAt = Date.now(); this.misses = 0; this.lastSent = null;
     this.say("connecting…", false);
     this.buster = "t=" + Date.now();
     this.img.src = this.authed("stream.mjpg?parts=early&" + this.buster);
@@ -56,12 +66,30 @@
     if (this.running && this.loadedAt < downSince) this.connect();
   };
   MjpegView.prototype.onStats = function (clients) {
-    if (!this.running || this.backoff.timer || Date.now() - this.openedAt < 3000 || !Array.isArray(clients)) return;
+    if (!this.running || !Array.isArray(clients)) return;
     var buster = this.buster;
-    var seen = clients.some(function (c) { return String((c && c.path) || "").indexOf(buster) >= 0; });
-    this.misses = seen ? 0 : this.misses + 1;
+    var mine = clients.filter(function (c) { return String((c && c.path) || "").indexOf(buster) >= 0; })[0];
+    if (mine) this.countBytes(mine);
+    if (this.backoff.timer || Date.now() - this.openedAt < 3000) return;
+    this.misses = mine ? 0 : this.misses + 1;
     if (this.misses >= 3) { var self = this; this.backoff.schedule(function () { self.connect(); }, this.say); }
   };
+  MjpegView.prototype.countBytes = function (client) {
+    var exact = typeof client.bytes === "number" ? client.bytes : client.bytes_sent;
+    if (typeof exact === "number") { this.bytes = exact; this.estimated = false; return; }
+    this.estimated = true;
+    var sent = typeof client.sent === "number" ? client.sent : 0;
+    if (this.lastSent !== null && sent >= this.lastSent) this.bytes += (sent - this.lastSent) * this.frameBytes;
+    this.lastSent = sent;
+    if (Date.now() - this.sizedAt > 10000) {
+      var self = this;
+      this.sizedAt = Date.now();
+      fetch(this.authed("snapshot.jpg"), { cache: "no-store" })
+        .then(function (r) { return r.ok ? r.blob() : null; })
+        .then(function (b) { if (b) self.frameBytes = b.size; }, function () { /* next time */ });
+    }
+  };
+  MjpegView.prototype.describe = function () { return ""; };
   MjpegView.prototype.present = function () { return false; };  // the browser draws an <img> itself
   MjpegView.prototype.shown = function () {
     var img = this.img;
@@ -82,22 +110,21 @@
     this.decoding = false;
     this.ready = null;     // decoded, not yet drawn: {bitmap, header}
     this.header = null;    // of the frame on the canvas
-    this.received = 0; this.dropped = 0; this.drawn = 0;
+    this.received = 0; this.dropped = 0; this.drawn = 0; this.bytes = 0;
     this.lastMessageAt = 0;
   }
   WsView.prototype.start = function () { this.running = true; this.canvas.hidden = false; this.connect(); };
   WsView.prototype.connect = function () {
     this.backoff.cancel();
     var self = this;
-    var url = new URL(this.authed("ws/stream"), location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     this.say("connecting…", false);
-    var ws = new WebSocket(url.href);
+    var ws = new WebSocket(wsUrl(this.authed("ws/stream")));
     ws.binaryType = "arraybuffer";
     ws.onopen = function () { self.backoff.reset(); };
     ws.onmessage = function (event) {
       if (ws !== self.ws || !(event.data instanceof ArrayBuffer)) return;
       self.received++;
+      self.bytes += event.data.byteLength;
       self.lastMessageAt = Date.now();
       if (self.pending) self.dropped++;
       self.pending = event.data;
@@ -149,6 +176,10 @@
     if (this.ready) { this.ready.bitmap.close(); this.ready = null; }
     this.pending = null; this.header = null; this.drawn = 0;
     this.canvas.hidden = true;
+  };
+  WsView.prototype.describe = function () {
+    return "WebSocket: " + this.received + " received, " + this.dropped + " dropped while decoding" +
+      (this.header ? ", frame #" + this.header.sequence : "");
   };
   WsView.prototype.recovered = function () { if (this.running && !this.ws) this.connect(); };
   WsView.prototype.onStats = function () {
@@ -214,6 +245,8 @@
   };
 
   root.FF = root.FF || {};
+  root.FF.Backoff = Backoff;
+  root.FF.wsUrl = wsUrl;
   root.FF.MjpegView = MjpegView;
   root.FF.WsView = WsView;
   root.FF.ScreenMeter = ScreenMeter;

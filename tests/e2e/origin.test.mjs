@@ -160,7 +160,7 @@ describe("the server's own page with --basic-auth", () => {
       const page = await context.newPage();
       const errors = [];
       page.on("pageerror", (e) => errors.push(e.message));
-      await page.goto(server.url);
+      await page.goto(`${server.url}?view=mjpeg`);
       await until("the <img> to get a frame", () => page.evaluate(() => document.getElementById("stream").naturalWidth === 320));
       await page.locator("#c-quality").fill("57");
       const auth = { headers: { Authorization: `Basic ${Buffer.from("viewer:pa55").toString("base64")}` } };
