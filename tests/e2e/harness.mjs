@@ -33,9 +33,16 @@ export function startConfigServer(file, timeoutMs = 20000) {
   return startFreshframe(["run", "--config", file], timeoutMs);
 }
 
-function startFreshframe(argv, timeoutMs) {
+// `PREFIX... freshframe run --port 0 ARGS` (e.g. `ip netns exec NS`, which
+// execs it: the PID stays freshframe's), as startServer.
+export function startServerWith(prefix, args, timeoutMs = 20000) {
+  return startFreshframe(["run", "--port", "0", ...args], timeoutMs, prefix);
+}
+
+function startFreshframe(argv, timeoutMs, prefix = []) {
   if (!fs.existsSync(BINARY)) throw new Error(`freshframe binary not found: ${BINARY}`);
-  const proc = spawn(BINARY, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  const command = [...prefix, BINARY, ...argv];
+  const proc = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   children.add(proc);
   let output = "";
   const collect = (chunk) => { output += chunk; if (output.length > 200000) output = output.slice(-100000); };
@@ -80,8 +87,9 @@ export function runProbe(url, seconds) {
   });
 }
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
+export function launchBrowser(options = {}) {
+  return chromium.launch({ executablePath: options.executablePath || CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...(options.args || [])], timeout: 30000 });
 }
 
 export async function getJson(url, init) {
