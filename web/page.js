@@ -142,6 +142,7 @@
   });
   // A WHEP session ends with the page (DELETE); the others end with their sockets.
   window.addEventListener("pagehide", function () { if (view) view.stop(); });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && view) view.start(); });
 
   function animationFrame() {
     view.present();

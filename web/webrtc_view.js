@@ -14,6 +14,7 @@
     this.backoff = new root.FF.Backoff();
     this.pc = null; this.session = null; this.running = false; this.attempt = 0;
     this.bytes = 0; this.framesDecoded = 0; this.jitterMs = null; this.state = ""; this.error = "";
+    this.lastFrameAt = 0; this.stalled = false;
     this.disconnectTimer = null;
     var self = this;
     video.muted = true; video.autoplay = true; video.playsInline = true;
@@ -34,6 +35,7 @@
   WebRtcView.prototype.connect = function () {
     this.backoff.cancel();
     this.teardown();
+    this.lastFrameAt = 0; this.framesDecoded = 0; this.bytes = 0; this.state = "";
     var self = this, attempt = ++this.attempt;
     var current = function () { return self.running && attempt === self.attempt; };
     this.say("connecting…", false);
@@ -126,6 +128,14 @@
           if (s.jitterBufferEmittedCount) self.jitterMs = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
         }
       });
+      // Connected, but the source stopped sending (the server keeps the
+      // session): say so, as the WebSocket views do.
+      var quiet = self.lastFrameAt ? Date.now() - self.lastFrameAt : 0;
+      if (pc.connectionState === "connected" && quiet > 3000 && !self.stalled) {
+        self.stalled = true; self.say("no frames for " + (quiet / 1000).toFixed(0) + " s", false);
+      } else if (quiet <= 3000 && self.stalled) {
+        self.stalled = false; self.say("live", false);
+      }
     }).catch(function () { /* closed meanwhile */ });
   };
   WebRtcView.prototype.present = function () { return false; };  // the browser draws the <video> itself

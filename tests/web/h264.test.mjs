@@ -254,3 +254,64 @@ test("bitrate: kbit/s over the last 2 s of byte counts, a restarted counter star
   b.add(9500, undefined);
   assert.equal(b.kbps(), 100, "a missing count changes nothing");
 });
+
+// A fake RTCPeerConnection and fetch: the WHEP exchange as the view runs it.
+function rtcFakes(answer) {
+  const log = { pcs: [], fetches: [] };
+  class FakePc extends EventTarget {
+    constructor(config) { super(); this.config = config; this.transceivers = []; this.iceGatheringState = "new"; this.connectionState = "new"; this.closed = false; log.pcs.push(this); }
+    addTransceiver(kind, init) { this.transceivers.push([kind, init.direction]); }
+    async createOffer() { return { type: "offer", sdp: "v=0 offer" }; }
+    async setLocalDescription(d) {
+      this.localDescription = d;
+      setTimeout(() => { this.iceGatheringState = "complete"; this.localDescription = { type: "offer", sdp: "v=0 offer with candidates" }; this.dispatchEvent(new Event("icegatheringstatechange")); }, 5);
+    }
+    async setRemoteDescription(d) { this.remoteDescription = d; }
+    close() { this.closed = true; }
+  }
+  const fetch = async (url, init) => {
+    log.fetches.push({ url, method: init.method, type: init.headers && init.headers["Content-Type"], body: init.body, keepalive: init.keepalive });
+    if (init.method === "POST") return answer();
+    return { status: 200, text: async () => "", headers: { get: () => null } };
+  };
+  const video = { hidden: true, muted: false, addEventListener() {}, play: () => Promise.resolve() };
+  const globals = { RTCPeerConnection: FakePc, fetch, URL, location: { href: "http://10.0.0.1:8080/streams/cam/" },
+    setTimeout, clearTimeout, Math, Date, Promise, Event, EventTarget };
+  return { log, video, globals };
+}
+const settle = () => new Promise((r) => setTimeout(r, 30));
+
+test("WebRTC view: recvonly offer after ICE gathering, POSTed to whep with the token, answer applied, DELETE on stop", async () => {
+  const f = rtcFakes(() => ({ status: 201, text: async () => "v=0 answer", headers: { get: (h) => (h === "Location" ? "/streams/cam/whep/abc123" : null) } }));
+  const FF = load(f.globals, "view.js", "webrtc_view.js");
+  const states = [];
+  const view = new FF.WebRtcView(f.video, (u) => u + (u.includes("?") ? "&" : "?") + "token=t", (s) => states.push(s));
+  assert.equal(f.video.muted, true, "muted: autoplay without a click");
+  view.start();
+  await settle();
+  const pc = f.log.pcs[0];
+  assert.deepEqual(pc.transceivers, [["video", "recvonly"]]);
+  assert.deepEqual(f.log.fetches[0], { url: "http://10.0.0.1:8080/streams/cam/whep?token=t", method: "POST",
+    type: "application/sdp", body: "v=0 offer with candidates", keepalive: undefined }, "the offer with its candidates (non-trickle)");
+  assert.deepEqual({ ...pc.remoteDescription }, { type: "answer", sdp: "v=0 answer" });
+  view.stop();
+  assert.equal(pc.closed, true);
+  assert.deepEqual(f.log.fetches[1], { url: "http://10.0.0.1:8080/streams/cam/whep/abc123?token=t", method: "DELETE",
+    type: undefined, body: undefined, keepalive: true });
+  assert.equal(f.log.fetches.length, 2);
+});
+
+test("WebRTC view: a refused offer says why and retries later, without a session to DELETE", async () => {
+  const f = rtcFakes(() => ({ status: 503, text: async () => "too many WebRTC peers (8)\n", headers: { get: () => null } }));
+  const FF = load(f.globals, "view.js", "webrtc_view.js");
+  const states = [];
+  const view = new FF.WebRtcView(f.video, (u) => u, (s, bad) => states.push([s, bad]));
+  view.start();
+  await settle();
+  assert.equal(f.log.pcs[0].closed, true);
+  assert.match(states[states.length - 1][0], /^whep: HTTP 503 too many WebRTC peers \(8\); stream lost, retrying in \d\.\d s$/);
+  assert.ok(view.backoff.timer, "a retry is scheduled");
+  view.stop();
+  assert.equal(view.backoff.timer, null);
+  assert.deepEqual(f.log.fetches.map((x) => x.method), ["POST"]);
+});
