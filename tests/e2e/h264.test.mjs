@@ -111,6 +111,56 @@ describe("the H.264 (WebCodecs) view", () => {
   });
 });
 
+describe("the H.264 view after a gap", () => {
+  test("skips to a keyframe, asks the server for one, and shows frames again", async (t) => {
+    const server = await startServer(SOURCE);
+    let browser;
+    try {
+      if (!(await serverHasH264(server.url))) return t.skip("this binary has no /ws/h264");
+      browser = await launchBrowser();
+      const page = await browser.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      // Lose messages the way a network would: window.dropNext = N drops
+      // the next N binary messages before the page sees them.
+      await page.addInitScript(() => {
+        window.dropNext = 0;
+        const Real = window.WebSocket;
+        window.WebSocket = class extends Real {
+          set onmessage(fn) {
+            super.onmessage = (e) => {
+              if (e.data instanceof ArrayBuffer && window.dropNext > 0) { window.dropNext--; return; }
+              fn(e);
+            };
+          }
+          get onmessage() { return super.onmessage; }
+        };
+      });
+      await page.goto(server.url);
+      await until("30 frames measured", async () => (await page.evaluate(() => window.freshframe.latency().count)) >= 30, 30000);
+      const counts = async () => {
+        const s = await page.evaluate(() => window.freshframe.viewState());
+        return { skipped: Number(/(\d+) skipped to a keyframe/.exec(s)[1]), asked: Number(/(\d+) key requests/.exec(s)[1]) };
+      };
+      const before = await counts();
+      await page.evaluate(() => { window.dropNext = 3; });
+      const after = await until("a key request after the gap", async () => {
+        const c = await counts();
+        return c.asked > before.asked ? c : null;
+      });
+      assert.ok(after.skipped > before.skipped, "the deltas after the gap were not decoded");
+      const start = await page.evaluate(() => performance.now());
+      await until("frames after the keyframe", async () =>
+        (await page.evaluate((s) => window.freshframe.recent().filter((f) => f.t > s).length, start)) >= 15, 15000);
+      console.log(`# after a gap: ${await page.evaluate(() => window.freshframe.viewState())}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      if (browser) await browser.close();
+      await server.stop();
+    }
+  });
+});
+
 describe("the H.264 view with --token", () => {
   test("opens /ws/h264 with ?token=", async (t) => {
     const server = await startServer([...SOURCE, "--token", "s3cret-token"]);
