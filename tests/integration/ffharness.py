@@ -18,12 +18,15 @@ The binary is taken from `--binary PATH` on the command line (what ctest
 passes), else $FRESHFRAME_BINARY, else build/release/freshframe.
 """
 
+import base64
 import ctypes
+import hashlib
 import json
 import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -603,6 +606,73 @@ def jpeg_size(data):
             return width, height
         i += length
     raise ValueError("no SOF marker before SOS/EOI")
+
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WsClient:
+    """A minimal RFC 6455 client: handshake, masked control frames out,
+    unmasked frames in."""
+
+    def __init__(self, port, path="/ws/stream", timeout=10.0):
+        self.sock = connect(port, timeout=timeout)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                          .encode())
+        head = self._read_until(b"\r\n\r\n").decode("iso-8859-1")
+        lines = head.split("\r\n")
+        self.status = int(lines[0].split(" ")[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                self.headers[name.strip().lower()] = value.strip()
+        self.expected_accept = base64.b64encode(
+            hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        self.buf += data
+
+    def _read_until(self, delim):
+        while delim not in self.buf:
+            self._fill()
+        i = self.buf.index(delim) + len(delim)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_frame(self):
+        """(fin, opcode, payload) of the next frame."""
+        b0, b1 = self._read_exact(2)
+        if b1 & 0x80:
+            raise AssertionError("server frames must not be masked")
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack(">H", self._read_exact(2))[0]
+        elif n == 127:
+            n = struct.unpack(">Q", self._read_exact(8))[0]
+        return bool(b0 & 0x80), b0 & 0x0F, self._read_exact(n)
+
+    def send_frame(self, opcode, payload=b""):
+        assert len(payload) < 126
+        mask = os.urandom(4)
+        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self):
+        self.sock.close()
 
 
 # --------------------------------------------------------------------------

@@ -6,6 +6,8 @@ rows the strip occupies and evaluates the luma at the cells' centre pixels.
 - read_strip(jpeg, now_us): (t_us, mirrored), or None if the strip does not
   read either way (as the spec says: both directions, complement check,
   plausible within [now - 10 min, now + 1 s]).
+- read_strip_gray(gray, now_us): the same from a decoded luma plane (H.264
+  frames decoded by PyAV, WebRTC frames by aiortc).
 
 Baseline (SOF0/SOF1) Huffman JPEGs with any sampling factors and restart
 intervals, which is what TurboJPEG and most encoders write; progressive and
@@ -202,16 +204,18 @@ def _scan(jpeg, pos, scan, comps, quant, restart, width, height, points):
     return out
 
 
-def read_strip(jpeg, now_us, width):
-    """(t_us, mirrored) from the strip of a frame `width` pixels wide, or None."""
+def _strip_points(width):
+    """The cell centres of both bands, or None if the frame is too narrow."""
     cell = width // 64
     if width < 320 or cell == 0:
         return None
     xs = [i * cell + cell // 2 for i in range(64)]
-    points = [(x, cell // 2) for x in xs] + [(x, cell + cell // 2) for x in xs]
-    luma = luma_at(jpeg, points)
-    band1 = [luma[(x, cell // 2)] >= 128 for x in xs]
-    band2 = [luma[(x, cell + cell // 2)] >= 128 for x in xs]
+    return cell, xs
+
+
+def _strip_from_luma(luma, xs, cell, now_us):
+    band1 = [luma(x, cell // 2) >= 128 for x in xs]
+    band2 = [luma(x, cell + cell // 2) >= 128 for x in xs]
     if any(a == b for a, b in zip(band1, band2)):
         return None  # band 2 must be the exact complement of band 1
     for mirrored, cells in ((False, band1), (True, band1[::-1])):
@@ -221,3 +225,24 @@ def read_strip(jpeg, now_us, width):
         if now_us - 600_000_000 <= t_us <= now_us + 1_000_000:
             return t_us, mirrored
     return None
+
+
+def read_strip(jpeg, now_us, width):
+    """(t_us, mirrored) from the strip of a frame `width` pixels wide, or None."""
+    points = _strip_points(width)
+    if points is None:
+        return None
+    cell, xs = points
+    luma = luma_at(jpeg, [(x, cell // 2) for x in xs] + [(x, cell + cell // 2) for x in xs])
+    return _strip_from_luma(lambda x, y: luma[(x, y)], xs, cell, now_us)
+
+
+def read_strip_gray(gray, now_us):
+    """(t_us, mirrored) from a decoded frame's luma plane (a 2-D numpy array,
+    or anything indexable as gray[y][x]), or None: for H.264 and WebRTC
+    frames decoded by PyAV or aiortc."""
+    points = _strip_points(len(gray[0]))
+    if points is None:
+        return None
+    cell, xs = points
+    return _strip_from_luma(lambda x, y: int(gray[y][x]), xs, cell, now_us)

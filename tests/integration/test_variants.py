@@ -11,82 +11,14 @@ advance, a variant costs one encode per source frame however many watch it.
 Run: /usr/bin/python3 tests/integration/test_variants.py --binary build/release/freshframe
 """
 
-import base64
-import hashlib
 import json
-import os
 import struct
 import time
 
 import ffharness as ff
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 FFWS_HEADER = struct.Struct("<4sHHQQHH4x")  # docs/websocket.md
 OP_CLOSE, OP_PING, OP_PONG, OP_BINARY = 0x8, 0x9, 0xA, 0x2
-
-
-class WsClient:
-    """A minimal RFC 6455 client: handshake, masked control frames out,
-    unmasked frames in."""
-
-    def __init__(self, port, path="/ws/stream", timeout=10.0):
-        self.sock = ff.connect(port, timeout=timeout)
-        self.buf = b""
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
-        head = self._read_until(b"\r\n\r\n").decode("iso-8859-1")
-        lines = head.split("\r\n")
-        self.status = int(lines[0].split(" ")[1])
-        self.headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name:
-                self.headers[name.strip().lower()] = value.strip()
-        self.expected_accept = base64.b64encode(
-            hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-
-    def _fill(self):
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise ConnectionError("server closed the connection")
-        self.buf += data
-
-    def _read_until(self, delim):
-        while delim not in self.buf:
-            self._fill()
-        i = self.buf.index(delim) + len(delim)
-        out, self.buf = self.buf[:i], self.buf[i:]
-        return out
-
-    def _read_exact(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def read_frame(self):
-        """(fin, opcode, payload) of the next frame."""
-        b0, b1 = self._read_exact(2)
-        if b1 & 0x80:
-            raise AssertionError("server frames must not be masked")
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack(">H", self._read_exact(2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", self._read_exact(8))[0]
-        return bool(b0 & 0x80), b0 & 0x0F, self._read_exact(n)
-
-    def send_frame(self, opcode, payload=b""):
-        assert len(payload) < 126
-        mask = os.urandom(4)
-        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-        self.sock.sendall(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
-    def close(self):
-        self.sock.close()
 
 
 def parse_message(payload):
@@ -221,7 +153,7 @@ class Variants(ff.ServerTestCase):
         self.assertServerAlive()
 
     def test_websocket_messages(self):
-        ws = WsClient(self.server.port, "/ws/stream")
+        ws = ff.WsClient(self.server.port, "/ws/stream")
         try:
             self.assertEqual(ws.status, 101, ws.headers)
             self.assertEqual(ws.headers.get("sec-websocket-accept"), ws.expected_accept)
@@ -262,7 +194,7 @@ class Variants(ff.ServerTestCase):
             ws.close()
 
     def test_websocket_variant_and_rate(self):
-        ws = WsClient(self.server.port, "/ws/stream?mirror=1&width=320&fps=5")
+        ws = ff.WsClient(self.server.port, "/ws/stream?mirror=1&width=320&fps=5")
         try:
             self.assertEqual(ws.status, 101, ws.headers)
             ws.read_frame()
