@@ -142,7 +142,8 @@
   H264View.prototype.describe = function () {
     var g = this.gate;
     return "H.264: " + this.received + " received, " + g.dropped + " skipped to a keyframe, " +
-      this.dropped + " decoded but not shown, " + g.keysAsked + " key requests" +
+      this.dropped + " decoded but not shown, " + g.keysAsked + " key requests (" + g.gaps + " gaps, " +
+      g.resets + " decoder resets)" +
       (this.codec ? ", " + this.codec : "") + (this.error ? ", last error: " + this.error : "");
   };
 
