@@ -69,10 +69,13 @@
   // `keyEveryMs`; the server rate-limits too).
   //   offer(header, nowMs) -> {decode: bool, askKey: bool}
   //   lost(nowMs) -> {askKey}: the decoder failed or was reset
-  //   behind(queueSize) -> true when the decoder's queue says "reset now"
+  //   behind(queueSize, warming) -> true when the decoder's queue says
+  //     "reset now"; `warming` (no frame out since configure) allows more,
+  //     since a decoder's first configure can take a few frames' time
   function DecodeGate(options) {
     options = options || {};
     this.maxQueue = options.maxQueue || 3;
+    this.maxQueueWarming = options.maxQueueWarming || 30;
     this.keyEveryMs = options.keyEveryMs || 500;
     this.needKey = true;
     this.lastSequence = null;
@@ -108,7 +111,9 @@
     this.resets++;
     return { askKey: this.ask(nowMs) };
   };
-  DecodeGate.prototype.behind = function (queueSize) { return queueSize > this.maxQueue; };
+  DecodeGate.prototype.behind = function (queueSize, warming) {
+    return queueSize > (warming ? this.maxQueueWarming : this.maxQueue);
+  };
   // A new connection: its first message is a keyframe, whatever came before.
   DecodeGate.prototype.restart = function () { this.needKey = true; this.lastSequence = null; };
 

@@ -13,7 +13,7 @@
     this.ctx = canvas.getContext("2d", { willReadFrequently: true, alpha: false });
     this.backoff = new root.FF.Backoff();
     this.ws = null; this.running = false;
-    this.decoder = null; this.codec = null;
+    this.decoder = null; this.codec = null; this.warm = false;
     this.gate = new H.DecodeGate();
     this.ready = null;    // the newest decoded VideoFrame, not yet drawn
     this.header = null;   // {captureUs} of the frame on the canvas
@@ -66,7 +66,7 @@
     }
     // The decoder falls behind (a slow machine, a big keyframe): drop its
     // queue rather than show ever older pictures.
-    if (this.decoder && this.gate.behind(this.decoder.decodeQueueSize)) {
+    if (this.decoder && this.gate.behind(this.decoder.decodeQueueSize, !this.warm)) {
       this.dropped += this.decoder.decodeQueueSize;
       try { this.decoder.reset(); } catch (e) { this.decoder = null; }
       if (this.gate.lost(now).askKey) this.askKey();
@@ -93,6 +93,7 @@
       return false;
     }
     this.codec = codec;
+    this.warm = false;  // until its first frame out
     return true;
   };
   // The decoder failed (it is closed now) or refused a chunk.
@@ -104,6 +105,7 @@
   };
   H264View.prototype.output = function (frame) {
     if (!this.running) { frame.close(); return; }
+    this.warm = true;
     if (this.ready) { this.ready.close(); this.dropped++; }
     this.ready = frame;
   };
@@ -142,7 +144,7 @@
   H264View.prototype.describe = function () {
     var g = this.gate;
     return "H.264: " + this.received + " received, " + g.dropped + " skipped to a keyframe, " +
-      this.dropped + " decoded but not shown, " + g.keysAsked + " key requests (" + g.gaps + " gaps, " +
+      this.dropped + " not shown, " + g.keysAsked + " key requests (" + g.gaps + " gaps, " +
       g.resets + " decoder resets)" +
       (this.codec ? ", " + this.codec : "") + (this.error ? ", last error: " + this.error : "");
   };

@@ -92,8 +92,10 @@ test("decode gate: a reset or decoder error drops deltas until a keyframe; a rec
   const { h264 } = load({}, "h264.js");
   const gate = new h264.DecodeGate({ maxQueue: 3, keyEveryMs: 500 });
   gate.offer({ sequence: 1, key: true }, 0);
-  assert.equal(gate.behind(3), false);
-  assert.equal(gate.behind(4), true);
+  assert.equal(gate.behind(3, false), false);
+  assert.equal(gate.behind(4, false), true);
+  assert.equal(gate.behind(30, true), false, "a decoder not warm yet may queue a second's worth");
+  assert.equal(gate.behind(31, true), true);
   assert.deepEqual({ ...gate.lost(10) }, { askKey: true });
   assert.deepEqual({ ...gate.offer({ sequence: 2, key: false }, 20) }, { decode: false, askKey: false }, "asked 10 ms ago");
   assert.deepEqual({ ...gate.lost(30) }, { askKey: false });
@@ -186,30 +188,36 @@ test("H.264 view: a decoder that falls behind is reset, deltas wait for the keyf
   view.start();
   const ws = f.log.sockets[0], deliver = (m) => ws.onmessage({ data: m });
   deliver(message({ sequence: 1, key: true, payload: IDR_AU }));
-  for (let s = 2; s <= 4; s++) deliver(message({ sequence: s }));
   const decoder = f.log.decoders[0];
+  // Its first configure is slow: 10 chunks wait, and no reset.
+  for (let s = 2; s <= 10; s++) deliver(message({ sequence: s }));
+  assert.equal(decoder.queue.length, 10);
+  assert.equal(decoder.state, "configured");
+  decoder.flushOut();
+  // Warm now: more than 3 queued is falling behind.
+  for (let s = 11; s <= 14; s++) deliver(message({ sequence: s }));
   assert.equal(decoder.state, "unconfigured", "4 queued, none out: reset");
   assert.equal(decoder.queue.length, 0);
-  assert.equal(view.dropped, 4, "the 4 queued chunks count as dropped");
+  assert.equal(view.dropped, 9 + 4, "9 frames replaced by a newer one before a paint, 4 queued chunks dropped");
   assert.deepEqual(ws.sent, ["key"]);
-  deliver(message({ sequence: 5 }));
+  deliver(message({ sequence: 15 }));
   assert.equal(decoder.queue.length, 0, "a delta after a reset is not decoded");
   f.advance(1000);
-  deliver(message({ sequence: 6, key: true, payload: IDR_AU }));
+  deliver(message({ sequence: 16, key: true, payload: IDR_AU }));
   assert.equal(decoder.state, "configured", "configured again on the keyframe");
   assert.equal(decoder.configs.length, 2);
-  deliver(message({ sequence: 7 }));
+  deliver(message({ sequence: 17 }));
   assert.deepEqual(decoder.queue.map((c) => c.type), ["key", "delta"]);
   // A decoding error closes the decoder: a new one on the next keyframe.
   f.advance(1000);
   decoder.fail();
   assert.deepEqual(ws.sent, ["key", "key"]);
-  deliver(message({ sequence: 8 }));
+  deliver(message({ sequence: 18 }));
   assert.equal(f.log.decoders.length, 1, "no new decoder for a delta");
-  deliver(message({ sequence: 9, key: true, payload: IDR_AU }));
+  deliver(message({ sequence: 19, key: true, payload: IDR_AU }));
   assert.equal(f.log.decoders.length, 2);
   assert.equal(f.log.decoders[1].queue[0].type, "key");
-  assert.match(view.describe(), /H\.264: 9 received, 2 skipped to a keyframe/);
+  assert.match(view.describe(), /H\.264: 19 received, 2 skipped to a keyframe, 13 not shown, 2 key requests \(0 gaps, 2 decoder resets\)/);
 });
 
 test("view choice: WebCodecs where it exists (secure context), else WebRTC, else MJPEG, saying why", () => {
