@@ -45,6 +45,15 @@ struct RunOptions {
   std::string overlay = "latest";    // latest | inferred
   bool mirror = false;               // flip the annotated stream horizontally
   int quality = 85;
+  // H.264 out (h264/h264.h): a libavcodec H.264 encoder, or "none" (no
+  // /ws/h264, /stream.h264, /whep); its preset; kbit/s (0: constant quality
+  // with a VBV cap); the periodic IDR in seconds (0: only on request); and
+  // WebRTC viewers at most per stream.
+  std::string h264_encoder = "libx264";
+  std::string h264_preset = "superfast";
+  int h264_bitrate = 0;
+  double gop = 2.0;
+  int max_webrtc_peers = 16;
   std::string bind = "127.0.0.1";
   int port = 8080;
   int threads = 0;  // HTTP I/O threads; 0: one per core

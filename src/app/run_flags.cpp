@@ -6,6 +6,7 @@
 
 #include "bus/bus.h"
 #include "capture/capture.h"
+#include "h264/h264.h"
 #include "http/auth.h"
 #include "http/http.h"
 
@@ -245,10 +246,42 @@ void AddAccessOptions(CLI::App& app, RunOptions& options) {
       ->capture_default_str();
 }
 
+void AddH264Options(CLI::App& app, RunOptions& options) {
+  app.add_option("--h264-encoder", options.h264_encoder,
+                 "H.264 encoder for /ws/h264, /stream.h264 and /whep: any libavcodec H.264 "
+                 "encoder on this machine (libx264, h264_vaapi, h264_v4l2m2m, h264_nvenc...), "
+                 "or none")
+      ->check(ErrorValidator(
+          [](const std::string& name) -> Expected<bool> {
+            if (name == "none") return true;
+            return h264::CheckEncoder(name);
+          },
+          "NAME"))
+      ->capture_default_str();
+  app.add_option("--h264-preset", options.h264_preset,
+                 "libx264 preset (speed against bits; see docs/architecture.md, H.264)")
+      ->check(CLI::IsMember({"ultrafast", "superfast", "veryfast", "faster", "fast", "medium"}))
+      ->capture_default_str();
+  app.add_option("--h264-bitrate", options.h264_bitrate,
+                 "H.264 kbit/s (0: constant quality, capped for the frame size)")
+      ->check(CLI::Range(0, 200'000))
+      ->capture_default_str();
+  app.add_option("--gop", options.gop,
+                 "Seconds between periodic H.264 IDRs, a safety net beside the IDRs viewers "
+                 "ask for (0: only those)")
+      ->check(NumberRange(0.0, 60.0))
+      ->capture_default_str();
+  app.add_option("--max-webrtc-peers", options.max_webrtc_peers,
+                 "WebRTC (WHEP) viewers per stream at most; beyond, 503")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+}
+
 void AddServerOptions(CLI::App& app, RunOptions& options) {
   app.add_option("--quality", options.quality, "JPEG quality 1..100")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  AddH264Options(app, options);
   app.add_option("--bind", options.bind, "Address to listen on")
       ->check(BindValidator())
       ->capture_default_str();

@@ -14,6 +14,7 @@
 #include "core/live_settings.h"
 #include "core/metrics.h"
 #include "encode/encode.h"
+#include "h264/h264.h"
 #include "http/auth.h"
 #include "httpclient/redact.h"
 #include "infer/bus_detections.h"
@@ -30,6 +31,15 @@ namespace {
 bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; }
 bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
+
+h264::EncoderOptions H264OptionsOf(const RunOptions& options) {
+  h264::EncoderOptions h264;
+  h264.encoder = options.h264_encoder;
+  h264.preset = options.h264_preset;
+  h264.bitrate_kbps = options.h264_bitrate;
+  h264.gop_seconds = options.gop;
+  return h264;
+}
 
 // Where the detections of the frames on bus `frames_bus` go.
 std::string DetectionsBusName(const std::string& frames_bus) { return frames_bus + ".detections"; }
@@ -137,6 +147,9 @@ struct Stream::Parts {
   std::optional<bus::TextSubscriberStage> detections_input;
   std::optional<encode::EncoderStage> encoder;
   std::optional<encode::VariantEncoders> variants;  // mirrored / scaled streams in use
+  // H.264 for /ws/h264, /stream.h264 and the WebRTC peers: one encode for
+  // all of them, while any watches (--h264-encoder none: absent).
+  std::optional<h264::H264Stage> h264;
   bool started = false;
   bool stopped = false;
 
@@ -312,6 +325,8 @@ struct Stream::Parts {
     if (Serves(options.role)) {
       variants.emplace(options.quality, annotated, metrics, &settings);
       encoder.emplace(options.quality, annotated, jpeg, demand, metrics, &settings);
+      if (options.h264_encoder != "none")
+        h264.emplace(H264OptionsOf(options), annotated, metrics, 0);
     }
     return true;
   }
@@ -349,6 +364,7 @@ http::ServerDeps Stream::ServerDeps() {
   deps.source_format = [parts] { return parts->Format(); };
   deps.variants = parts->variants ? &*parts->variants : nullptr;
   deps.config = ConfigDepsOf(parts->options, parts->settings);
+  deps.h264 = parts->h264 ? &*parts->h264 : nullptr;
   deps.owner = shared_from_this();
   return deps;
 }
@@ -358,6 +374,7 @@ void Stream::Start() {
   p.started = true;
   if (p.encoder) p.encoder->Start();
   if (p.variants) p.variants->Start();
+  if (p.h264) p.h264->Start();
   for (auto& output : p.outputs) output->Start();
   if (p.detections_output) p.detections_output->Start();
   if (p.detections_input) p.detections_input->Start();
@@ -403,6 +420,7 @@ void Stream::Stop(const std::function<void(const char* stage)>& on_stage) {
   stopping("encoders");
   if (p.encoder) p.encoder->Stop();
   if (p.variants) p.variants->Stop();
+  if (p.h264) p.h264->Stop();
   p.raw.Close();
   p.annotated.Close();
   p.detections.Close();

@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "h264/h264.h"
 #include "http/config_api.h"
 #include "http/router.h"
 #include "http/session.h"
@@ -19,6 +20,14 @@ JsonReply NoSettings() {
 nlohmann::json StreamContext::Describe() const {
   nlohmann::json out = deps.describe ? deps.describe() : nlohmann::json::object();
   AddLiveConfig(*this, out);
+  if (deps.h264 != nullptr) {
+    nlohmann::json h264 = deps.h264->Stats();
+    h264["viewers"] = h264_parts ? h264_parts->subscriber_count() : 0;
+    h264["skips_to_key"] = h264_skips_to_key.load(std::memory_order_relaxed);
+    h264["dropped"] = h264_dropped.load(std::memory_order_relaxed);
+    out["h264"] = std::move(h264);
+  }
+  if (deps.whep.stats) out["webrtc"] = deps.whep.stats();
   return out;
 }
 

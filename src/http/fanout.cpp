@@ -123,7 +123,14 @@ void ClientStats::CountSent(int64_t now_us, uint64_t skipped, uint64_t bytes) {
   const uint64_t n = sent_.fetch_add(1, std::memory_order_relaxed);
   send_times_[n % kRing].store(now_us, std::memory_order_relaxed);
   if (skipped > 0) skipped_.fetch_add(skipped, std::memory_order_relaxed);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
   bytes_total_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void ClientStats::SetKeyframeSkips(uint64_t skips_to_key, uint64_t dropped) {
+  inter_coded_.store(true, std::memory_order_relaxed);
+  skips_to_key_.store(skips_to_key, std::memory_order_relaxed);
+  dropped_.store(dropped, std::memory_order_relaxed);
 }
 
 nlohmann::json ClientStats::ToJson(int64_t now_us) const {
@@ -140,13 +147,20 @@ nlohmann::json ClientStats::ToJson(int64_t now_us) const {
     const double span_s = static_cast<double>(now_us - oldest) / 1e6;
     if (span_s > 0) fps = static_cast<double>(n - 1) / span_s;
   }
-  return {{"id", id_},
-          {"peer", peer_},
-          {"path", path_},
-          {"sent", sent},
-          {"skipped", skipped_.load(std::memory_order_relaxed)},
-          {"fps", std::round(fps * 100) / 100},
-          {"connected_s", std::round(static_cast<double>(now_us - connected_us_) / 1e4) / 100}};
+  nlohmann::json out = {
+      {"id", id_},
+      {"peer", peer_},
+      {"path", path_},
+      {"sent", sent},
+      {"skipped", skipped_.load(std::memory_order_relaxed)},
+      {"bytes", bytes_.load(std::memory_order_relaxed)},
+      {"fps", std::round(fps * 100) / 100},
+      {"connected_s", std::round(static_cast<double>(now_us - connected_us_) / 1e4) / 100}};
+  if (inter_coded_.load(std::memory_order_relaxed)) {
+    out["skips_to_key"] = skips_to_key_.load(std::memory_order_relaxed);
+    out["dropped"] = dropped_.load(std::memory_order_relaxed);
+  }
+  return out;
 }
 
 std::shared_ptr<ClientStats> ClientRegistry::Add(std::string peer, std::string path) {

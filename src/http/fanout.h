@@ -43,13 +43,16 @@ inline constexpr size_t kFramings = 2;
 // What a slow client's session does with parts it could not send in time,
 // by codec. kNewestOnly (JPEG, where every frame stands alone): at most one
 // part in flight and only the newest waiting; the ones in between are
-// skipped (newest_only.h). H.264, whose frames refer to earlier ones, will
-// need "skip to the next keyframe" instead.
-enum class SlowConsumerPolicy { kNewestOnly };
+// skipped (newest_only.h). kSkipToKeyframe (H.264, whose frames refer to
+// earlier ones): a few access units may wait; one that finds no room drops
+// them all, and the client waits for the next IDR (h264/keyframe_gate.h).
+enum class SlowConsumerPolicy { kNewestOnly, kSkipToKeyframe };
 constexpr SlowConsumerPolicy PolicyFor(encode::Codec codec) {
   switch (codec) {
     case encode::Codec::kJpeg:
       return SlowConsumerPolicy::kNewestOnly;
+    case encode::Codec::kH264:
+      return SlowConsumerPolicy::kSkipToKeyframe;
   }
   return SlowConsumerPolicy::kNewestOnly;
 }
@@ -144,6 +147,9 @@ class ClientStats {
 
   // One part or event of `bytes` bytes sent, after `skipped` newer-only skips.
   void CountSent(int64_t now_us, uint64_t skipped, uint64_t bytes);
+  // An H.264 client's "skip to the next keyframe" figures so far (the JSON
+  // then has "skips_to_key" and "dropped").
+  void SetKeyframeSkips(uint64_t skips_to_key, uint64_t dropped);
   nlohmann::json ToJson(int64_t now_us) const;
   const std::string& path() const { return path_; }
 
@@ -157,6 +163,10 @@ class ClientStats {
   // a ring a frame apart, which only blurs the reported fps.
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> skipped_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<bool> inter_coded_{false};
+  std::atomic<uint64_t> skips_to_key_{0};
+  std::atomic<uint64_t> dropped_{0};
   std::array<std::atomic<int64_t>, kRing> send_times_{};
   std::atomic<uint64_t>& bytes_total_;
 };

@@ -95,6 +95,28 @@ struct ConfigDeps {
   std::map<std::string, std::string, std::less<>> unavailable;
 };
 
+// WebRTC playback by WHEP (POST /whep, DELETE /whep/ID), provided by the
+// webrtc module (app wires it; http never links GStreamer).
+struct WhepAnswer {
+  unsigned status = 201;  // 201 with the SDP answer; 400/406/503/500 with why
+  std::string body;       // the SDP answer, or the error in one line
+  std::string id;         // the peer's id (201 only): Location /whep/ID
+  std::string etag;       // 201 only
+};
+struct WhepDeps {
+  // Starts a peer for the SDP offer `offer` from `peer` (an address, for the
+  // log) and calls `done` once, on any thread, with the answer. The peer
+  // keeps `hold` (the client's places in the server's limits) until it ends.
+  // Empty: WHEP is unavailable and /whep answers 404.
+  std::function<void(std::string offer, std::string peer, std::shared_ptr<void> hold,
+                     std::function<void(WhepAnswer)> done)>
+      offer;
+  // Ends the peer `id`; false if there is none.
+  std::function<bool(std::string_view id)> end;
+  // {"peers": n, "max_peers": n, "clients": [...]}, for /api/stats.
+  std::function<nlohmann::json()> stats;
+};
+
 struct ServerDeps {
   LatestSlot<encode::EncodedFramePtr>& frames;
   Demand& demand;
@@ -128,26 +150,6 @@ struct ServerDeps {
   // server's use of this stream, as the references above.
   h264::H264Stage* h264 = nullptr;
   WhepDeps whep = {};
-};
-
-// WebRTC playback by WHEP (POST /whep, DELETE /whep/ID), provided by the
-// webrtc module (app wires it; http never links GStreamer).
-struct WhepAnswer {
-  unsigned status = 201;  // 201 with the SDP answer; 400/406/503/500 with why
-  std::string body;       // the SDP answer, or the error in one line
-  std::string id;         // the peer's id (201 only): Location /whep/ID
-  std::string etag;       // 201 only
-};
-struct WhepDeps {
-  // Starts a peer for the SDP offer `offer` from `peer` (an address, for the
-  // log) and calls `done` once, on any thread, with the answer. Empty: WHEP
-  // is unavailable and /whep answers 404.
-  std::function<void(std::string offer, std::string peer, std::function<void(WhepAnswer)> done)>
-      offer;
-  // Ends the peer `id`; false if there is none.
-  std::function<bool(std::string_view id)> end;
-  // {"peers": n, "max_peers": n, "clients": [...]}, for /api/stats.
-  std::function<nlohmann::json()> stats;
 };
 
 // Several streams: a server serves any number of named streams (a registry;

@@ -211,7 +211,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       case Route::kStream:
         return Stream(std::move(stream), std::string(target));
       case Route::kWebSocket:
-        return WebSocket(std::move(stream), target);
+        return WebSocket(std::move(stream), target, encode::Codec::kJpeg);
+      case Route::kH264WebSocket:
+        if (!HasH264(*stream)) return;
+        return WebSocket(std::move(stream), target, encode::Codec::kH264);
+      case Route::kH264Stream:
+        if (!HasH264(*stream)) return;
+        return H264Stream(std::move(stream), target);
+      case Route::kWhep:
+        return Whep(std::move(stream), result);
+      case Route::kWhepSession:
+        return EndWhep(*stream, result.whep_id);
       case Route::kEvents:
         return Events(std::move(stream));
       default:  // /api/detections without a detector: AnswerRoute leaves it to us
@@ -317,12 +327,69 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return false;
   }
 
-  // /ws/stream, whatever the method: a request without "Upgrade: websocket"
-  // gets 426; any other goes to a WsSession, which answers the handshake
-  // (101, or Beast's 400 / 426 for one that is not valid).
-  void WebSocket(StreamContextPtr stream, std::string_view target) {
+  // Whether the stream has an H.264 encoder; a 404 saying so if not.
+  bool HasH264(const StreamContext& stream) {
+    if (stream.deps.h264 != nullptr) return true;
+    Send(JsonError(bhttp::status::not_found, "H.264 is not available on this server"));
+    return false;
+  }
+
+  // H.264 streams have one picture for all (one encode): a per-client
+  // option would need an encode per client. 400 if any is given.
+  bool NoStreamOptions(const StreamContext& stream, std::string_view target) {
+    const auto query = CheckStreamQuery(stream, target);
+    if (!query) return false;
+    if (query->fps > 0 || !query->variant.is_default() || query->early_parts) {
+      SendError(bhttp::status::bad_request, "H.264 streams take no fps, mirror, width or parts");
+      return false;
+    }
+    return true;
+  }
+
+  // GET /stream.h264: the Annex-B elementary stream (h264_session.cpp).
+  void H264Stream(StreamContextPtr stream, std::string_view target) {
+    if (!NoStreamOptions(*stream, target)) return;
+    if (head_) return SendText(bhttp::status::ok, "video/h264", "");
+    HandOver(EndlessHeader("video/h264", "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n",
+                           allow_origin_),
+             std::move(stream), std::string(target), &StartH264Session);
+  }
+
+  // POST /whep: the offer goes to the stream's WebRTC peers
+  // (whep_session.cpp), which answer on their own time; the connection is
+  // theirs from here on.
+  void Whep(StreamContextPtr stream, const RouteResult& result) {
+    if (!stream->deps.whep.offer) {
+      return Send(JsonError(bhttp::status::not_found, "WebRTC is not available on this server"));
+    }
+    const std::string_view type = request_[bhttp::field::content_type];
+    if (type.substr(0, type.find(';')) != "application/sdp") {
+      return SendError(bhttp::status::unsupported_media_type,
+                       "a WHEP offer is an SDP body with Content-Type: application/sdp");
+    }
+    if (!AdmitStream()) return;
+    std::string prefix =
+        result.stream_name.empty() ? "/" : "/streams/" + std::string(result.stream_name) + "/";
+    StartWhepExchange(std::move(stream_), context_, std::move(stream), std::move(peer_), lease_,
+                      std::move(request_.body()), std::move(prefix), allow_origin_);
+  }
+
+  // DELETE /whep/ID: ends that WebRTC session.
+  void EndWhep(const StreamContext& stream, std::string_view id) {
+    if (!stream.deps.whep.end || !stream.deps.whep.end(id)) {
+      return SendError(bhttp::status::not_found, "no such WebRTC session");
+    }
+    SendText(bhttp::status::ok, "text/plain; charset=utf-8", "ended\n");
+  }
+
+  // /ws/stream and /ws/h264, whatever the method: a request without
+  // "Upgrade: websocket" gets 426; any other goes to a WsSession, which
+  // answers the handshake (101, or Beast's 400 / 426 for one that is not
+  // valid).
+  void WebSocket(StreamContextPtr stream, std::string_view target, encode::Codec codec) {
     const auto query = CheckStreamQuery(*stream, target);
     if (!query) return;
+    if (codec == encode::Codec::kH264 && !NoStreamOptions(*stream, target)) return;
     const auto upgrade = request_.find(bhttp::field::upgrade);
     if (upgrade == request_.end() || !bhttp::token_list{upgrade->value()}.exists("websocket")) {
       auto response = MakeResponse(bhttp::status::upgrade_required, "text/plain; charset=utf-8",
@@ -335,7 +402,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (!AdmitStream() || !ReserveVariant(*stream, *query)) return;
     std::string path = RedactToken(target);  // before request_ moves: `target` points into it
     StartWsSession(std::move(stream_), context_, std::move(stream), std::move(peer_),
-                   std::move(path), lease_, *query, std::move(request_));
+                   std::move(path), lease_, *query, std::move(request_), codec);
   }
 
   // GET /api/events: Server-Sent Events, one per detection set.
@@ -488,7 +555,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       response.set(bhttp::field::vary, "Origin");
       // The frame stamps of a snapshot, readable by the allowed page too.
       response.set(bhttp::field::access_control_expose_headers,
-                   "X-Frame-Timestamp, X-Frame-Sequence");
+                   "X-Frame-Timestamp, X-Frame-Sequence, Location, ETag");
     }
     response.body() = std::move(body);
     response.prepare_payload();

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/clock.h"
+#include "h264/h264.h"
 #include "http/client_log.h"
 
 namespace freshframe::http {
@@ -34,7 +35,8 @@ bool HoldBackUnsent(net::ip::tcp::socket& socket, int bytes) {
 
 PartSession::PartSession(net::any_io_executor executor, ServerContext& context,
                          StreamContextPtr stream, std::string peer, std::string path,
-                         LeasePtr lease, StreamQuery query, std::string_view kind)
+                         LeasePtr lease, StreamQuery query, std::string_view kind,
+                         encode::Codec codec)
     : context_(context),
       stream_(std::move(stream)),
       peer_(std::move(peer)),
@@ -46,13 +48,19 @@ PartSession::PartSession(net::any_io_executor executor, ServerContext& context,
       send_metrics_(stream_->deps.metrics.Stage("send")),
       timer_(executor),
       rate_(query.fps),
-      reason_(kServerStopping) {}
+      reason_(kServerStopping) {
+  if (PolicyFor(codec) == SlowConsumerPolicy::kSkipToKeyframe) gate_.emplace();
+}
 
 PartSession::~PartSession() {
   if (stats_) LogClientDisconnected(*stats_, kind_, reason_, bytes_);
 }
 
 void PartSession::StartParts() {
+  if (gate_) {
+    if (!SubscribeH264()) End("H.264 unavailable");
+    return;
+  }
   // HttpSession reserved the variant's place before the header went out
   // (VariantStreams::Reserve); this fails only if that took longer than
   // kReservationTimeout and the places filled meanwhile.
@@ -81,6 +89,31 @@ void PartSession::StartParts() {
   }
 }
 
+// The stream's access units, every one of them (the gate decides), and an
+// IDR asked for at once: the first picture then comes with the next frame
+// rather than at the next periodic IDR.
+bool PartSession::SubscribeH264() {
+  if (!stream_->h264_parts || stream_->deps.h264 == nullptr) return false;
+  feed_ = stream_->h264_parts;
+  h264_demand_.emplace(stream_->deps.h264->demand());
+  stats_ = stream_->clients.Add(peer_, path_);
+  stats_->SetKeyframeSkips(0, 0);
+  LogClientConnected(*stats_, kind_);
+  if (!HoldBackUnsent(Socket(), kNotSentLowWater)) {
+    spdlog::warn("client {}: TCP_NOTSENT_LOWAT unavailable; slow clients may lag", peer_);
+  }
+  feed_->Subscribe(weak_from_this());
+  RequestKeyframe(h264::KeyReason::kJoin);
+  gate_->MarkAsked();
+  return true;
+}
+
+void PartSession::RequestKeyframe(h264::KeyReason reason) {
+  if (stream_->deps.h264 != nullptr) {
+    stream_->deps.h264->keyframes().Request(reason, MonotonicMicros());
+  }
+}
+
 bool PartSession::OnPart(const StreamPartPtr& part) {
   if (ended()) return false;
   net::post(executor_, [self = shared_from_this(), part] { self->Offer(part); });
@@ -93,7 +126,9 @@ void PartSession::OnClosed() {
 }
 
 void PartSession::Offer(StreamPartPtr part) {
-  if (ended() || !part || !parts_.IsNew(part)) return;
+  if (ended() || !part) return;
+  if (gate_) return OfferAccessUnit(std::move(part));
+  if (!parts_.IsNew(part)) return;
   if (parts_.busy()) return parts_.Hold(std::move(part));  // skips an older one waiting
   const int64_t now = MonotonicMicros();
   if (!rate_.Due(now)) {
@@ -105,6 +140,26 @@ void PartSession::Offer(StreamPartPtr part) {
     return;
   }
   Write(std::move(part));
+}
+
+void PartSession::OfferAccessUnit(StreamPartPtr unit) {
+  if (const auto reason = gate_->Offer(std::move(unit))) RequestKeyframe(*reason);
+  // The gate's figures, as they change: the client's, and the stream's sum
+  // (which outlives the client).
+  const uint64_t skips = gate_->skips_to_key();
+  const uint64_t dropped = gate_->dropped();
+  if (skips != gate_skips_ || dropped != gate_dropped_) {
+    stream_->h264_skips_to_key.fetch_add(skips - gate_skips_, std::memory_order_relaxed);
+    stream_->h264_dropped.fetch_add(dropped - gate_dropped_, std::memory_order_relaxed);
+    gate_skips_ = skips;
+    gate_dropped_ = dropped;
+    stats_->SetKeyframeSkips(skips, dropped);
+  }
+  if (!parts_.busy()) SendNextAccessUnit();
+}
+
+void PartSession::SendNextAccessUnit() {
+  if (auto next = gate_->Next()) Write(std::move(*next));
 }
 
 void PartSession::Write(StreamPartPtr part) {
@@ -141,6 +196,7 @@ void PartSession::OnDrained(beast::error_code ec) {
   stats_->CountSent(now, skipped, part_bytes_);
   send_metrics_.Record(now, -1, static_cast<double>(now - capture_us) / 1000.0);
   if (skipped > 0) send_metrics_.CountSkipped(skipped);
+  if (gate_) return SendNextAccessUnit();
   Offer(parts_.TakePending());
 }
 
@@ -149,6 +205,7 @@ void PartSession::End(std::string reason) {
   reason_ = std::move(reason);
   // The part in flight stays: the transport's pending write still uses it.
   parts_.TakePending();
+  if (gate_) gate_->Clear();
   timer_.Close();
   CloseTransport();
 }

@@ -16,6 +16,12 @@
 //   its time waits as the pending one (newest-only still) until it is due;
 // - ends the session when one part takes longer than write_stall_timeout to
 //   be written and leave the socket.
+// An H.264 session (/ws/h264, /stream.h264) instead subscribes to the
+// stream's access units, holds the H.264 encoder's Demand, and follows "skip
+// to the next keyframe" (h264/keyframe_gate.h): it starts at an IDR, which it
+// asks for as it joins; a few access units may wait behind the one in
+// flight, and when the next finds no room it drops them all, asks for an IDR
+// and waits for it. It never sends a P-frame whose reference it skipped.
 //
 // Thread-safety: everything except OnPart runs on the session's strand (the
 // socket's executor). OnPart is called on the delivering thread; it only
@@ -25,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +39,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/error.hpp>
 
+#include "h264/keyframe_gate.h"
 #include "http/newest_only.h"
 #include "http/session.h"
 #include "http/stream_query.h"
@@ -51,10 +59,11 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
  protected:
   // `executor`: the transport's (the session's strand). `kind`, a string
   // literal, names the transport in logs ("mjpeg", "ws"). `path` is the
-  // target as ClientStats shows it (redacted).
+  // target as ClientStats shows it (redacted). `codec`: kH264 for the
+  // stream's H.264 access units (its query is then the default one).
   PartSession(boost::asio::any_io_executor executor, ServerContext& context,
               StreamContextPtr stream, std::string peer, std::string path, LeasePtr lease,
-              StreamQuery query, std::string_view kind);
+              StreamQuery query, std::string_view kind, encode::Codec codec = encode::Codec::kJpeg);
 
   // Registers the client, subscribes to its part stream and, if the current
   // part is fresh, sends it. Call once, on the strand, when the transport is
@@ -68,6 +77,9 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   // references; the last one destroys the session.
   void End(std::string reason);
   bool ended() const { return ended_.load(std::memory_order_relaxed); }
+  // H.264: asks the stream's encoder for an IDR (rate-limited there).
+  void RequestKeyframe(h264::KeyReason reason);
+  bool h264() const { return gate_.has_value(); }
 
   template <typename Derived>
   std::shared_ptr<Derived> SharedAs() {
@@ -86,7 +98,13 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   const std::string peer_;
 
  private:
+  static const encode::EncodedFrame& FrameOfPart(const StreamPartPtr& part) { return *part->frame; }
+  using Gate = h264::KeyframeGate<StreamPartPtr, &PartSession::FrameOfPart>;
+
+  bool SubscribeH264();
   void Offer(StreamPartPtr part);
+  void OfferAccessUnit(StreamPartPtr unit);
+  void SendNextAccessUnit();
   void Write(StreamPartPtr part);
   void OnDrained(boost::beast::error_code ec);
 
@@ -102,7 +120,11 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   std::atomic<bool> ended_{false};
   std::shared_ptr<PartStream> feed_;  // holds Demand or the variant
   std::shared_ptr<ClientStats> stats_;
-  NewestOnly<StreamPart, &StreamPart::index> parts_;
+  NewestOnly<StreamPart, &StreamPart::index> parts_;  // H.264: only the one in flight
+  std::optional<Gate> gate_;                          // H.264 only
+  std::optional<Demand::Hold> h264_demand_;           // H.264: the encoder runs for us
+  uint64_t gate_skips_ = 0;  // gate_'s figures already added to the stream's
+  uint64_t gate_dropped_ = 0;
   RateCap rate_;
   uint64_t bytes_ = 0;     // written since the response header, for the log
   size_t part_bytes_ = 0;  // written for the part in flight

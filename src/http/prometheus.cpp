@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -223,6 +224,42 @@ void WriteDetector(Exposition& out, const nlohmann::json& describe) {
              CountMember(*detection, "model_runs").value_or(0));
 }
 
+// The H.264 encoder and its viewers (describe's "h264"), and the WebRTC
+// peers (describe's "webrtc").
+void WriteH264(Exposition& out, const nlohmann::json& describe) {
+  if (const nlohmann::json* h264 = Member(describe, "h264"); h264 != nullptr) {
+    const auto counter = [&](const char* name, const char* key, const char* help) {
+      out.Family(name, "counter", help);
+      out.Sample(name, {}, CountMember(*h264, key).value_or(0));
+    };
+    counter("freshframe_h264_frames_total", "frames", "H.264 access units encoded.");
+    counter("freshframe_h264_keyframes_total", "keyframes", "H.264 IDRs encoded (all causes).");
+    counter("freshframe_h264_bytes_total", "bytes", "Bytes of H.264 access units encoded.");
+    counter("freshframe_h264_encoder_failures_total", "failures",
+            "Times the H.264 encoder failed and was made again.");
+    counter("freshframe_h264_skips_to_keyframe_total", "skips_to_key",
+            "Times an H.264 viewer fell behind, dropped what it had queued and waited for an IDR.");
+    counter("freshframe_h264_dropped_total", "dropped",
+            "H.264 access units viewers dropped (queued ones given up, P-frames while waiting).");
+    for (const auto& [family, key, help] :
+         {std::tuple{"freshframe_h264_idr_requests_total", "idr_requested",
+                     "Requests for an H.264 IDR, by reason (coalesced and rate-limited)."},
+          std::tuple{"freshframe_h264_idr_forced_total", "idr_forced",
+                     "IDRs the H.264 encoder forced, by the reason that asked first."}}) {
+      const nlohmann::json* reasons = Member(*h264, key);
+      if (reasons == nullptr || !reasons->is_object()) continue;
+      out.Family(family, "counter", help);
+      for (const auto& [reason, n] : reasons->items()) {
+        out.Sample(family, {{"reason", reason}}, n.is_number() ? n.get<double>() : 0.0);
+      }
+    }
+  }
+  if (const nlohmann::json* webrtc = Member(describe, "webrtc"); webrtc != nullptr) {
+    out.Family("freshframe_webrtc_peers", "gauge", "WebRTC (WHEP) viewers connected now.");
+    out.Sample("freshframe_webrtc_peers", {}, CountMember(*webrtc, "peers").value_or(0));
+  }
+}
+
 // The live settings (describe's "config", GET /api/config's object).
 void WriteConfig(Exposition& out, const nlohmann::json& describe) {
   const nlohmann::json* config = Member(describe, "config");
@@ -299,6 +336,7 @@ std::string RenderPrometheus(const std::vector<StreamFigures>& streams, int64_t 
     WriteClients(out, stream.clients);
     WriteStages(out, stream.metrics);
     WriteDetector(out, stream.describe);
+    WriteH264(out, stream.describe);
     WriteConfig(out, stream.describe);
   }
   return out.Take();

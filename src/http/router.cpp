@@ -6,6 +6,9 @@ namespace freshframe::http {
 namespace {
 
 constexpr std::string_view kConfigAllow = "GET, HEAD, POST";
+constexpr std::string_view kWhepAllow = "POST";
+constexpr std::string_view kWhepSessionAllow = "DELETE";
+constexpr std::string_view kWhepPrefix = "/whep/";
 
 std::string_view PathOf(std::string_view target) {
   return target.substr(0, target.find_first_of("?#"));
@@ -43,7 +46,19 @@ RouteResult ForMethod(std::string_view method, Route route) {
   if (route == Route::kNotFound) return {route, false, route};
   // A WebSocket handshake must be a GET; any other method is a bad handshake
   // (400), which the WebSocket handler answers.
-  if (route == Route::kWebSocket) return {route, method == "HEAD", route};
+  if (route == Route::kWebSocket || route == Route::kH264WebSocket) {
+    return {route, method == "HEAD", route};
+  }
+  // WHEP (draft-ietf-wish-whep): POST an offer; DELETE the session it made.
+  // PATCH (trickle ICE) is not supported: 405, as the draft allows.
+  if (route == Route::kWhep) {
+    if (method == "POST") return {route, false, route, kWhepAllow};
+    return {Route::kMethodNotAllowed, false, route, kWhepAllow};
+  }
+  if (route == Route::kWhepSession) {
+    if (method == "DELETE") return {route, false, route, kWhepSessionAllow};
+    return {Route::kMethodNotAllowed, false, route, kWhepSessionAllow};
+  }
   if (method == "GET") return {route, false, route};
   if (method == "HEAD") return {route, true, route};
   // The only route that changes anything; every other one is read-only.
@@ -87,6 +102,7 @@ RouteResult Classify(std::string_view method, std::string_view target) {
   if (target.empty() || target.front() != '/') return {Route::kBadRequest, false};
   std::string_view path = PathOf(target);
   std::string_view stream_name;
+  std::string_view whep_id;
   long stream_index = -1;
   const bool prefixed = path.substr(0, kStreamsPrefix.size()) == kStreamsPrefix;
   if (prefixed) {
@@ -139,6 +155,20 @@ RouteResult Classify(std::string_view method, std::string_view target) {
     route = Route::kConfig;
   } else if (path == "/api/streams") {
     route = Route::kStreams;
+  } else if (path == "/stream.h264") {
+    route = Route::kH264Stream;
+  } else if (path == "/ws/h264") {
+    route = Route::kH264WebSocket;
+  } else if (path == "/whep") {
+    route = Route::kWhep;
+  } else if (path.substr(0, kWhepPrefix.size()) == kWhepPrefix) {
+    whep_id = path.substr(kWhepPrefix.size());
+    const bool valid = !whep_id.empty() && whep_id.size() <= kMaxWhepId &&
+                       std::all_of(whep_id.begin(), whep_id.end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+    route = valid ? Route::kWhepSession : Route::kNotFound;
+    if (!valid) whep_id = {};
   }
   const bool server_wide =
       route == Route::kHealth || route == Route::kMetrics || route == Route::kStreams;
@@ -146,10 +176,15 @@ RouteResult Classify(std::string_view method, std::string_view target) {
   RouteResult result = ForMethod(method, route);
   result.stream_name = stream_name;
   result.stream_index = stream_index;
+  result.whep_id = whep_id;
   return result;
 }
 
-size_t BodyLimit(Route route) { return route == Route::kConfigUpdate ? kConfigBodyLimit : 0; }
+size_t BodyLimit(Route route) {
+  if (route == Route::kConfigUpdate) return kConfigBodyLimit;
+  if (route == Route::kWhep) return kWhepBodyLimit;
+  return 0;
+}
 
 std::string_view RouteName(Route route) {
   switch (route) {
@@ -181,6 +216,14 @@ std::string_view RouteName(Route route) {
       return "streams";
     case Route::kAddSlash:
       return "add-slash";
+    case Route::kH264Stream:
+      return "stream-h264";
+    case Route::kH264WebSocket:
+      return "websocket-h264";
+    case Route::kWhep:
+      return "whep";
+    case Route::kWhepSession:
+      return "whep-session";
     case Route::kNotFound:
       return "not-found";
     case Route::kMethodNotAllowed:

@@ -22,7 +22,11 @@ enum class Route {
   kConfig,        // GET /api/config: the live settings
   kConfigUpdate,  // POST /api/config: change them
   kStreams,       // GET /api/streams: every stream the server serves
-  kAddSlash,      // /streams/NAME without the slash: 301 to /streams/NAME/
+  kH264Stream,    // GET /stream.h264: the Annex-B elementary stream
+  kH264WebSocket,  // GET /ws/h264: H.264 access units as WebSocket messages (as kWebSocket)
+  kWhep,           // POST /whep: a WebRTC offer (WHEP)
+  kWhepSession,    // DELETE /whep/ID: end that WebRTC session (PATCH: 405)
+  kAddSlash,       // /streams/NAME without the slash: 301 to /streams/NAME/
   kNotFound,
   kMethodNotAllowed,
   kBadRequest,
@@ -40,6 +44,8 @@ struct RouteResult {
   // the first stream), or the N of /?action=stream_N / snapshot_N (-1: none).
   std::string_view stream_name = {};
   long stream_index = -1;
+  // The ID of /whep/ID (kWhepSession).
+  std::string_view whep_id = {};
 };
 
 // Stream names: 1..64 of [A-Za-z0-9_-], so that /streams/NAME/ needs no
@@ -49,6 +55,10 @@ bool IsStreamName(std::string_view name);
 
 // POST /api/config's body: a handful of keys; nothing legitimate comes near.
 inline constexpr size_t kConfigBodyLimit = 4096;
+// POST /whep's SDP offer: a browser's is 4-12 KB (every codec it has).
+inline constexpr size_t kWhepBodyLimit = 64 * 1024;
+// /whep/ID: the IDs the webrtc module hands out (128-bit hex) and a margin.
+inline constexpr size_t kMaxWhepId = 64;
 
 // The largest request body the route accepts (413 beyond); 0: the server's
 // general limit.
@@ -57,7 +67,8 @@ size_t BodyLimit(Route route);
 // `method` as sent ("GET"), `target` the request-target ("/x?y=z"; the
 // absolute form "http://host/x" is accepted too). Under /streams/NAME/ the
 // per-stream routes are those of "/" (the page, stream.mjpg, snapshot.jpg,
-// ws/stream, api/stats, api/detections, api/events, api/config, api/clock);
+// ws/stream, stream.h264, ws/h264, whep, api/stats, api/detections,
+// api/events, api/config, api/clock);
 // the server-wide ones (/healthz, /metrics, /api/streams) are not.
 RouteResult Classify(std::string_view method, std::string_view target);
 

@@ -84,12 +84,47 @@ TEST(RouterTest, ConfigTakesPostAndNothingElseDoes) {
   EXPECT_EQ(RouteName(Route::kConfigUpdate), "config-update");
 }
 
-TEST(RouterTest, OnlyConfigUpdatesHaveTheirOwnBodyLimit) {
+TEST(RouterTest, ConfigUpdatesAndWhepOffersHaveTheirOwnBodyLimits) {
   EXPECT_EQ(BodyLimit(Classify("POST", "/api/config").route), kConfigBodyLimit);
   EXPECT_EQ(kConfigBodyLimit, 4096U);
   EXPECT_EQ(BodyLimit(Classify("GET", "/api/config").route), 0U);
   EXPECT_EQ(BodyLimit(Classify("POST", "/api/stats").route), 0U);
   EXPECT_EQ(BodyLimit(Classify("GET", "/stream.mjpg").route), 0U);
+}
+
+TEST(RouterTest, H264Routes) {
+  EXPECT_EQ(Classify("GET", "/stream.h264").route, Route::kH264Stream);
+  EXPECT_TRUE(Classify("HEAD", "/stream.h264").head);
+  EXPECT_EQ(Classify("POST", "/stream.h264").route, Route::kMethodNotAllowed);
+  // As /ws/stream: any method goes to the handshake, which refuses it.
+  EXPECT_EQ(Classify("GET", "/ws/h264").route, Route::kH264WebSocket);
+  EXPECT_EQ(Classify("POST", "/ws/h264").route, Route::kH264WebSocket);
+  const RouteResult prefixed = Classify("GET", "/streams/cam1/ws/h264");
+  EXPECT_EQ(prefixed.route, Route::kH264WebSocket);
+  EXPECT_EQ(prefixed.stream_name, "cam1");
+  EXPECT_EQ(RouteName(Route::kH264Stream), "stream-h264");
+  EXPECT_EQ(RouteName(Route::kH264WebSocket), "websocket-h264");
+}
+
+TEST(RouterTest, WhepTakesPostAndItsSessionsDelete) {
+  EXPECT_EQ(Classify("POST", "/whep").route, Route::kWhep);
+  const RouteResult get = Classify("GET", "/whep");
+  EXPECT_EQ(get.route, Route::kMethodNotAllowed);
+  EXPECT_EQ(get.allow, "POST");
+  const RouteResult end = Classify("DELETE", "/streams/cam1/whep/0123abcd");
+  EXPECT_EQ(end.route, Route::kWhepSession);
+  EXPECT_EQ(end.stream_name, "cam1");
+  EXPECT_EQ(end.whep_id, "0123abcd");
+  // No trickle ICE: PATCH is refused with Allow: DELETE, as the draft allows.
+  const RouteResult patch = Classify("PATCH", "/whep/0123abcd");
+  EXPECT_EQ(patch.route, Route::kMethodNotAllowed);
+  EXPECT_EQ(patch.allow, "DELETE");
+  EXPECT_EQ(Classify("DELETE", "/whep/").route, Route::kNotFound);
+  EXPECT_EQ(Classify("DELETE", "/whep/ABC").route, Route::kNotFound);
+  EXPECT_EQ(Classify("DELETE", "/whep/../x").route, Route::kNotFound);
+  EXPECT_EQ(Classify("DELETE", "/whep/" + std::string(kMaxWhepId + 1, 'a')).route,
+            Route::kNotFound);
+  EXPECT_EQ(BodyLimit(Route::kWhep), kWhepBodyLimit);
 }
 
 TEST(RouterTest, MjpgStreamerCompatibleActions) {

@@ -174,6 +174,7 @@ void Server::Stop() {
   // more; then MJPEG, WebSocket and SSE sessions alike end with the
   // io_context.
   for (const auto& stream : impl_->streams.All()) stream->Close();
+  impl_->context.life->End();  // WebRTC answers still to come post nothing
   impl_->io->stop();
   for (auto& thread : impl_->threads) thread.join();
   impl_->threads.clear();

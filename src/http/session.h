@@ -10,13 +10,16 @@
 // config_routes.cpp, which any session thread may call.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -46,17 +49,28 @@ struct StreamContext {
   EventStream events;
   VariantStreams variants;
   ClientRegistry clients;
+  // The H.264 access units of deps.h264, in order, for /ws/h264 and
+  // /stream.h264 (null without deps.h264); fed by the encoder's thread from
+  // Start to Close.
+  std::shared_ptr<PartStream> h264_parts;
+  // Summed over every H.264 viewer since start, those gone included
+  // (relaxed: statistics), for /metrics.
+  std::atomic<uint64_t> h264_skips_to_key{0};
+  std::atomic<uint64_t> h264_dropped{0};
 
   bool SourceLive() const { return !deps.source_live || deps.source_live(); }
   SourceFormat Source() const { return deps.source_format ? deps.source_format() : SourceFormat{}; }
   // deps.describe's object, or an empty one, with the live settings
   // (AddLiveConfig).
   nlohmann::json Describe() const;
-  // Starts the fan-out and event threads.
+  // Starts the fan-out and event threads, and takes the H.264 access units.
   void Start();
   // Stops them and ends every session of the stream: streaming sessions end
   // (PartSubscriber/EventSubscriber::OnClosed), a waiting snapshot gets 503.
   void Close();
+
+ private:
+  std::shared_ptr<void> h264_subscription_;
 };
 using StreamContextPtr = std::shared_ptr<StreamContext>;
 
@@ -80,6 +94,27 @@ class StreamRegistry {
   std::vector<StreamContextPtr> streams_;
 };
 
+// Whether the server still runs, for threads it does not own that answer
+// its sessions later (the WebRTC peers' answers to WHEP offers): they post
+// to a session's strand only through Post, which does nothing once End has
+// been called (Server::Stop, before the I/O context goes).
+class ServerLife {
+ public:
+  template <typename Handler>
+  void Post(const boost::asio::any_io_executor& executor, Handler handler) {
+    std::lock_guard lock(mutex_);
+    if (running_) boost::asio::post(executor, std::move(handler));
+  }
+  void End() {
+    std::lock_guard lock(mutex_);
+    running_ = false;
+  }
+
+ private:
+  std::mutex mutex_;
+  bool running_ = true;
+};
+
 // What every session needs from the server; owned by Server::Impl and alive
 // until every session is gone (sessions end before the Impl is destroyed).
 struct ServerContext {
@@ -87,6 +122,7 @@ struct ServerContext {
   StreamRegistry& streams;
   int64_t started_us;
   Admission& admission;
+  std::shared_ptr<ServerLife> life = std::make_shared<ServerLife>();
 };
 
 // An answer with a JSON body.
@@ -129,13 +165,32 @@ void StartSseSession(boost::beast::tcp_stream stream, ServerContext& context,
 
 using WsRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
-// Takes over a connection whose WebSocket upgrade request (GET /ws/stream)
-// has been read, with `query` checked: answers the handshake (101, or 400 /
-// 426 for an invalid one) and then sends frames as binary messages. `lease`
-// and `path` as for StartMjpegSession.
+// Takes over a connection whose WebSocket upgrade request (GET /ws/stream,
+// or /ws/h264 with `codec` kH264) has been read, with `query` checked:
+// answers the handshake (101, or 400 / 426 for an invalid one) and then
+// sends frames (or access units) as binary messages. `lease` and `path` as
+// for StartMjpegSession.
 void StartWsSession(boost::beast::tcp_stream stream, ServerContext& context,
                     StreamContextPtr target, std::string peer, std::string path, LeasePtr lease,
-                    StreamQuery query, WsRequest request);
+                    StreamQuery query, WsRequest request,
+                    encode::Codec codec = encode::Codec::kJpeg);
+
+// Takes over a connection whose GET /stream.h264 response headers have been
+// sent (target->deps.h264 is not null): the Annex-B access units, from an
+// IDR on, skipping to the next IDR when the client is slow. As
+// StartMjpegSession otherwise.
+void StartH264Session(boost::beast::tcp_stream stream, ServerContext& context,
+                      StreamContextPtr target, std::string peer, std::string path, LeasePtr lease);
+
+// Takes over a connection that sent POST /whep with an SDP offer (the
+// streaming place taken): hands the offer to target->deps.whep, waits for
+// the answer (at most kWhepAnswerTimeout) and sends it: 201 with the SDP
+// answer, Location PREFIX + "whep/ID" and ETag, or the error; then closes the
+// connection. `lease` goes with the peer, which holds it (and so its places
+// in the limits) for as long as it lives.
+void StartWhepExchange(boost::beast::tcp_stream stream, ServerContext& context,
+                       StreamContextPtr target, std::string peer, LeasePtr lease, std::string offer,
+                       std::string prefix, std::string allow_origin);
 
 std::string PeerName(const boost::asio::ip::tcp::socket& socket);
 

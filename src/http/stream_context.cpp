@@ -1,6 +1,7 @@
 // The per-stream serving state and the registry of streams (session.h).
 #include <algorithm>
 
+#include "h264/h264.h"
 #include "http/session.h"
 
 namespace freshframe::http {
@@ -10,11 +11,18 @@ StreamContext::StreamContext(std::string stream_name, ServerDeps stream_deps)
       deps(std::move(stream_deps)),
       fanout(deps.frames),
       events(deps.detections),
-      variants(deps.variants, fanout, deps.demand) {}
+      variants(deps.variants, fanout, deps.demand),
+      h264_parts(deps.h264 != nullptr ? std::make_shared<PartStream>() : nullptr) {}
 
 void StreamContext::Start() {
   fanout.Start();
   events.Start();
+  if (deps.h264 != nullptr) {
+    // Every access unit, none skipped: a viewer's KeyframeGate decides what
+    // it can use. Deliver only posts to the sessions' strands.
+    h264_subscription_ = deps.h264->Subscribe(
+        [parts = h264_parts](const encode::EncodedFramePtr& unit) { parts->Deliver(unit); });
+  }
 }
 
 void StreamContext::Close() {
@@ -22,7 +30,9 @@ void StreamContext::Close() {
   // to end; then every session is told (OnClosed), including the variants'.
   fanout.Stop();
   events.Stop();
+  h264_subscription_.reset();  // the encoder's thread delivers nothing after this
   variants.Close();
+  if (h264_parts) h264_parts->Close();
   fanout.Close();
   events.Close();
 }

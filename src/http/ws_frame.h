@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "encode/encode.h"
 
@@ -38,6 +39,17 @@ inline constexpr size_t kWsHeaderSize = 32;
 inline constexpr uint16_t kWsVersion = 1;
 using WsHeader = std::array<unsigned char, kWsHeaderSize>;
 
+// GET /ws/h264's messages have the same header with magic "FFH4", the
+// access unit's sequence number (EncodedFrame::sequence) at offset 8, and at
+// offset 28 a flags byte: bit 0 set for a keyframe (an IDR, SPS/PPS before
+// it). The payload is the access unit in Annex B.
+inline constexpr char kWsJpegMagic[] = "FFWS";
+inline constexpr char kWsH264Magic[] = "FFH4";
+inline constexpr unsigned char kWsFlagKeyframe = 1;
+// What a /ws/h264 client sends (a text message) to ask for an IDR.
+inline constexpr std::string_view kWsKeyRequest = "key";
+
+// The header for `frame`, by its codec.
 WsHeader MakeWsHeader(const encode::EncodedFrame& frame);
 
 struct WsHeaderFields {
@@ -47,6 +59,8 @@ struct WsHeaderFields {
   uint64_t capture_us = 0;
   uint16_t width = 0;
   uint16_t height = 0;
+  encode::Codec codec = encode::Codec::kJpeg;  // by the magic
+  bool keyframe = true;                        // always for JPEG
 };
 
 // The header at the start of a message, or nullopt if the message is shorter

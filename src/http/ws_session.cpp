@@ -1,10 +1,14 @@
 // The WebSocket session of GET /ws/stream: one binary message per frame (a
 // 32-byte header, then the JPEG; ws_frame.h, docs/websocket.md), newest-only
 // with at most one message in flight, like the MJPEG stream (part_session.h).
+// GET /ws/h264 is the same session over the H.264 access units (header
+// "FFH4"), skipping to the next keyframe when slow; its client may send the
+// text message "key" to ask for an IDR.
 #include <array>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
 
@@ -28,9 +32,10 @@ class WsSession final : public PartSession {
  public:
   WsSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
             std::string peer, std::string path, LeasePtr lease, StreamQuery query,
-            WsRequest request)
+            WsRequest request, encode::Codec codec)
       : PartSession(stream.get_executor(), context, std::move(target), std::move(peer),
-                    std::move(path), std::move(lease), query, "ws"),
+                    std::move(path), std::move(lease), query,
+                    codec == encode::Codec::kH264 ? "ws-h264" : "ws", codec),
         ws_(std::move(stream)),
         request_(std::move(request)) {}
 
@@ -74,7 +79,13 @@ class WsSession final : public PartSession {
     if (ended()) return;
     if (ec == websocket::error::closed) return End(std::string(kPeerClosed));
     if (ec) return End(DisconnectReason(ec));
-    incoming_.clear();  // a data message from the client means nothing here
+    // The only message that means anything: an H.264 client's key request
+    // (rate-limited by the encoder's KeyframeRequests, so a flood costs
+    // nothing more). Anything else is read and dropped.
+    if (h264() && ws_.got_text() && beast::buffers_to_string(incoming_.data()) == kWsKeyRequest) {
+      RequestKeyframe(h264::KeyReason::kClient);
+    }
+    incoming_.clear();
     DoRead();
   }
 
@@ -108,9 +119,9 @@ class WsSession final : public PartSession {
 
 void StartWsSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
                     std::string peer, std::string path, LeasePtr lease, StreamQuery query,
-                    WsRequest request) {
+                    WsRequest request, encode::Codec codec) {
   std::make_shared<WsSession>(std::move(stream), context, std::move(target), std::move(peer),
-                              std::move(path), std::move(lease), query, std::move(request))
+                              std::move(path), std::move(lease), query, std::move(request), codec)
       ->Start();
 }
 

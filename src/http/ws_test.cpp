@@ -334,15 +334,18 @@ TEST_F(WsTest, BadHandshakesAreRefusedAndTheServerKeepsServing) {
       "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
   // Not an upgrade at all: 426 and the Upgrade header.
-  const std::string plain = RawRequest(port(), "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string plain =
+      RawRequest(port(), "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(StatusOf(plain), 426) << plain;
   EXPECT_NE(plain.find("Upgrade: websocket"), std::string::npos);
-  EXPECT_EQ(StatusOf(RawRequest(port(), "HEAD /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")), 426);
+  EXPECT_EQ(StatusOf(RawRequest(port(), "HEAD /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")),
+            426);
   // Malformed handshakes: Beast answers 400 (426 for a wrong version).
-  EXPECT_EQ(StatusOf(RawRequest(port(),
-                                "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")),
-            400);  // no Sec-WebSocket-Key
+  EXPECT_EQ(
+      StatusOf(RawRequest(port(),
+                          "GET /ws/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")),
+      400);  // no Sec-WebSocket-Key
   EXPECT_EQ(StatusOf(RawRequest(port(), "GET /ws/stream HTTP/1.1\r\n" + upgrade + "\r\n")),
             400);  // no Sec-WebSocket-Version
   EXPECT_EQ(StatusOf(RawRequest(port(), "GET /ws/stream HTTP/1.1\r\n" + upgrade +
@@ -532,6 +535,29 @@ TEST(WsFrameTest, HeaderRoundTrips) {
   WsHeader bad = header;
   bad[0] = 'X';
   EXPECT_FALSE(ParseWsHeader(bad.data(), bad.size()).has_value());
+}
+
+TEST(WsFrameTest, H264HeaderCarriesTheAccessUnitNumberAndTheKeyframeFlag) {
+  encode::EncodedFrame frame;
+  frame.codec = encode::Codec::kH264;
+  frame.meta.sequence = 77;  // the camera frame's number: not what an H.264 reader needs
+  frame.sequence = 5;
+  frame.keyframe = true;
+  frame.meta.stamps.capture_us = 42;
+  const WsHeader key = MakeWsHeader(frame);
+  EXPECT_EQ(std::string(key.begin(), key.begin() + 4), "FFH4");
+  EXPECT_EQ(key[28], kWsFlagKeyframe);
+  auto fields = ParseWsHeader(key.data(), key.size());
+  ASSERT_TRUE(fields.has_value());
+  EXPECT_EQ(fields->codec, encode::Codec::kH264);
+  EXPECT_EQ(fields->sequence, 5U);
+  EXPECT_TRUE(fields->keyframe);
+  frame.keyframe = false;
+  const WsHeader delta = MakeWsHeader(frame);
+  EXPECT_EQ(delta[28], 0);
+  fields = ParseWsHeader(delta.data(), delta.size());
+  ASSERT_TRUE(fields.has_value());
+  EXPECT_FALSE(fields->keyframe);
 }
 
 }  // namespace
