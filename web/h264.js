@@ -118,40 +118,27 @@
   DecodeGate.prototype.restart = function () { this.needKey = true; this.lastSequence = null; };
 
   // The view shown when the user has not chosen one, or the one chosen when
-  // this browser cannot show it, and why. env: {secure, webCodecs, webRtc,
-  // chosen}. Returns {kind, why} (why is "" when nothing needs saying).
+  // it cannot be shown, and why. env: {secure, webCodecs, webRtc, chosen,
+  // serverLacks: {h264, webrtc}: the server's reason, once it refused}.
+  // Returns {kind, why} (why is "" when nothing needs saying).
   var NAMES = { mjpeg: "MJPEG", ws: "JPEG over WebSocket", h264: "H.264 (WebCodecs)", webrtc: "WebRTC" };
-  function chooseView(env) {
-    var h264 = !!env.webCodecs && !!env.secure, rtc = !!env.webRtc;
-    function missing(kind) {
-      // A browser hides VideoDecoder outside a secure context: there, the
-      // context is the reason whether or not it has WebCodecs at all.
-      if (kind === "h264") return env.secure ? "this browser has no WebCodecs" : "WebCodecs needs HTTPS or localhost";
-      return "this browser has no WebRTC";
-    }
-    function fallback(reason) {
-      var kind = h264 ? "h264" : rtc ? "webrtc" : "mjpeg";
-      return { kind: kind, why: reason + ": showing " + NAMES[kind] };
-    }
-    var chosen = env.chosen;
-    if (chosen && NAMES[chosen]) {
-      if (chosen === "h264" && !h264) return fallback(missing("h264"));
-      if (chosen === "webrtc" && !rtc) return fallback(missing("webrtc"));
-      return { kind: chosen, why: "" };
-    }
-    if (h264) return { kind: "h264", why: "" };
-    if (rtc) return { kind: "webrtc", why: missing("h264") + ": showing WebRTC" };
-    return { kind: "mjpeg", why: missing("h264") + " and this browser has no WebRTC: showing MJPEG" };
-  }
-  // Which views this browser can show: {kind: "" or why not}.
   function unavailable(env) {
-    var h264 = chooseView({ secure: env.secure, webCodecs: env.webCodecs, webRtc: env.webRtc, chosen: "h264" });
-    var rtc = chooseView({ secure: env.secure, webCodecs: env.webCodecs, webRtc: env.webRtc, chosen: "webrtc" });
-    return {
-      mjpeg: "", ws: "",
-      h264: h264.kind === "h264" ? "" : h264.why.split(":")[0],
-      webrtc: rtc.kind === "webrtc" ? "" : rtc.why.split(":")[0]
-    };
+    var lacks = env.serverLacks || {};
+    // A browser hides VideoDecoder outside a secure context: there, the
+    // context is the reason whether or not it has WebCodecs at all.
+    var h264 = !env.secure ? "WebCodecs needs HTTPS or localhost"
+      : !env.webCodecs ? "this browser has no WebCodecs" : lacks.h264 || "";
+    var webrtc = !env.webRtc ? "this browser has no WebRTC" : lacks.webrtc || "";
+    return { mjpeg: "", ws: "", h264: h264, webrtc: webrtc };
+  }
+  function chooseView(env) {
+    var not = unavailable(env), chosen = env.chosen;
+    if (chosen && NAMES[chosen] && !not[chosen]) return { kind: chosen, why: "" };
+    var order = ["h264", "webrtc", "mjpeg"].filter(function (k) { return k !== chosen && !not[k]; });
+    var kind = order[0];
+    var reasons = chosen && NAMES[chosen] ? [not[chosen]]
+      : ["h264", "webrtc"].slice(0, ["h264", "webrtc", "mjpeg"].indexOf(kind)).map(function (k) { return not[k]; });
+    return { kind: kind, why: reasons.length ? reasons.join(" and ") + ": showing " + NAMES[kind] : "" };
   }
 
   // Bytes received so far, sampled now and then: kbit/s over the samples of

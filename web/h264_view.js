@@ -28,7 +28,8 @@
     var ws = new WebSocket(root.FF.wsUrl(this.authed("ws/h264")));
     ws.binaryType = "arraybuffer";
     this.gate.restart();
-    ws.onopen = function () { self.backoff.reset(); };
+    var opened = false;
+    ws.onopen = function () { opened = true; self.backoff.reset(); };
     ws.onmessage = function (event) {
       if (ws !== self.ws || !(event.data instanceof ArrayBuffer)) return;
       self.received++;
@@ -39,9 +40,24 @@
     ws.onclose = function () {
       if (ws !== self.ws) return;
       self.ws = null;
-      if (self.running) self.backoff.schedule(function () { self.connect(); }, self.say);
+      if (!self.running) return;
+      self.backoff.schedule(function () { self.connect(); }, self.say);
+      // A WebSocket that never opened hides the HTTP status: ask for it,
+      // since a server without H.264 answers 404 (and a live one 426).
+      if (!opened) self.probe();
     };
     this.ws = ws;
+  };
+  H264View.prototype.probe = function () {
+    var self = this;
+    fetch(this.authed("ws/h264"), { cache: "no-store" }).then(function (r) {
+      if (r.status !== 404 || !self.running) return;
+      return r.text().then(function (body) {
+        var reason = "the server has no H.264";
+        try { reason = JSON.parse(body).error || reason; } catch (e) { /* not JSON */ }
+        if (self.onUnavailable) { self.backoff.cancel(); self.onUnavailable(reason); }
+      });
+    }).catch(function () { /* the server is down: the backoff retries */ });
   };
   H264View.prototype.askKey = function () {
     if (this.ws && this.ws.readyState === 1) this.ws.send("key");

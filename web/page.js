@@ -98,10 +98,11 @@
     webrtc: "<video>, H.264 over WebRTC (WHEP)"
   };
   // What this browser can show: WebCodecs exists only in a secure context
-  // (HTTPS, localhost); WebRTC everywhere.
+  // (HTTPS, localhost); WebRTC everywhere. serverLacks: views the server
+  // refused (a build or machine without them), with its reason.
   var ENV = { secure: !!window.isSecureContext, webCodecs: typeof window.VideoDecoder === "function",
-    webRtc: typeof window.RTCPeerConnection === "function" };
-  var UNAVAILABLE = FF.h264.unavailable(ENV);
+    webRtc: typeof window.RTCPeerConnection === "function", serverLacks: {} };
+  var chosenView = null;
   var STORE = "freshframe.view";
   function storedView() { try { return localStorage.getItem(STORE); } catch (e) { return null; } }
   var bitrate = new FF.h264.Bitrate(2000);
@@ -114,8 +115,9 @@
   // browser), kept in the URL and localStorage; null: the best this browser
   // has. A choice it cannot show falls back, and the page says why.
   function setView(chosen, remember) {
+    chosenView = views[chosen] ? chosen : null;
     var pick = FF.h264.chooseView({ secure: ENV.secure, webCodecs: ENV.webCodecs, webRtc: ENV.webRtc,
-      chosen: views[chosen] ? chosen : null });
+      serverLacks: ENV.serverLacks, chosen: chosenView });
     var kind = pick.kind;
     var why = $("view-why");
     why.textContent = pick.why; why.hidden = !pick.why;
@@ -135,11 +137,20 @@
     Object.keys(views).forEach(function (k) { $("view-" + k).setAttribute("aria-pressed", String(k === kind)); });
     view.start();
   }
+  function disableButtons() {
+    var not = FF.h264.unavailable(ENV);
+    Object.keys(views).forEach(function (k) { if (not[k]) { $("view-" + k).disabled = true; $("view-" + k).title = not[k]; } });
+  }
   Object.keys(views).forEach(function (k) {
-    var button = $("view-" + k);
-    if (UNAVAILABLE[k]) { button.disabled = true; button.title = UNAVAILABLE[k]; }
-    button.addEventListener("click", function () { setView(k, true); });
+    $("view-" + k).addEventListener("click", function () { setView(k, true); });
+    // The server has no such endpoint: show the next best view, and why.
+    views[k].onUnavailable = function (reason) {
+      ENV.serverLacks[k] = reason;
+      disableButtons();
+      if (view === views[k]) setView(chosenView, false);
+    };
   });
+  disableButtons();
   // A WHEP session ends with the page (DELETE); the others end with their sockets.
   window.addEventListener("pagehide", function () { if (view) view.stop(); });
   window.addEventListener("pageshow", function (e) { if (e.persisted && view) view.start(); });

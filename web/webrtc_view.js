@@ -74,6 +74,13 @@
       return fetch(whep, { method: "POST", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp, cache: "no-store" });
     }).then(function (response) {
       return response.text().then(function (body) {
+        if ((response.status === 404 || response.status === 501) && self.onUnavailable && current()) {
+          var reason = "the server has no WebRTC";
+          try { reason = JSON.parse(body).error || reason; } catch (e) { if (body) reason = body.trim().split("\n")[0]; }
+          self.teardown();
+          self.onUnavailable(reason);
+          throw null;
+        }
         if (response.status !== 201) {
           throw new Error("whep: HTTP " + response.status + (body ? " " + body.trim().split("\n")[0] : ""));
         }

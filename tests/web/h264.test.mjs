@@ -239,6 +239,15 @@ test("view choice: WebCodecs where it exists (secure context), else WebRTC, else
   assert.deepEqual(choose({ secure: true, webCodecs: true, webRtc: false, chosen: "webrtc" }),
     { kind: "h264", why: "this browser has no WebRTC: showing H.264 (WebCodecs)" });
   assert.deepEqual(choose({ ...chromeLocal, chosen: "nonsense" }), { kind: "h264", why: "" }, "an unknown ?view= is no choice");
+  // A server without an endpoint (it answered 404): the next best, with its reason.
+  const noRtc = { webrtc: "WebRTC is not available on this server" };
+  assert.deepEqual(choose({ ...chromeLan, serverLacks: noRtc }),
+    { kind: "mjpeg", why: "WebCodecs needs HTTPS or localhost and WebRTC is not available on this server: showing MJPEG" });
+  assert.deepEqual(choose({ ...chromeLan, serverLacks: noRtc, chosen: "webrtc" }),
+    { kind: "mjpeg", why: "WebRTC is not available on this server: showing MJPEG" });
+  assert.deepEqual(choose({ ...chromeLocal, serverLacks: { h264: "no H.264 here" } }),
+    { kind: "webrtc", why: "no H.264 here: showing WebRTC" });
+  assert.deepEqual(choose({ ...chromeLocal, serverLacks: { h264: "no H.264 here" }, chosen: "ws" }), { kind: "ws", why: "" });
   assert.deepEqual({ ...h264.unavailable(chromeLan) }, { mjpeg: "", ws: "", h264: "WebCodecs needs HTTPS or localhost", webrtc: "" });
   assert.deepEqual({ ...h264.unavailable(chromeLocal) }, { mjpeg: "", ws: "", h264: "", webrtc: "" });
 });
@@ -322,4 +331,34 @@ test("WebRTC view: a refused offer says why and retries later, without a session
   view.stop();
   assert.equal(view.backoff.timer, null);
   assert.deepEqual(f.log.fetches.map((x) => x.method), ["POST"]);
+});
+
+test("WebRTC view: a server without WHEP (404) is reported as unavailable, not retried", async () => {
+  const f = rtcFakes(() => ({ status: 404, text: async () => '{"error":"WebRTC is not available on this server"}', headers: { get: () => null } }));
+  const FF = load(f.globals, "view.js", "webrtc_view.js");
+  const view = new FF.WebRtcView(f.video, (u) => u, () => {});
+  const reasons = [];
+  view.onUnavailable = (r) => reasons.push(r);
+  view.start();
+  await settle();
+  assert.deepEqual(reasons, ["WebRTC is not available on this server"]);
+  assert.equal(view.backoff.timer, null, "no retry");
+  assert.equal(f.log.pcs[0].closed, true);
+});
+
+test("H.264 view: a socket that never opens is probed; a 404 reports the view unavailable, anything else retries", async () => {
+  for (const [status, expect] of [[404, ["no H.264 in this build"]], [426, []]]) {
+    const f = fakes();
+    f.globals.fetch = async (url) => ({ status, text: async () => '{"error":"no H.264 in this build"}', url });
+    const FF = load(f.globals, "view.js", "h264.js", "h264_view.js");
+    const view = new FF.H264View(f.canvas, (u) => u, () => {});
+    const reasons = [];
+    view.onUnavailable = (r) => reasons.push(r);
+    view.start();
+    f.log.sockets[0].onclose({});
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(reasons, expect, `HTTP ${status}`);
+    assert.equal(!!view.backoff.timer, status !== 404, "a retry unless the server has no H.264");
+    view.stop();
+  }
 });
