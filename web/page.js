@@ -9,6 +9,7 @@
     ["infer", "detector: work = time per frame, latency = capture → inference end"],
     ["annotate", "capture → annotated frame published"],
     ["encode", "JPEG: work = encode time, latency = capture → encoded"],
+    ["encode_h264", "H.264 (one encode for every H.264 and WebRTC viewer): work = encode time, latency = capture → encoded"],
     ["send", "capture → part fully written to a client (all clients)"]
   ];
   // The stream's path, capture to screen, split where the server stamps it.
@@ -22,7 +23,7 @@
   var CHARTS = [
     ["capture", "capture", "#7aa2f7", "capture → grabbed"],
     ["inference", "inference", "#bb9af7", "detector work per frame"],
-    ["encode", "encode", "#e0af68", "JPEG encode work per frame"],
+    ["encode", "encode", "#e0af68", "encode work per frame (JPEG, or H.264 in the H.264 and WebRTC views)"],
     ["send", "send", "#9ece6a", "capture → sent to clients"],
     ["screen", "screen", "#4fb3ff", "capture → shown in this browser"]
   ];
@@ -202,12 +203,16 @@
   }
   function syncClock() { clock.sync(8).then(renderClock); }
 
+  // The encoder of what this view shows: JPEG, or the shared H.264 one.
+  function encodeStage() { return view && (view.kind === "h264" || view.kind === "webrtc") ? "encode_h264" : "encode"; }
+
   // ---- where the time goes: server stamps, then the browser ----
   function renderBreakdown(stages) {
     var bar = $("breakdown-bar"), legend = $("breakdown-legend"), at = 0, parts = [];
     var screenP50 = screen10s.quantile(0.5);
     SEGMENTS.forEach(function (seg) {
-      var end = seg[0] === "screen" ? screenP50 : obj(obj(stages[seg[0]]).latency_ms).p50;
+      var stage = seg[0] === "encode" ? encodeStage() : seg[0];
+      var end = stage === "screen" ? screenP50 : obj(obj(stages[stage]).latency_ms).p50;
       if (typeof end !== "number" || !isFinite(end)) return;
       var ms = Math.max(0, end - at);
       at = Math.max(at, end);
@@ -245,7 +250,7 @@
     var series = {
       capture: figure("grab", "latency_ms"),
       inference: figure("infer", "work_ms"),
-      encode: figure("encode", "work_ms"),
+      encode: figure(encodeStage(), "work_ms"),
       send: figure("send", "latency_ms"),
       screen: screen1s.count() ? [screen1s.quantile(0.5), screen1s.quantile(0.99)] : [null, null]
     };
