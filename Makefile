@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-fanout bench-browser bench-compare bench-python bench-streams test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-h264 bench-fanout bench-browser bench-compare bench-python bench-streams test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -41,6 +41,10 @@ bench-bus: build
 
 bench-sources: build
 	$(BUILD_DIR)/bench/sources_bench $(SOURCES_BENCH_ARGS)
+
+# H.264 encode ms/frame and kbit/s per libx264 preset vs TurboJPEG q85 (bench/h264/main.cpp)
+bench-h264: build
+	$(BUILD_DIR)/bench/h264_bench $(H264_BENCH_ARGS)
 
 bench-browser: build e2e-deps
 	node bench/browser/run.mjs $(BROWSER_BENCH_ARGS)

@@ -60,7 +60,7 @@ struct EncoderOptions {
   // libx264's preset (other encoders ignore it); chosen by measurement on 2
   // cores (docs/architecture.md, "H.264").
   std::string preset = "superfast";
-  // Target bitrate in kbit/s with a VBV cap of about one frame; 0: constant
+  // Target bitrate in kbit/s with a VBV buffer of two frames; 0: constant
   // quality (crf) with a VBV cap of `max_kbps`.
   int bitrate_kbps = 0;
   int crf = 23;
