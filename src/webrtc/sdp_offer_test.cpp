@@ -1,0 +1,130 @@
+#include "webrtc/sdp_offer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace freshframe::webrtc {
+namespace {
+
+// A Chromium recvonly offer, cut to what InspectOffer reads (plus enough to
+// look real).
+std::string ChromiumOffer() {
+  return "v=0\r\n"
+         "o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"
+         "s=-\r\n"
+         "t=0 0\r\n"
+         "a=group:BUNDLE 0\r\n"
+         "m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 106 107 127\r\n"
+         "c=IN IP4 0.0.0.0\r\n"
+         "a=mid:0\r\n"
+         "a=recvonly\r\n"
+         "a=rtpmap:96 VP8/90000\r\n"
+         "a=rtpmap:97 rtx/90000\r\n"
+         "a=fmtp:97 apt=96\r\n"
+         "a=rtpmap:102 H264/90000\r\n"
+         "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
+         "a=rtpmap:103 rtx/90000\r\n"
+         "a=rtpmap:106 H264/90000\r\n"
+         "a=fmtp:106 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n"
+         "a=rtpmap:107 H264/90000\r\n"
+         "a=fmtp:107 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032\r\n"
+         "a=rtpmap:127 H264/90000\r\n"
+         "a=fmtp:127 packetization-mode=1;profile-level-id=42e01f\r\n";
+}
+
+TEST(SdpOfferTest, PicksModeOneWithAPreferredProfileInOfferOrder) {
+  const auto choice = InspectOffer(ChromiumOffer());
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->payload_type, 102);
+  EXPECT_EQ(choice->packetization_mode, 1);
+  EXPECT_EQ(choice->profile_level_id, "42001f");
+  EXPECT_EQ(choice->video_index, 0U);
+  EXPECT_EQ(choice->mid, "0");
+}
+
+TEST(SdpOfferTest, ModeOneBeatsAPreferredProfileInModeZero) {
+  const auto choice = InspectOffer(
+      "v=0\nm=video 9 UDP/TLS/RTP/SAVPF 106 107\na=rtpmap:106 h264/90000\n"
+      "a=fmtp:106 packetization-mode=0;profile-level-id=42E01F\n"
+      "a=rtpmap:107 H264/90000\na=fmtp:107 packetization-mode=1;profile-level-id=640032\n");
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->payload_type, 107);
+  EXPECT_EQ(choice->profile_level_id, "640032");
+}
+
+TEST(SdpOfferTest, ModeZeroOnlyIsAccepted) {
+  const auto choice = InspectOffer("v=0\r\nm=video 9 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\n");
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->payload_type, 99);
+  EXPECT_EQ(choice->packetization_mode, 0);
+  EXPECT_EQ(choice->profile_level_id, "");
+}
+
+TEST(SdpOfferTest, UsesTheFirstVideoSectionAfterAudioAndSkipsRejectedOnes) {
+  const auto choice = InspectOffer(
+      "v=0\nm=audio 9 RTP/AVP 111\na=rtpmap:111 opus/48000/2\na=rtpmap:96 H264/90000\n"
+      "m=video 0 RTP/AVP 100\na=rtpmap:100 H264/90000\n"
+      "m=video 9 RTP/AVP 101\na=mid:v\na=rtpmap:101 H264/90000\n"
+      "a=fmtp:101 packetization-mode=1\n");
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->payload_type, 101);
+  EXPECT_EQ(choice->video_index, 2U);
+  EXPECT_EQ(choice->mid, "v");
+}
+
+TEST(SdpOfferTest, RtpmapOfAFormatNotOnTheMediaLineDoesNotCount) {
+  const auto choice =
+      InspectOffer("v=0\nm=video 9 RTP/AVP 96\na=rtpmap:96 VP8/90000\na=rtpmap:98 H264/90000\n");
+  ASSERT_FALSE(choice.ok());
+  EXPECT_EQ(choice.error().status, 406U);
+}
+
+TEST(SdpOfferTest, ErrorsSayWhatIsMissing) {
+  struct Case {
+    std::string sdp;
+    unsigned status;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"", 400, "offer is not SDP"},
+      {"\r\n\r\n", 400, "offer is not SDP"},
+      {"hello", 400, "offer is not SDP"},
+      {"{\"sdp\": \"v=0\"}", 400, "offer is not SDP"},
+      {"s=-\r\nv=0\r\n", 400, "offer is not SDP"},
+      {"v=0\r\nm=video 9 RTP/AVP 96\r\nthis is not a line\r\n", 400, "offer is not SDP"},
+      {std::string("v=0\r\na=x\0y\r\n", 12), 400, "offer is not SDP"},
+      {"v=0\r\n" + std::string(kMaxOfferBytes, 'a'), 400, "offer is not SDP"},
+      {"v=0\r\nm=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n", 400, "offer has no video"},
+      {"v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n", 400, "offer has no video"},
+      {"v=0\r\nm=video 9 RTP/AVP 96\r\na=sendonly\r\na=rtpmap:96 H264/90000\r\n", 400,
+       "offer does not receive video"},
+      {"v=0\r\nm=video 9 RTP/AVP 96 97\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 VP9/90000\r\n", 406,
+       "offer has no H.264 (packetization-mode 1)"},
+  };
+  for (const Case& c : cases) {
+    const auto choice = InspectOffer(c.sdp);
+    ASSERT_FALSE(choice.ok()) << c.sdp.substr(0, 80);
+    EXPECT_EQ(choice.error().status, c.status) << c.sdp.substr(0, 80);
+    EXPECT_EQ(choice.error().message, c.message) << c.sdp.substr(0, 80);
+  }
+}
+
+TEST(SdpOfferTest, KeepCandidatesOnKeepsOnlyTheBoundAddress) {
+  const std::string answer =
+      "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n"
+      "a=candidate:1 1 UDP 2015363327 192.0.2.2 40000 typ host\r\n"
+      "a=candidate:2 1 UDP 2015363327 10.88.0.1 40001 typ host\r\n"
+      "a=candidate:3 1 TCP 1015021823 10.88.0.1 9 typ host tcptype active\r\n"
+      "a=end-of-candidates\r\n";
+  EXPECT_EQ(KeepCandidatesOn(answer, ""), answer);
+  EXPECT_EQ(KeepCandidatesOn(answer, "10.88.0.1"),
+            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n"
+            "a=candidate:2 1 UDP 2015363327 10.88.0.1 40001 typ host\r\n"
+            "a=candidate:3 1 TCP 1015021823 10.88.0.1 9 typ host tcptype active\r\n"
+            "a=end-of-candidates\r\n");
+  EXPECT_EQ(KeepCandidatesOn("a=candidate:1 1 UDP 1 10.88.0.10 1 typ host", "10.88.0.1"), "");
+}
+
+}  // namespace
+}  // namespace freshframe::webrtc
