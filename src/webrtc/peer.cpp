@@ -78,7 +78,7 @@ Peer::Peer(std::string id, std::string address, const WhepOptions& options, Dema
       keyframes_(keyframes),
       hooks_(std::move(hooks)),
       etag_(QuotedRandomHex(8)),
-      hold_(demand),
+      demand_(demand),
       done_(std::move(done)) {}
 
 Peer::~Peer() { Teardown(); }
@@ -286,6 +286,7 @@ void Peer::OnConnectionState(GstElement* webrtc, GParamSpec*, gpointer data) {
     {
       std::lock_guard lock(peer->mutex_);
       peer->connected_us_ = MonotonicMicros();
+      peer->hold_.emplace(peer->demand_);
       // The gate waits for an IDR from here on; ask for it now rather than
       // at the first P-frame.
       peer->gate_.MarkAsked();
@@ -409,6 +410,10 @@ void Peer::Teardown() {
     probe_ = 0;
   }
   subscription_.reset();
+  {
+    std::lock_guard lock(mutex_);
+    hold_.reset();
+  }
   gst_element_set_state(pipeline_, GST_STATE_NULL);
   GstBus* bus = gst_element_get_bus(pipeline_);
   gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -90,7 +91,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   h264::KeyframeRequests& keyframes_;
   const Hooks hooks_;
   const std::string etag_;
-  Demand::Hold hold_;
+  Demand& demand_;
 
   std::function<void(Answer)> done_;
   std::atomic<bool> answered_{false};
@@ -108,6 +109,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   mutable std::mutex mutex_;
   PeerGate gate_;
+  // Taken once connected (the encoder then starts, if idle, with an IDR:
+  // the quickest first picture), released at Teardown.
+  std::optional<Demand::Hold> hold_;
   int64_t connected_us_ = 0;
   uint64_t sent_frames_ = 0;
   uint64_t bytes_ = 0;

@@ -9,8 +9,9 @@
 //   the SDP answer (all ICE candidates in it: no trickle), answering with
 //   the payload type the offer proposed; 400/406 saying what was missing,
 //   503 beyond max_peers, 500 if webrtcbin fails.
-// - Each peer holds a Demand::Hold while it lives (the encoder runs only
-//   while peers exist), asks for an IDR as it joins (KeyReason::kJoin), and
+// - Each peer holds a Demand::Hold while it is connected (the encoder runs
+//   only while peers watch, and one that was idle starts with an IDR), asks
+//   for an IDR as it connects (KeyReason::kJoin), and
 //   follows "skip to the next keyframe" (h264/keyframe_gate.h): a peer whose
 //   pipeline is not taking frames drops to the next IDR and asks for one
 //   (kGap). A browser's PLI/FIR asks for one too (kPli); KeyframeRequests
