@@ -111,7 +111,7 @@ struct H264Stage::Impl {
   bool need_idr = true;          // first frame of an encoder or after idling
   int64_t next_periodic_us = 0;  // when the periodic IDR is due (0: none)
   int64_t next_attempt_us = 0;   // no encoder made before this (failure back-off)
-  bool failing = false;          // in a failure streak (logged once)
+  bool failing = false;          // in a failure streak (logged once, ends with an access unit)
   uint64_t sequence = 0;         // of the last access unit emitted
 
   // Statistics, read by Stats() from any thread.
@@ -196,8 +196,6 @@ H264Encoder* H264Stage::Impl::EncoderFor(const cv::Mat& image, int64_t now_us) {
     Fail(made.error().message + " (retrying every second)");
     return nullptr;
   }
-  if (failing) spdlog::info("h264: encoder {} working again", owner.options_.encoder);
-  failing = false;
   encoder = std::move(made).value();
   need_idr = true;
   std::lock_guard lock(stats_mutex);
@@ -232,6 +230,9 @@ void H264Stage::Impl::EncodeFrame(const Frame& frame) {
                           owner.keyframes_.ShouldForce(start, periodic_on ? next_periodic_us : 0);
   auto unit = h264->Encode(frame.image, restart_idr || periodic_idr || forced_idr);
   if (!unit) {
+    // Failing again before any success: the next encoder waits a second,
+    // so that an encoder failing on every frame is not made 30 times a second.
+    if (failing) next_attempt_us = start + kRetryIntervalUs;
     Fail(unit.error().message + " (the encoder is made again)");
     encoder.reset();
     need_idr = true;
@@ -239,6 +240,8 @@ void H264Stage::Impl::EncodeFrame(const Frame& frame) {
   }
   const int64_t end = MonotonicMicros();
   need_idr = false;
+  if (failing) spdlog::info("h264: encoder {} working again", owner.options_.encoder);
+  failing = false;
   if (unit->keyframe) {
     if (periodic_on) next_periodic_us = start + static_cast<int64_t>(gop_us);
     // Any IDR satisfies pending requests; only a forced one counts towards

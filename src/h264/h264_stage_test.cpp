@@ -234,14 +234,44 @@ TEST_F(H264StageTest, StopJoinsAndNothingComesAfter) {
   Received received;
   auto subscription = stage->Subscribe(received.Sink());
   stage->Start();
-  Demand::Hold watching(stage->demand());
+  auto watching = std::make_unique<Demand::Hold>(stage->demand());
   PublishAndWait(received);
   stage->Stop();
   Publish();
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(received.size(), 1u);
+  watching.reset();  // a Hold must not outlive its Demand
   stage.reset();
   subscription.reset();  // after the stage is gone: harmless
+}
+
+TEST_F(H264StageTest, EncoderFailureMidStreamIsCountedAndTheNextFrameIsAnIdr) {
+  H264Stage stage(options_, annotated_, metrics_, 30);
+  Received received;
+  auto subscription = stage.Subscribe(received.Sink());
+  stage.Start();
+  Demand::Hold watching(stage.demand());
+  for (int i = 0; i < 3; ++i) PublishAndWait(received);
+  // A frame the encoder cannot take (not 8-bit): Encode fails.
+  auto bad = std::make_shared<Frame>();
+  bad->meta.sequence = ++sequence_;
+  bad->image = cv::Mat(240, 320, CV_32FC3, cv::Scalar(0.5, 0.5, 0.5));
+  annotated_.Publish(std::move(bad));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (stage.Stats()["failures"] == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  PublishAndWait(received);
+  PublishAndWait(received);
+  const auto units = received.units();
+  ASSERT_EQ(units.size(), 5u);
+  EXPECT_EQ(units[3]->sequence, 4u);  // numbering goes on
+  EXPECT_TRUE(units[3]->keyframe);    // a new encoder starts with an IDR
+  EXPECT_FALSE(units[4]->keyframe);
+  const nlohmann::json stats = stage.Stats();
+  EXPECT_EQ(stats["failures"], 1);
+  EXPECT_EQ(stats["restarts"], 1);
+  EXPECT_EQ(stats["encoding"], true);
 }
 
 TEST_F(H264StageTest, UnavailableEncoderCountsFailuresAndKeepsGoing) {
