@@ -29,6 +29,7 @@ class SinkList {
     std::lock_guard lock(mutex_);
     const uint64_t id = ++last_id_;
     sinks_.push_back(std::make_unique<Entry>(Entry{id, std::move(sink)}));
+    Count();
     return id;
   }
 
@@ -44,6 +45,7 @@ class SinkList {
     }
     std::lock_guard lock(mutex_);
     std::erase_if(sinks_, [&](const auto& entry) { return entry->id == id; });
+    Count();
   }
 
   // Calls every sink in order, under the lock: a Remove on another thread
@@ -61,13 +63,12 @@ class SinkList {
       if (!sinks_[i]->removed) sinks_[i]->sink(unit);
     }
     std::erase_if(sinks_, [](const auto& entry) { return entry->removed; });
+    Count();
     dispatching_.store(std::thread::id{}, std::memory_order_release);
   }
 
-  size_t size() const {
-    std::lock_guard lock(mutex_);
-    return sinks_.size();
-  }
+  // Without the lock: Stats() must not wait for a dispatch under way.
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -80,6 +81,9 @@ class SinkList {
   std::vector<std::unique_ptr<Entry>> sinks_;
   uint64_t last_id_ = 0;
   std::atomic<std::thread::id> dispatching_{};
+  std::atomic<size_t> size_{0};  // relaxed: a statistic
+
+  void Count() { size_.store(sinks_.size(), std::memory_order_relaxed); }
 };
 
 }  // namespace

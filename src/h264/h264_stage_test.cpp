@@ -229,6 +229,26 @@ TEST_F(H264StageTest, SinkMayReleaseItsOwnSubscriptionFromInside) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST_F(H264StageTest, SinkMaySubscribeAnotherWhichStartsWithTheNextUnit) {
+  H264Stage stage(options_, annotated_, metrics_, 30);
+  Received later;
+  std::shared_ptr<void> added;
+  // Called before `kept`'s sink, so `added` is written before the test reads.
+  auto adder = stage.Subscribe([&](const encode::EncodedFramePtr&) {
+    if (!added) added = stage.Subscribe(later.Sink());
+  });
+  Received kept;
+  auto keep = stage.Subscribe(kept.Sink());
+  stage.Start();
+  Demand::Hold watching(stage.demand());
+  for (int i = 0; i < 3; ++i) PublishAndWait(kept);
+  ASSERT_TRUE(later.WaitFor(2));
+  const auto units = later.units();
+  ASSERT_EQ(units.size(), 2u);
+  EXPECT_EQ(units[0]->sequence, 2u);
+  EXPECT_EQ(stage.Stats()["subscribers"], 3);
+}
+
 TEST_F(H264StageTest, StopJoinsAndNothingComesAfter) {
   auto stage = std::make_unique<H264Stage>(options_, annotated_, metrics_, 30);
   Received received;
