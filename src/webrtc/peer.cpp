@@ -27,14 +27,6 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-// An ETag: a quoted string (RFC 9110 §8.8.3).
-std::string QuotedRandomHex(size_t bytes) {
-  std::string out(1, '"');
-  out.append(RandomHex(bytes));
-  out.push_back('"');
-  return out;
-}
-
 std::string_view StateName(PeerState state) {
   switch (state) {
     case PeerState::kNegotiating:
@@ -71,15 +63,17 @@ std::string ErrorOf(GstPromise* promise, const char* fallback) {
 }  // namespace
 
 Peer::Peer(std::string id, std::string address, const WhepOptions& options, Demand& demand,
-           h264::KeyframeRequests& keyframes, Hooks hooks, std::function<void(Answer)> done)
+           h264::KeyframeRequests& keyframes, Hooks hooks, std::function<void(Answer)> done,
+           std::shared_ptr<void> hold)
     : id_(std::move(id)),
       address_(std::move(address)),
       options_(options),
       keyframes_(keyframes),
       hooks_(std::move(hooks)),
-      etag_(QuotedRandomHex(8)),
+      etag_(RandomHex(8)),
       demand_(demand),
-      done_(std::move(done)) {}
+      done_(std::move(done)),
+      client_hold_(std::move(hold)) {}
 
 Peer::~Peer() { Teardown(); }
 
@@ -420,6 +414,7 @@ void Peer::Teardown() {
   gst_object_unref(bus);
   gst_object_unref(pipeline_);
   pipeline_ = appsrc_ = webrtc_ = nullptr;
+  client_hold_.reset();
   if (!answered_.exchange(true) && done_) {
     done_(Answer{
         .status = 500, .body = "the peer ended before it was answered", .id = {}, .etag = {}});

@@ -50,7 +50,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   };
 
   Peer(std::string id, std::string address, const WhepOptions& options, Demand& demand,
-       h264::KeyframeRequests& keyframes, Hooks hooks, std::function<void(Answer)> done);
+       h264::KeyframeRequests& keyframes, Hooks hooks, std::function<void(Answer)> done,
+       std::shared_ptr<void> hold);
   ~Peer();
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
@@ -106,6 +107,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   GstElement* webrtc_ = nullptr;
   gulong probe_ = 0;
   std::shared_ptr<void> subscription_;
+  std::shared_ptr<void> client_hold_;  // http's client-limit places, to Teardown
 
   mutable std::mutex mutex_;
   PeerGate gate_;

@@ -122,8 +122,10 @@ WhepServer::WhepServer(WhepOptions options, SubscribeFn subscribe, Demand& deman
 
 WhepServer::~WhepServer() = default;
 
-void WhepServer::Offer(std::string sdp, std::string peer, std::function<void(Answer)> done) {
+void WhepServer::Offer(std::string sdp, std::string peer, std::function<void(Answer)> done,
+                       std::shared_ptr<void> hold) {
   const auto refuse = [&](unsigned status, std::string message) {
+    hold.reset();
     spdlog::info("whep: offer from {} refused: {} {}", peer, status, message);
     done(Answer{.status = status, .body = std::move(message), .id = {}, .etag = {}});
   };
@@ -145,7 +147,7 @@ void WhepServer::Offer(std::string sdp, std::string peer, std::function<void(Ans
     std::lock_guard lock(impl.mutex);
     if (impl.peers.size() < impl.options.max_peers) {
       created = std::make_shared<Peer>(RandomId(), peer, impl.options, impl.demand, impl.keyframes,
-                                       std::move(hooks), std::move(done));
+                                       std::move(hooks), std::move(done), std::move(hold));
       impl.peers.emplace(created->id(), created);
     }
   }

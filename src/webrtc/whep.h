@@ -66,7 +66,7 @@ struct Answer {
   unsigned status = 201;  // 201 with the SDP answer; 400/406/503/500 with why
   std::string body;       // the SDP answer, or the error in one line
   std::string id;         // 201 only: the peer's id, 128 random bits in hex
-  std::string etag;       // 201 only
+  std::string etag;       // 201 only; unquoted (http quotes it)
 };
 
 // Subscribes an access unit sink to the stream's encoder (H264Stage::
@@ -82,8 +82,11 @@ class WhepServer {
   WhepServer& operator=(const WhepServer&) = delete;
 
   // Starts a peer for the SDP offer `sdp` from `peer` (an address, for the
-  // log and Stats) and calls `done` once with the answer.
-  void Offer(std::string sdp, std::string peer, std::function<void(Answer)> done);
+  // log and Stats) and calls `done` once with the answer. The peer keeps
+  // `hold` (http's places in its client limits) until it ends; a refused
+  // offer releases it at once.
+  void Offer(std::string sdp, std::string peer, std::function<void(Answer)> done,
+             std::shared_ptr<void> hold = nullptr);
   // Ends the peer `id`; false if there is none.
   bool End(std::string_view id);
   // {"peers", "max_peers", "clients": [{"id", "peer", "state", "sent_frames",

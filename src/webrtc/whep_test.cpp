@@ -185,11 +185,12 @@ class Player {
   std::atomic<int> packets_{0};
 };
 
-Answer OfferAndWait(WhepServer& server, std::string sdp) {
+Answer OfferAndWait(WhepServer& server, std::string sdp, std::shared_ptr<void> hold = nullptr) {
   std::promise<Answer> promise;
   auto future = promise.get_future();
-  server.Offer(std::move(sdp), "127.0.0.1:1",
-               [&promise](Answer answer) { promise.set_value(std::move(answer)); });
+  server.Offer(
+      std::move(sdp), "127.0.0.1:1",
+      [&promise](Answer answer) { promise.set_value(std::move(answer)); }, std::move(hold));
   EXPECT_EQ(future.wait_for(20s), std::future_status::ready);
   return future.get();
 }
@@ -214,7 +215,9 @@ bool WaitFor(Predicate predicate, std::chrono::milliseconds limit = 10s) {
 TEST(WhepTest, BadOffersAreRefusedSayingWhy) {
   FakeStage stage;
   auto server = MakeServer(stage);
-  const Answer not_sdp = OfferAndWait(*server, "hello");
+  auto hold = std::make_shared<int>(0);
+  const Answer not_sdp = OfferAndWait(*server, "hello", hold);
+  EXPECT_EQ(hold.use_count(), 1);  // a refusal releases the client's places
   EXPECT_EQ(not_sdp.status, 400U);
   EXPECT_EQ(not_sdp.body, "offer is not SDP");
   const Answer no_video =
@@ -240,13 +243,16 @@ TEST(WhepTest, AnswersWithTheOfferedPayloadTypeAndEnds) {
   FakeStage stage;
   auto server = MakeServer(stage);
   Player player(109);
-  const Answer answer = OfferAndWait(*server, player.Offer());
+  auto hold = std::make_shared<int>(0);
+  const std::weak_ptr<int> held = hold;
+  const Answer answer = OfferAndWait(*server, player.Offer(), std::move(hold));
   ASSERT_EQ(answer.status, 201U) << answer.body;
   EXPECT_NE(answer.body.find("m=video 9 UDP/TLS/RTP/SAVPF 109"), std::string::npos) << answer.body;
   EXPECT_NE(answer.body.find("a=rtpmap:109 H264/90000"), std::string::npos) << answer.body;
   EXPECT_NE(answer.body.find("a=sendonly"), std::string::npos) << answer.body;
   EXPECT_EQ(answer.id.size(), 32U);
-  EXPECT_EQ(answer.etag.front(), '"');
+  EXPECT_FALSE(held.expired());        // the peer keeps the client's places
+  EXPECT_EQ(answer.etag.size(), 16U);  // unquoted: http quotes it
   EXPECT_EQ(server->peers(), 1U);
   // Not connected (the test never sets the answer): the encoder is not
   // wanted yet.
@@ -262,6 +268,7 @@ TEST(WhepTest, AnswersWithTheOfferedPayloadTypeAndEnds) {
   EXPECT_FALSE(server->End(answer.id));
   EXPECT_EQ(server->peers(), 0U);
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0 && stage.subscribers() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return held.expired(); }));  // the client's places are free
 }
 
 TEST(WhepTest, BeyondMaxPeersIs503) {
