@@ -20,6 +20,7 @@
 #include "infer/bus_detections.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
+#include "webrtc/whep.h"
 
 namespace freshframe::web {
 extern const std::string_view kIndexHtml;
@@ -31,6 +32,33 @@ namespace {
 bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; }
 bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
+
+std::unique_ptr<webrtc::WhepServer> MakeWhepServer(const RunOptions& options,
+                                                   h264::H264Stage& stage) {
+  webrtc::WhepOptions whep;
+  whep.max_peers = static_cast<size_t>(options.max_webrtc_peers);
+  // Peers learn host candidates on the address the server is bound to
+  // (all of the machine's when it listens on all of them).
+  if (options.bind != "0.0.0.0" && options.bind != "::") whep.bind_address = options.bind;
+  return std::make_unique<webrtc::WhepServer>(
+      whep, [&stage](h264::AccessUnitSink sink) { return stage.Subscribe(std::move(sink)); },
+      stage.demand(), stage.keyframes());
+}
+
+http::WhepDeps WhepDepsOf(webrtc::WhepServer& whep) {
+  http::WhepDeps deps;
+  deps.offer = [&whep](std::string sdp, std::string peer, std::shared_ptr<void> hold,
+                       std::function<void(http::WhepAnswer)> done) {
+    (void)hold;
+    whep.Offer(std::move(sdp), std::move(peer), [done = std::move(done)](webrtc::Answer answer) {
+      done(http::WhepAnswer{answer.status, std::move(answer.body), std::move(answer.id),
+                            std::move(answer.etag)});
+    });
+  };
+  deps.end = [&whep](std::string_view id) { return whep.End(id); };
+  deps.stats = [&whep] { return whep.Stats(); };
+  return deps;
+}
 
 h264::EncoderOptions H264OptionsOf(const RunOptions& options) {
   h264::EncoderOptions h264;
@@ -150,6 +178,8 @@ struct Stream::Parts {
   // H.264 for /ws/h264, /stream.h264 and the WebRTC peers: one encode for
   // all of them, while any watches (--h264-encoder none: absent).
   std::optional<h264::H264Stage> h264;
+  // WebRTC viewers (WHEP) of `h264`: after it, so it goes first.
+  std::unique_ptr<webrtc::WhepServer> whep;
   bool started = false;
   bool stopped = false;
 
@@ -325,8 +355,10 @@ struct Stream::Parts {
     if (Serves(options.role)) {
       variants.emplace(options.quality, annotated, metrics, &settings);
       encoder.emplace(options.quality, annotated, jpeg, demand, metrics, &settings);
-      if (options.h264_encoder != "none")
+      if (options.h264_encoder != "none") {
         h264.emplace(H264OptionsOf(options), annotated, metrics, 0);
+        whep = MakeWhepServer(options, *h264);
+      }
     }
     return true;
   }
@@ -365,6 +397,7 @@ http::ServerDeps Stream::ServerDeps() {
   deps.variants = parts->variants ? &*parts->variants : nullptr;
   deps.config = ConfigDepsOf(parts->options, parts->settings);
   deps.h264 = parts->h264 ? &*parts->h264 : nullptr;
+  if (parts->whep) deps.whep = WhepDepsOf(*parts->whep);
   deps.owner = shared_from_this();
   return deps;
 }
@@ -420,6 +453,13 @@ void Stream::Stop(const std::function<void(const char* stage)>& on_stage) {
   stopping("encoders");
   if (p.encoder) p.encoder->Stop();
   if (p.variants) p.variants->Stop();
+  // The WebRTC viewers end now (the server's sessions may keep the
+  // WhepServer itself a little longer, through deps.owner).
+  if (p.whep) {
+    for (const auto& client : p.whep->Stats().value("clients", nlohmann::json::array())) {
+      p.whep->End(client.value("id", ""));
+    }
+  }
   if (p.h264) p.h264->Stop();
   p.raw.Close();
   p.annotated.Close();

@@ -22,7 +22,7 @@ nlohmann::json StreamContext::Describe() const {
   AddLiveConfig(*this, out);
   if (deps.h264 != nullptr) {
     nlohmann::json h264 = deps.h264->Stats();
-    h264["viewers"] = h264_parts ? h264_parts->subscriber_count() : 0;
+    h264["viewers"] = h264_viewers.load(std::memory_order_relaxed);
     h264["skips_to_key"] = h264_skips_to_key.load(std::memory_order_relaxed);
     h264["dropped"] = h264_dropped.load(std::memory_order_relaxed);
     out["h264"] = std::move(h264);

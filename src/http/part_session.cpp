@@ -53,6 +53,7 @@ PartSession::PartSession(net::any_io_executor executor, ServerContext& context,
 }
 
 PartSession::~PartSession() {
+  if (h264_demand_) stream_->h264_viewers.fetch_sub(1, std::memory_order_relaxed);
   if (stats_) LogClientDisconnected(*stats_, kind_, reason_, bytes_);
 }
 
@@ -96,6 +97,7 @@ bool PartSession::SubscribeH264() {
   if (!stream_->h264_parts || stream_->deps.h264 == nullptr) return false;
   feed_ = stream_->h264_parts;
   h264_demand_.emplace(stream_->deps.h264->demand());
+  stream_->h264_viewers.fetch_add(1, std::memory_order_relaxed);
   stats_ = stream_->clients.Add(peer_, path_);
   stats_->SetKeyframeSkips(0, 0);
   LogClientConnected(*stats_, kind_);

@@ -55,6 +55,7 @@ struct StreamContext {
   std::shared_ptr<PartStream> h264_parts;
   // Summed over every H.264 viewer since start, those gone included
   // (relaxed: statistics), for /metrics.
+  std::atomic<uint64_t> h264_viewers{0};  // /ws/h264 and /stream.h264 sessions now
   std::atomic<uint64_t> h264_skips_to_key{0};
   std::atomic<uint64_t> h264_dropped{0};
 
