@@ -18,6 +18,9 @@
 // - QueryParam returns a substring of the target;
 // - a stream named by /streams/NAME/ is a valid stream name taken from the
 //   target itself, and a stream number (?action=stream_N) is 0..9999;
+// - only POST /api/config, POST /whep and DELETE /whep/ID take methods other
+//   than GET/HEAD (and the WebSocket routes their handshake); a WHEP
+//   session id is bounded lowercase hex out of the target;
 // - with auth: RedactToken leaves no token value readable by QueryParam.
 //
 // Build and run: fuzz/README.md.
@@ -152,10 +155,10 @@ void Route(const Parsed& request) {
   Check(again.route == result.route && again.head == result.head, "Classify not stable");
   if (!result.stream_name.empty()) {
     Check(freshframe::http::IsStreamName(result.stream_name), "stream name not URL-safe");
-    Check(result.stream_name.data() >= target.data() &&
-              result.stream_name.data() + result.stream_name.size() <=
-                  target.data() + target.size(),
-          "stream name not a part of the target");
+    Check(
+        result.stream_name.data() >= target.data() &&
+            result.stream_name.data() + result.stream_name.size() <= target.data() + target.size(),
+        "stream name not a part of the target");
   }
   Check(result.stream_index >= -1 && result.stream_index <= 9999, "stream number out of range");
   // HEAD is routed like GET (except the head flag).
@@ -165,17 +168,32 @@ void Route(const Parsed& request) {
   Check(!get.head &&
             (head.head || head.route == Route::kNotFound || head.route == Route::kBadRequest),
         "head flag");
-  // Only GET and HEAD reach a handler (the WebSocket route checks its own
-  // handshake and may see any method), and POST the one route that changes
-  // things, /api/config, with its own body limit.
+  // Only GET and HEAD reach a handler (the WebSocket routes check their own
+  // handshake and may see any method), POST only the routes that take a
+  // body, /api/config and /whep, each with its own body limit, and DELETE
+  // only a WebRTC session.
   if (request.method != "GET" && request.method != "HEAD") {
     Check(result.route == Route::kMethodNotAllowed || result.route == Route::kNotFound ||
               result.route == Route::kBadRequest || result.route == Route::kWebSocket ||
-              (result.route == Route::kConfigUpdate && request.method == "POST"),
+              result.route == Route::kH264WebSocket ||
+              (result.route == Route::kConfigUpdate && request.method == "POST") ||
+              (result.route == Route::kWhep && request.method == "POST") ||
+              (result.route == Route::kWhepSession && request.method == "DELETE"),
           "non-GET routed to a handler");
   }
-  Check((freshframe::http::BodyLimit(result.route) != 0) == (result.route == Route::kConfigUpdate),
-        "a body limit of its own for a route other than POST /api/config");
+  Check((freshframe::http::BodyLimit(result.route) != 0) ==
+            (result.route == Route::kConfigUpdate || result.route == Route::kWhep),
+        "a body limit of its own for a route other than POST /api/config and POST /whep");
+  // A WebRTC session's id: lowercase hex out of the target itself.
+  if (!result.whep_id.empty()) {
+    Check(result.route == Route::kWhepSession || result.route == Route::kMethodNotAllowed,
+          "a WHEP id on another route");
+    Check(IsSubstring(target, result.whep_id), "WHEP id not in the target");
+    Check(result.whep_id.size() <= freshframe::http::kMaxWhepId &&
+              std::all_of(result.whep_id.begin(), result.whep_id.end(),
+                          [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }),
+          "WHEP id not lowercase hex");
+  }
   for (std::string_view key : {"action", "token", "mirror", "width", "fps", "", "x"}) {
     const std::string value = QueryParam(target, key);
     Check(IsSubstring(target, value), "QueryParam value not in the target");

@@ -53,11 +53,11 @@ RouteResult ForMethod(std::string_view method, Route route) {
   // PATCH (trickle ICE) is not supported: 405, as the draft allows.
   if (route == Route::kWhep) {
     if (method == "POST") return {route, false, route, kWhepAllow};
-    return {Route::kMethodNotAllowed, false, route, kWhepAllow};
+    return {Route::kMethodNotAllowed, method == "HEAD", route, kWhepAllow};
   }
   if (route == Route::kWhepSession) {
     if (method == "DELETE") return {route, false, route, kWhepSessionAllow};
-    return {Route::kMethodNotAllowed, false, route, kWhepSessionAllow};
+    return {Route::kMethodNotAllowed, method == "HEAD", route, kWhepSessionAllow};
   }
   if (method == "GET") return {route, false, route};
   if (method == "HEAD") return {route, true, route};
