@@ -49,11 +49,13 @@ http::WhepDeps WhepDepsOf(webrtc::WhepServer& whep) {
   http::WhepDeps deps;
   deps.offer = [&whep](std::string sdp, std::string peer, std::shared_ptr<void> hold,
                        std::function<void(http::WhepAnswer)> done) {
-    (void)hold;
-    whep.Offer(std::move(sdp), std::move(peer), [done = std::move(done)](webrtc::Answer answer) {
-      done(http::WhepAnswer{answer.status, std::move(answer.body), std::move(answer.id),
-                            std::move(answer.etag)});
-    });
+    whep.Offer(
+        std::move(sdp), std::move(peer),
+        [done = std::move(done)](webrtc::Answer answer) {
+          done(http::WhepAnswer{answer.status, std::move(answer.body), std::move(answer.id),
+                                std::move(answer.etag)});
+        },
+        std::move(hold));
   };
   deps.end = [&whep](std::string_view id) { return whep.End(id); };
   deps.stats = [&whep] { return whep.Stats(); };
