@@ -236,6 +236,24 @@ TEST(H264EncoderTest, CropsOddSizesAndTakesGrayAndRejectsOtherSizes) {
   EXPECT_FALSE(encoder->Encode(floats, false).ok());
 }
 
+// Any other libavcodec encoder goes through the generic settings only; one
+// that keeps frames for itself (libx264rgb: x264's default lookahead) fails
+// loudly instead of adding delay.
+TEST(H264EncoderTest, AnEncoderThatHoldsFramesBackIsAnError) {
+  const std::vector<std::string> names = AvailableEncoders();
+  if (std::find(names.begin(), names.end(), "libx264rgb") == names.end()) {
+    GTEST_SKIP() << "no libx264rgb here";
+  }
+  EncoderOptions options;
+  options.encoder = "libx264rgb";
+  auto encoder = MakeEncoder(options, 320, 240);
+  ASSERT_TRUE(encoder);
+  const cv::Mat frame(240, 320, CV_8UC3, cv::Scalar(1, 2, 3));
+  auto unit = encoder->Encode(frame, false);
+  ASSERT_FALSE(unit.ok());
+  EXPECT_NE(unit.error().message.find("held a frame back"), std::string::npos);
+}
+
 struct StripReadings {
   int frames = 0;
   int read = 0;
