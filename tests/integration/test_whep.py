@@ -143,31 +143,31 @@ class WhepTest(unittest.TestCase):
     def test_play_read_strip_and_delete(self):
         async def scenario():
             pc, location, stats = await play(self.server.port, FRAMES)
-            clients = await asyncio.to_thread(whep_clients, self.server)
-            return pc, location, stats, clients
+            try:
+                clients = await asyncio.to_thread(whep_clients, self.server)
+            finally:
+                await pc.close()
+            return location, stats, clients
 
-        pc, location, stats, clients = asyncio.run(scenario())
-        try:
-            self.assertEqual(stats["content_type"], "application/sdp")
-            self.assertTrue(stats["etag"], "no ETag")
-            self.assertTrue(location and "/whep/" in location, location)
-            self.assertIn(" H264/90000", stats["answer"])
-            self.assertGreaterEqual(stats["read"], FRAMES,
-                                    f"strip read on {stats['read']} of {stats['decoded']} frames")
-            # Every decoded frame carries the strip (it survives the encode).
-            self.assertGreaterEqual(stats["read"], stats["decoded"] - 2, stats)
-            latencies = sorted(stats["latencies_ms"])
-            p50 = latencies[len(latencies) // 2]
-            print(f"\nwhep/aiortc: first frame {stats['first_frame_s'] * 1000:.0f} ms after the "
-                  f"answer, strip latency p50 {p50:.1f} ms max {latencies[-1]:.1f} ms over "
-                  f"{len(latencies)} frames")
-            self.assertLess(p50, 500.0)  # generous: aiortc decodes in Python on a busy box
-            self.assertEqual(len(clients), 1, clients)
-            self.assertEqual(clients[0]["state"], "connected")
-            self.assertGreater(clients[0]["sent_frames"], 0)
-            self.assertTrue(location.endswith(clients[0]["id"]), (location, clients))
-        finally:
-            asyncio.run(pc.close())
+        location, stats, clients = asyncio.run(scenario())
+        self.assertEqual(stats["content_type"], "application/sdp")
+        self.assertTrue(stats["etag"], "no ETag")
+        self.assertTrue(location and "/whep/" in location, location)
+        self.assertIn(" H264/90000", stats["answer"])
+        self.assertGreaterEqual(stats["read"], FRAMES,
+                                f"strip read on {stats['read']} of {stats['decoded']} frames")
+        # Every decoded frame carries the strip (it survives the encode).
+        self.assertGreaterEqual(stats["read"], stats["decoded"] - 2, stats)
+        latencies = sorted(stats["latencies_ms"])
+        p50 = latencies[len(latencies) // 2]
+        print(f"\nwhep/aiortc: first frame {stats['first_frame_s'] * 1000:.0f} ms after the "
+              f"answer, strip latency p50 {p50:.1f} ms max {latencies[-1]:.1f} ms over "
+              f"{len(latencies)} frames")
+        self.assertLess(p50, 500.0)  # generous: aiortc decodes in Python on a busy box
+        self.assertEqual(len(clients), 1, clients)
+        self.assertEqual(clients[0]["state"], "connected")
+        self.assertGreater(clients[0]["sent_frames"], 0)
+        self.assertTrue(location.endswith(clients[0]["id"]), (location, clients))
         path = location[location.index("/whep/"):] if "://" in location else location
         status, _ = request(self.server.port, "DELETE", path)
         self.assertIn(status, (200, 204))
