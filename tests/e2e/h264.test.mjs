@@ -178,3 +178,24 @@ describe("the H.264 view with --token", () => {
     }
   });
 });
+
+describe("the page with --h264-encoder none", () => {
+  test("falls back to MJPEG and gives the server's reasons", async (t) => {
+    const server = await startServer([...SOURCE, "--h264-encoder", "none"]);
+    let browser;
+    try {
+      if ((await fetch(`${server.url}ws/h264`)).status !== 404) return t.skip("this binary serves H.264 anyway");
+      browser = await launchBrowser();
+      const { page, errors } = await newPage(browser, server.url);
+      await until("the fallback to MJPEG", async () => (await page.evaluate(() => window.freshframe.view())) === "mjpeg");
+      assert.equal(await page.evaluate(() => window.freshframe.why()),
+        "H.264 is not available on this server and WebRTC is not available on this server: showing MJPEG");
+      assert.equal(await page.locator("#view-h264").isDisabled(), true);
+      await until("MJPEG frames measured", async () => (await page.evaluate(() => window.freshframe.latency().count)) >= 20, 20000);
+      assert.deepEqual(errors, []);
+    } finally {
+      if (browser) await browser.close();
+      await server.stop();
+    }
+  });
+});
