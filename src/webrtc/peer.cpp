@@ -144,6 +144,14 @@ bool Peer::Build(const H264Choice& choice) {
   g_signal_connect(webrtc_, "notify::connection-state", G_CALLBACK(OnConnectionState), this);
   g_signal_connect(webrtc_, "notify::ice-connection-state", G_CALLBACK(OnIceState), this);
   g_signal_connect(appsrc_, "need-data", G_CALLBACK(OnNeedData), this);
+  // webrtcbin's own rtpbin (named so in 1.22): its on-ssrc-active tells
+  // every RTCP packet that arrives from the player.
+  rtpbin_ = gst_bin_get_by_name(GST_BIN(webrtc_), "rtpbin");
+  if (rtpbin_ != nullptr) {
+    g_signal_connect(rtpbin_, "on-ssrc-active", G_CALLBACK(OnRtcpFrom), this);
+  } else {
+    spdlog::warn("whep: webrtcbin has no rtpbin: silent players are not noticed");
+  }
   GstPad* appsrc_pad = gst_element_get_static_pad(appsrc_, "src");
   probe_ = gst_pad_add_probe(appsrc_pad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM, OnUpstreamEvent, this,
                              nullptr);
@@ -286,6 +294,14 @@ void Peer::OnConnectionState(GstElement* webrtc, GParamSpec*, gpointer data) {
       peer->gate_.MarkAsked();
     }
     peer->keyframes_.Request(h264::KeyReason::kJoin, MonotonicMicros());
+    peer->last_rtcp_us_ = MonotonicMicros();
+    if (peer->rtpbin_ != nullptr) {
+      peer->hooks_.post(
+          [weak = peer->weak_from_this()] {
+            if (const std::shared_ptr<Peer> later = weak.lock()) later->WatchSilence();
+          },
+          1000);
+    }
     spdlog::info("whep: peer {} connected", peer->id_);
   } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED ||
              state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
@@ -318,6 +334,25 @@ void Peer::OnIceState(GstElement* webrtc, GParamSpec*, gpointer data) {
   } else {
     peer->disconnected_since_us_ = 0;
   }
+}
+
+void Peer::OnRtcpFrom(GstElement*, guint, guint, gpointer data) {
+  static_cast<Peer*>(data)->last_rtcp_us_ = MonotonicMicros();
+}
+
+void Peer::WatchSilence() {
+  if (state_ != PeerState::kConnected) return;
+  const double silent_s = static_cast<double>(MonotonicMicros() - last_rtcp_us_) / 1e6;
+  if (silent_s > options_.silence_timeout_s) {
+    spdlog::info("whep: peer {} sent nothing for {:.0f} s: gone", id_, silent_s);
+    hooks_.remove(id_);
+    return;
+  }
+  hooks_.post(
+      [weak = weak_from_this()] {
+        if (const std::shared_ptr<Peer> later = weak.lock()) later->WatchSilence();
+      },
+      1000);
 }
 
 void Peer::OnAccessUnit(const encode::EncodedFramePtr& unit) {
@@ -397,6 +432,11 @@ void Peer::Teardown() {
   // going away), and no access unit arrives once the subscription is gone.
   g_signal_handlers_disconnect_by_data(webrtc_, this);
   g_signal_handlers_disconnect_by_data(appsrc_, this);
+  if (rtpbin_ != nullptr) {
+    g_signal_handlers_disconnect_by_data(rtpbin_, this);
+    gst_object_unref(rtpbin_);
+    rtpbin_ = nullptr;
+  }
   if (probe_ != 0) {
     GstPad* pad = gst_element_get_static_pad(appsrc_, "src");
     gst_pad_remove_probe(pad, probe_);
@@ -432,6 +472,9 @@ nlohmann::json Peer::Stats() const {
           {"skips_to_key", gate_.skips_to_key()},
           {"dropped", gate_.dropped()},
           {"pli", pli_},
+          {"rtcp_age_s", state == PeerState::kConnected
+                             ? static_cast<double>(MonotonicMicros() - last_rtcp_us_) / 1e6
+                             : 0.0},
           {"connected_s", state == PeerState::kConnected && connected_us_ != 0
                               ? static_cast<double>(MonotonicMicros() - connected_us_) / 1e6
                               : 0.0}};

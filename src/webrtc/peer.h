@@ -73,6 +73,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   static void OnGatheringState(GstElement* webrtc, GParamSpec* spec, gpointer data);
   static void OnConnectionState(GstElement* webrtc, GParamSpec* spec, gpointer data);
   static void OnIceState(GstElement* webrtc, GParamSpec* spec, gpointer data);
+  static void OnRtcpFrom(GstElement* rtpbin, guint session, guint ssrc, gpointer data);
   static void OnNeedData(GstElement* appsrc, guint length, gpointer data);
   static GstBusSyncReply OnBusMessage(GstBus* bus, GstMessage* message, gpointer data);
   static GstPadProbeReturn OnUpstreamEvent(GstPad* pad, GstPadProbeInfo* info, gpointer data);
@@ -84,6 +85,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   void Fail(unsigned status, std::string message);
   void Finish();  // the answer, once gathering is over (or timed out)
   void OnAccessUnit(const encode::EncodedFramePtr& unit);
+  // Every second while connected: removes the peer once its player is silent.
+  void WatchSilence();
   void PushQueuedLocked();  // gate → appsrc while the appsrc has room
 
   const std::string id_;
@@ -100,11 +103,13 @@ class Peer : public std::enable_shared_from_this<Peer> {
   std::atomic<bool> local_set_{false};
   std::atomic<PeerState> state_{PeerState::kNegotiating};
   std::atomic<int64_t> disconnected_since_us_{0};
+  std::atomic<int64_t> last_rtcp_us_{0};  // the player's last RTCP packet
 
   // Owned by the server's GLib thread (Build/Teardown).
   GstElement* pipeline_ = nullptr;
   GstElement* appsrc_ = nullptr;
   GstElement* webrtc_ = nullptr;
+  GstElement* rtpbin_ = nullptr;  // webrtcbin's, for on-ssrc-active (a ref)
   gulong probe_ = 0;
   std::shared_ptr<void> subscription_;
   std::shared_ptr<void> client_hold_;  // http's client-limit places, to Teardown

@@ -17,7 +17,8 @@
 //   (kGap). A browser's PLI/FIR asks for one too (kPli); KeyframeRequests
 //   coalesces and rate-limits them all.
 // - A peer ends with End (DELETE), when its connection fails or closes, when
-//   ICE stays disconnected for `disconnect_timeout_s`, or with the server.
+//   ICE stays disconnected for `disconnect_timeout_s`, when its player sends
+//   no RTCP for `silence_timeout_s`, or with the server.
 //
 // Thread-safety and ownership: every member may be called from any thread.
 // `done` is called exactly once, on any thread (the caller's for a refused
@@ -56,6 +57,11 @@ struct WhepOptions {
   // A peer answered but never connected (the player gave up) is removed
   // after this long.
   double connect_timeout_s = 15.0;
+  // A connected peer from which no RTCP came this long is removed: players
+  // send receiver reports every second or so (GStreamer's every 5 s at
+  // most), and one that vanished without DELETE sends none, while ICE
+  // without consent checks would never notice.
+  double silence_timeout_s = 15.0;
   // A peer's queue in its appsrc: beyond this many bytes waiting (the
   // pipeline is not taking them) it skips to the next IDR.
   size_t max_queued_bytes = 512 * 1024;

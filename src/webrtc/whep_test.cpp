@@ -95,9 +95,11 @@ class Player {
     if (transceiver != nullptr) gst_object_unref(transceiver);
   }
   ~Player() {
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    Stop();
     gst_object_unref(pipeline_);
   }
+  // The player vanishes (no DELETE, no more packets).
+  void Stop() { gst_element_set_state(pipeline_, GST_STATE_NULL); }
 
   // The offer, with the candidates gathered within a few seconds.
   std::string Offer() {
@@ -195,9 +197,11 @@ Answer OfferAndWait(WhepServer& server, std::string sdp, std::shared_ptr<void> h
   return future.get();
 }
 
-std::unique_ptr<WhepServer> MakeServer(FakeStage& stage, size_t max_peers = 4) {
+std::unique_ptr<WhepServer> MakeServer(FakeStage& stage, size_t max_peers = 4,
+                                       double silence_timeout_s = 15.0) {
   WhepOptions options;
   options.max_peers = max_peers;
+  options.silence_timeout_s = silence_timeout_s;
   return std::make_unique<WhepServer>(
       options, [&stage](h264::AccessUnitSink sink) { return stage.Subscribe(std::move(sink)); },
       stage.demand, stage.keyframes);
@@ -321,6 +325,14 @@ TEST(WhepTest, APlayerReceivesRtpAndItsKeyframeRequestReachesTheEncoder) {
   const nlohmann::json client = server->Stats()["clients"][0];
   EXPECT_EQ(client["state"], "connected");
   EXPECT_GT(client["sent_frames"].get<int>(), 0);
+  // The player's RTCP reaches the silence watch (rtcp_age_s restarts at
+  // each packet; 1 s into the connection without any, it would be >= 1).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const nlohmann::json now = server->Stats()["clients"][0];
+        return now["connected_s"].get<double>() > 1.0 && now["rtcp_age_s"].get<double>() < 0.5;
+      },
+      15s));
   EXPECT_TRUE(WaitFor([&] {
     player.RequestKeyframe();
     return stage.keyframes.counts().requested[static_cast<size_t>(h264::KeyReason::kPli)] > 0;
@@ -329,6 +341,34 @@ TEST(WhepTest, APlayerReceivesRtpAndItsKeyframeRequestReachesTheEncoder) {
   encoder.join();
   EXPECT_TRUE(server->End(answer.id));
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0 && stage.subscribers() == 0; }));
+}
+
+// A player that vanishes without DELETE (its RTCP stops) is removed.
+// Regression: such peers stayed connected, encoding and sending, forever.
+TEST(WhepTest, APlayerThatGoesSilentIsRemoved) {
+  FakeStage stage;
+  auto server = MakeServer(stage, 4, 2.0);
+  Player player;
+  const std::string offer = player.Offer();
+  if (offer.find("a=candidate:") == std::string::npos) {
+    GTEST_SKIP() << "no ICE candidate gathered (loopback-only host)";
+  }
+  const Answer answer = OfferAndWait(*server, offer);
+  ASSERT_EQ(answer.status, 201U) << answer.body;
+  ASSERT_TRUE(player.Accept(answer.body));
+  std::atomic<bool> stop{false};
+  std::thread encoder([&] {
+    while (!stop) {
+      stage.Emit();
+      std::this_thread::sleep_for(33ms);
+    }
+  });
+  EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 1; }));
+  player.Stop();
+  EXPECT_TRUE(WaitFor([&] { return server->peers() == 0; }, 20s));
+  EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0; }));
+  stop = true;
+  encoder.join();
 }
 
 }  // namespace
