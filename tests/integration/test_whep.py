@@ -5,7 +5,8 @@ aiortc (Debian python3-aiortc) offers recvonly video; the server answers 201
 with an SDP answer naming the offered H.264 payload type, a Location and an
 ETag; frames arrive, aiortc decodes them, and the timecode strip reads on
 them (latency bounded); the peer shows in /api/stats; DELETE on the Location
-ends it (and the peer leaves /api/stats). Offers that are not SDP, have no
+ends it (and the peer leaves /api/stats); a player that vanishes without
+DELETE is removed once its RTCP stops (15 s). Offers that are not SDP, have no
 video or no H.264 are 400/406 saying why; beyond --max-webrtc-peers, 503.
 
 ICE: both ends gather host candidates on the machine's non-loopback
@@ -177,6 +178,23 @@ class WhepTest(unittest.TestCase):
         self.assertEqual(whep_clients(self.server), [])
         status, _ = request(self.server.port, "DELETE", path)
         self.assertEqual(status, 404)
+
+    def test_a_player_that_vanishes_is_removed(self):
+        """No DELETE: the player just stops (its RTCP stops); the server
+        removes the peer after its silence timeout (15 s)."""
+        async def scenario():
+            pc, location, _ = await play(self.server.port, 3)
+            await pc.close()
+            started = time.monotonic()
+            while time.monotonic() - started < 40:
+                clients = await asyncio.to_thread(whep_clients, self.server)
+                if not clients:
+                    return time.monotonic() - started
+                await asyncio.sleep(0.5)
+            return None
+
+        gone_after = asyncio.run(scenario())
+        self.assertIsNotNone(gone_after, "the peer of a vanished player stayed")
 
     def test_bad_offers_say_what_is_missing(self):
         status, _, body = post(self.server.port, "/whep", "hello")
