@@ -191,6 +191,7 @@ async function measureJoins(server, count, everyMs, warm) {
 
 const selected = (name) => !opt.only.some((o) => !name.includes(o));
 const rows = [], viewerRows = [], joinRows = [];
+const loadAtStart = os.loadavg();
 const browser = await launchBrowser({ args: BROWSER_ARGS });
 try {
   for (const size of SIZES) {
@@ -246,7 +247,7 @@ try {
 // ---- report ----
 const chromiumVersion = execFileSync("/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
 console.log(`\nbench/browser: headless ${chromiumVersion} on 127.0.0.1 (WebRTC with --allow-loopback-in-peer-connection), ` +
-  `detector ${opt.detector}, ${seconds} s per row, ${os.cpus().length} cores, load average ${os.loadavg().map((v) => v.toFixed(2)).join(" ")}\n`);
+  `detector ${opt.detector}, ${seconds} s per row, ${os.cpus().length} cores, load average ${loadAtStart.map((v) => v.toFixed(2)).join(" ")} at the start, ${os.loadavg().map((v) => v.toFixed(2)).join(" ")} at the end\n`);
 console.log("| size | view | browser fps | p50 | p90 | p99 | max | clock ± | kB/s | Mbit/s | server CPU | encode p50 | encode_h264 p50 |" +
   (opt.probe ? " probe fps | probe p50 | probe p99 |" : ""));
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (opt.probe ? "---:|---:|---:|" : ""));
