@@ -144,11 +144,13 @@ async function measureViewers(server, n) {
     await sleep(Math.max(warmup, 1) * 1000);
     const counts0 = readers.map((r) => r.messages), gaps0 = readers.map((r) => r.gaps);
     lat.length = 0;
+    const own0 = process.cpuUsage();
     const w = await serverWindow(server, seconds);
+    const own = process.cpuUsage(own0);
     const fps = readers.map((r, i) => (r.messages - counts0[i]) / w.span);
     const encodeMs = stageMean(w.after, "encode_h264");
     const encodeFps = (w.after.h264.frames - w.before.h264.frames) / w.span;
-    return { n, cores: w.cores, fps_min: Math.min(...fps), fps_median: quantile(fps, 0.5), fps_max: Math.max(...fps),
+    return { n, cores: w.cores, readers_cores: (own.user + own.system) / 1e6 / w.span, fps_min: Math.min(...fps), fps_median: quantile(fps, 0.5), fps_max: Math.max(...fps),
       gaps: readers.reduce((s, r, i) => s + r.gaps - gaps0[i], 0), closed: readers.filter((r) => r.closed).length,
       skips_to_key: w.after.h264.skips_to_key - w.before.h264.skips_to_key,
       encode_cores: encodeMs === null ? null : (encodeMs * encodeFps) / 1000, encode_fps: encodeFps,
@@ -248,41 +250,43 @@ try {
 const chromiumVersion = execFileSync("/usr/bin/chromium", ["--version"], { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
 console.log(`\nbench/browser: headless ${chromiumVersion} on 127.0.0.1 (WebRTC with --allow-loopback-in-peer-connection), ` +
   `detector ${opt.detector}, ${seconds} s per row, ${os.cpus().length} cores, load average ${loadAtStart.map((v) => v.toFixed(2)).join(" ")} at the start, ${os.loadavg().map((v) => v.toFixed(2)).join(" ")} at the end\n`);
-console.log("| size | view | browser fps | p50 | p90 | p99 | max | clock ± | kB/s | Mbit/s | server CPU | encode p50 | encode_h264 p50 |" +
-  (opt.probe ? " probe fps | probe p50 | probe p99 |" : ""));
-console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (opt.probe ? "---:|---:|---:|" : ""));
-for (const r of rows) {
-  if (r.error) { console.log(`| ${r.size}@30 | ${r.label} | error: ${r.error.split("\n")[0]} |`); continue; }
-  const b = r.browser, s = r.server, p = r.probe;
-  console.log(`| ${r.size}@30 | ${r.label} | ${fx(b.fps)} | ${fx(b.p50)} | ${fx(b.p90)} | ${fx(b.p99)} | ${fx(b.max)} | ${fx(b.clock_uncertainty_ms, 2)} | ` +
-    `${fx(s.bytes_per_s / 1000, 0)} | ${fx((s.bytes_per_s * 8) / 1e6, 2)} | ${fx(s.cores, 2)} | ${fx(s.encode_p50_ms, 2)} | ${fx(s.encode_h264_p50_ms, 2)} |` +
-    (opt.probe ? ` ${fx(p?.fps)} | ${fx(p?.p50)} | ${fx(p?.p99)} |` : ""));
+if (rows.length) {
+  console.log("| size | view | browser fps | p50 | p90 | p99 | max | clock ± | kB/s | Mbit/s | server CPU | encode p50 | encode_h264 p50 |" +
+    (opt.probe ? " probe fps | probe p50 | probe p99 |" : ""));
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (opt.probe ? "---:|---:|---:|" : ""));
+  for (const r of rows) {
+    if (r.error) { console.log(`| ${r.size}@30 | ${r.label} | error: ${r.error.split("\n")[0]} |`); continue; }
+    const b = r.browser, s = r.server, p = r.probe;
+    console.log(`| ${r.size}@30 | ${r.label} | ${fx(b.fps)} | ${fx(b.p50)} | ${fx(b.p90)} | ${fx(b.p99)} | ${fx(b.max)} | ${fx(b.clock_uncertainty_ms, 2)} | ` +
+      `${fx(s.bytes_per_s / 1000, 0)} | ${fx((s.bytes_per_s * 8) / 1e6, 2)} | ${fx(s.cores, 2)} | ${fx(s.encode_p50_ms, 2)} | ${fx(s.encode_h264_p50_ms, 2)} |` +
+      (opt.probe ? ` ${fx(p?.fps)} | ${fx(p?.p50)} | ${fx(p?.p99)} |` : ""));
+  }
+  console.log("\nlatencies in ms, capture → painted in chromium (the strip read from the shown pixels at the animation frame that shows them);" +
+    " kB/s and Mbit/s: what the server sent this view's client over the window (/api/stats per-client \"bytes\" deltas, whole WebSocket" +
+    " messages or multipart parts with their headers; WebRTC: the WHEP peer's \"bytes\", access units handed to webrtcbin, before RTP/SRTP);" +
+    " server CPU: cores used by the freshframe process (/proc/PID/stat utime+stime) over the window, chromium excluded but on the same cores;" +
+    " encode / encode_h264 p50: ms per frame of the JPEG and H.264 encoders (/api/stats stages' work_ms, — when not running)");
 }
-console.log("\nlatencies in ms, capture → painted in chromium (the strip read from the shown pixels at the animation frame that shows them);" +
-  " kB/s and Mbit/s: what the server sent this view's client over the window (/api/stats per-client \"bytes\" deltas, whole WebSocket" +
-  " messages or multipart parts with their headers; WebRTC: the WHEP peer's \"bytes\", access units handed to webrtcbin, before RTP/SRTP);" +
-  " server CPU: cores used by the freshframe process (/proc/PID/stat utime+stime) over the window, chromium excluded but on the same cores;" +
-  " encode / encode_h264 p50: ms per frame of the JPEG and H.264 encoders (/api/stats stages' work_ms, — when not running)");
 
 if (viewerRows.length) {
-  console.log("\n| size | H.264 viewers | server CPU | − 0 viewers | encode (cores) | beyond the encode | − 1 viewer | fps per viewer min/median/max | gaps | capture → received p50/p99 |");
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("\n| size | H.264 viewers | server CPU | − 0 viewers | encode (cores) | beyond the encode | − 1 viewer | fps per viewer min/median/max | gaps | capture → received p50/p99 | readers' CPU |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const v of viewerRows) {
     if (v.error) { console.log(`| ${v.size}@30 | error: ${v.error.split("\n")[0]} |`); continue; }
-    console.log(`| ${v.size}@30 | 0 | ${fx(v.idle_cores, 3)} | | | | | | | |`);
+    console.log(`| ${v.size}@30 | 0 | ${fx(v.idle_cores, 3)} | | | | | | | | |`);
     const one = v.levels.find((l) => l.n === 1);
     for (const l of v.levels) {
       const delta = l.cores - v.idle_cores;
       l.beyond_encode = l.encode_cores === null ? null : delta - l.encode_cores;
       l.over_one = one ? l.cores - one.cores : null;
       console.log(`| ${v.size}@30 | ${l.n} | ${fx(l.cores, 3)} | ${fx(delta, 3)} | ${fx(l.encode_cores, 3)} | ${fx(l.beyond_encode, 3)} | ${l.n === 1 ? "" : fx(l.over_one, 3)} | ` +
-        `${fx(l.fps_min)} / ${fx(l.fps_median)} / ${fx(l.fps_max)} | ${l.gaps} | ${fx(l.recv_p50)} / ${fx(l.recv_p99)} |`);
+        `${fx(l.fps_min)} / ${fx(l.fps_median)} / ${fx(l.fps_max)} | ${l.gaps} | ${fx(l.recv_p50)} / ${fx(l.recv_p99)} | ${fx(l.readers_cores, 3)} |`);
     }
   }
   console.log("\nheadless viewers: Node WebSocket readers of /ws/h264 in the bench's process (they count messages, decode nothing);" +
      " encode (cores) = encode_h264 work_ms mean × frames encoded per second (wall time per frame: on a loaded machine it counts preemption too);" +
     " beyond the encode = CPU − CPU with 0 viewers − encode; − 1 viewer = CPU − CPU with 1 viewer (the encode runs at both, so this is what N − 1 more viewers cost);" +
-    " gaps: sequence gaps (skips to a keyframe) over all viewers; capture → received in ms, this process's CLOCK_MONOTONIC");
+    " gaps: sequence gaps (skips to a keyframe) over all viewers; capture → received in ms, this process's CLOCK_MONOTONIC; readers' CPU: the bench process (all its readers) in cores, on the same cores as the server");
 }
 
 if (joinRows.length) {
