@@ -159,10 +159,13 @@
     return (last.bytes - first.bytes) * 8 / (last.t - first.t);  // bytes/ms * 8 = kbit/s
   };
   Bitrate.prototype.clear = function () { this.samples = []; };
+  // "850 kbit/s", "13763 kbit/s", "2.5 kbit/s": whole numbers from 100 up,
+  // never an exponent.
+  function formatKbps(kbps) { return (kbps >= 100 ? String(Math.round(kbps)) : kbps.toFixed(1)) + " kbit/s"; }
 
   root.FF = root.FF || {};
   root.FF.h264 = {
     parseHeader: parseHeader, nalUnits: nalUnits, codecFromAnnexB: codecFromAnnexB,
-    DecodeGate: DecodeGate, chooseView: chooseView, unavailable: unavailable, viewNames: NAMES, Bitrate: Bitrate
+    DecodeGate: DecodeGate, chooseView: chooseView, unavailable: unavailable, viewNames: NAMES, Bitrate: Bitrate, formatKbps: formatKbps
   };
 })(typeof window !== "undefined" ? window : globalThis);

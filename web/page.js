@@ -191,7 +191,7 @@
     bitrate.add(now, view.bytes);
     var kbps = bitrate.kbps();
     setText("bitrate", kbps === null ? "bitrate: \u2026" : "bitrate: " + (view.estimated ? "\u2248" : "") +
-      (kbps >= 10000 ? Math.round(kbps) : kbps.toPrecision(3)) + " kbit/s");
+      FF.h264.formatKbps(kbps));
     $("bitrate").title = view.estimated ? "frames sent \u00d7 a recent snapshot's size (the server reports no bytes per client)"
       : "bytes this page received over the last 2 s";
   }

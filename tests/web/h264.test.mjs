@@ -270,6 +270,10 @@ test("bitrate: kbit/s over the last 2 s of byte counts, a restarted counter star
   assert.equal(b.kbps(), 100);
   b.add(9500, undefined);
   assert.equal(b.kbps(), 100, "a missing count changes nothing");
+  assert.equal(h264.formatKbps(849.6), "850 kbit/s");
+  assert.equal(h264.formatKbps(1834.2), "1834 kbit/s", "no exponent between 1000 and 10000");
+  assert.equal(h264.formatKbps(13763.4), "13763 kbit/s");
+  assert.equal(h264.formatKbps(2.54), "2.5 kbit/s");
 });
 
 // A fake RTCPeerConnection and fetch: the WHEP exchange as the view runs it.
