@@ -44,41 +44,19 @@ std::string MultipartHeader(const encode::EncodedFrame& frame) {
 static_assert(kOpening.substr(2, kBoundary.size()) == kBoundary);
 static_assert(kPartTrailer.substr(4, kBoundary.size()) == kBoundary);
 
-class MjpegSession final : public PartSession {
+class MjpegSession final : public BodyPartSession {
  public:
   // The tcp_stream's own timeouts are not used: the session's stall
   // deadline is.
   MjpegSession(beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
                std::string peer, std::string path, LeasePtr lease, StreamQuery query)
-      : PartSession(stream.get_executor(), context, std::move(target), std::move(peer),
-                    std::move(path), std::move(lease), query, "mjpeg"),
-        socket_(stream.release_socket()),
+      : BodyPartSession(std::move(stream), context, std::move(target), std::move(peer),
+                        std::move(path), std::move(lease), query, "mjpeg"),
         early_(query.early_parts) {}
 
-  void Start() {
-    DoWatchClient();
-    StartParts();
-  }
+  void Start() { StartBody(); }
 
  private:
-  // A stream client has nothing more to say; a read that completes means it
-  // went away (or sent junk, which is discarded). Keeping this read pending
-  // also keeps the session alive while it waits for the next part.
-  void DoWatchClient() {
-    socket_.async_read_some(net::buffer(discard_),
-                            [self = SharedAs<MjpegSession>()](beast::error_code ec, size_t) {
-                              self->OnClientData(ec);
-                            });
-  }
-
-  void OnClientData(beast::error_code ec) {
-    if (ended()) return;
-    if (ec) return End(DisconnectReason(ec));
-    DoWatchClient();
-  }
-
-  net::ip::tcp::socket& Socket() override { return socket_; }
-
   // One scatter/gather write: the opening delimiter (first part only), the
   // part's headers (unless sent early), the shared JPEG, the delimiter that
   // ends the part (and, early, the next part's headers).
@@ -95,20 +73,9 @@ class MjpegSession final : public PartSession {
         net::buffer(jpeg.data(), jpeg.size()),
         net::buffer(kPartTrailer.data(), kPartTrailer.size()),
         early_ ? net::buffer(kEarlyHeader.data(), kEarlyHeader.size()) : net::const_buffer()};
-    net::async_write(socket_, buffers,
-                     [self = SharedAs<MjpegSession>()](beast::error_code ec, size_t bytes) {
-                       self->OnPartWritten(ec, bytes);
-                     });
+    WriteBody(buffers);
   }
 
-  void CloseTransport() override {
-    beast::error_code ignored;
-    socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-  }
-
-  net::ip::tcp::socket socket_;
-  std::array<char, 512> discard_{};
   const bool early_;     // ?parts=early
   bool opened_ = false;  // the opening delimiter was sent
 };

@@ -212,4 +212,32 @@ void PartSession::End(std::string reason) {
   CloseTransport();
 }
 
+BodyPartSession::BodyPartSession(beast::tcp_stream stream, ServerContext& context,
+                                 StreamContextPtr target, std::string peer, std::string path,
+                                 LeasePtr lease, StreamQuery query, std::string_view kind,
+                                 encode::Codec codec)
+    : PartSession(stream.get_executor(), context, std::move(target), std::move(peer),
+                  std::move(path), std::move(lease), query, kind, codec),
+      socket_(stream.release_socket()) {}
+
+void BodyPartSession::StartBody() {
+  DoWatchClient();
+  StartParts();
+}
+
+void BodyPartSession::DoWatchClient() {
+  socket_.async_read_some(net::buffer(discard_),
+                          [self = SharedAs<BodyPartSession>()](beast::error_code ec, size_t) {
+                            if (self->ended()) return;
+                            if (ec) return self->End(DisconnectReason(ec));
+                            self->DoWatchClient();
+                          });
+}
+
+void BodyPartSession::CloseTransport() {
+  beast::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
 }  // namespace freshframe::http

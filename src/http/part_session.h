@@ -28,6 +28,7 @@
 // posts to the strand.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -37,7 +38,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 
 #include "h264/keyframe_gate.h"
 #include "http/newest_only.h"
@@ -129,6 +132,40 @@ class PartSession : public PartSubscriber, public std::enable_shared_from_this<P
   uint64_t bytes_ = 0;     // written since the response header, for the log
   size_t part_bytes_ = 0;  // written for the part in flight
   std::string reason_;
+};
+
+// A PartSession whose parts go into the body of one endless HTTP response
+// (/stream.mjpg, /stream.h264): it owns the socket, keeps a read pending to
+// notice a client that goes away, and writes each part's buffers at once.
+class BodyPartSession : public PartSession {
+ protected:
+  BodyPartSession(boost::beast::tcp_stream stream, ServerContext& context, StreamContextPtr target,
+                  std::string peer, std::string path, LeasePtr lease, StreamQuery query,
+                  std::string_view kind, encode::Codec codec = encode::Codec::kJpeg);
+
+  // Starts watching the client and sending parts.
+  void StartBody();
+  // One gathered write of `buffers` (which stay alive until it completes).
+  template <typename Buffers>
+  void WriteBody(const Buffers& buffers) {
+    boost::asio::async_write(
+        socket_, buffers,
+        [self = SharedAs<BodyPartSession>()](boost::beast::error_code ec, size_t bytes) {
+          self->OnPartWritten(ec, bytes);
+        });
+  }
+
+  boost::asio::ip::tcp::socket& Socket() final { return socket_; }
+  void CloseTransport() final;
+
+ private:
+  // The client has nothing more to say; a read that completes means it went
+  // away (or sent junk, which is discarded). Keeping this read pending also
+  // keeps the session alive while it waits for the next part.
+  void DoWatchClient();
+
+  boost::asio::ip::tcp::socket socket_;
+  std::array<char, 512> discard_{};
 };
 
 }  // namespace freshframe::http
