@@ -438,7 +438,7 @@ TEST(ConfigKeysTest, EveryRunFlagHasAKey) {
     EXPECT_NE(ConfigKeyOfFlag(option->get_name()), "") << option->get_name();
     ++flags;
   }
-  EXPECT_EQ(flags, 40U);
+  EXPECT_EQ(flags, 45U);
   EXPECT_EQ(ConfigKeyOfFlag("--port"), "port in [server]");
   EXPECT_EQ(ConfigKeyOfFlag("--no-hud"),
             "hud = false in [streams.NAME] (or [defaults], for every stream)");
@@ -449,7 +449,8 @@ TEST(ConfigKeysTest, EveryRunFlagHasAKey) {
 // number flags refuse it themselves.
 TEST(RunFlagsTest, NumbersRefuseNan) {
   for (const char* flag :
-       {"--fps", "--detections-max-age", "--scale-factor", "--conf", "--nms", "--detect-fps"}) {
+       {"--fps", "--detections-max-age", "--scale-factor", "--conf", "--nms", "--detect-fps",
+        "--gop"}) {
     RunOptions options;
     CLI::App app;
     AddRunOptions(app, options);
