@@ -8,7 +8,9 @@
 // - InspectOffer either refuses with 400 or 406 and one of the documented
 //   messages, or picks a payload type in 0..127 with packetization-mode 0 or
 //   1, a lower-case profile-level-id, and that payload type is listed on an
-//   "m=video" line of the input whose rtpmap says H264;
+//   "m=video" line of the input whose rtpmap says H264; a playout-delay
+//   extension id is 0 or 1..14 and, if not 0, the input has an "a=extmap:"
+//   line and the extension's URI;
 // - the verdict is the same for the offer with "\r\n" line ends turned into
 //   "\n" (unless it has "\r\r": a stray CR belongs to its line);
 // - KeepCandidatesOn with no address returns its input; with one, every line
@@ -56,6 +58,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string rtpmap = "a=rtpmap:" + std::to_string(choice->payload_type) + " ";
     Check(sdp.find(rtpmap) != std::string_view::npos, "chosen payload type has no rtpmap");
     Check(sdp.find("m=video") != std::string_view::npos, "chosen without a video line");
+    const int id = choice->playout_delay_id;
+    Check(id >= 0 && id <= 14, "playout-delay id out of the one-byte range");
+    if (id != 0) {
+      Check(sdp.find("a=extmap:") != std::string_view::npos, "playout-delay id without extmap");
+      Check(sdp.find(freshframe::webrtc::kPlayoutDelayUri) != std::string_view::npos,
+            "playout-delay id without its URI");
+    }
   } else {
     const auto& error = choice.error();
     Check((error.status == 400 &&
@@ -69,7 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       unix_lines.size() <= freshframe::webrtc::kMaxOfferBytes) {
     const auto again = freshframe::webrtc::InspectOffer(unix_lines);
     Check(again.ok() == choice.ok(), "line ends change the verdict");
-    if (again.ok()) Check(again->payload_type == choice->payload_type, "line ends change the PT");
+    if (again.ok()) {
+      Check(again->payload_type == choice->payload_type, "line ends change the PT");
+      Check(again->playout_delay_id == choice->playout_delay_id, "line ends change the extmap");
+    }
   }
 
   Check(freshframe::webrtc::KeepCandidatesOn(sdp, "") == sdp, "no address changed the answer");

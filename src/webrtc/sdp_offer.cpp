@@ -65,6 +65,7 @@ struct VideoSection {
   std::vector<Format> formats;  // in the m-line's order
   std::string mid;
   bool receives = true;
+  int playout_delay_id = 0;
 };
 
 Format* FindFormat(VideoSection& section, std::string_view payload_type) {
@@ -111,6 +112,15 @@ void ReadAttribute(VideoSection& section, std::string_view attribute) {
   } else if (name == "fmtp") {
     Format* format = FindFormat(section, NextToken(value));
     if (format != nullptr) ReadFmtp(*format, value);
+  } else if (name == "extmap") {
+    // a=extmap:<id>[/<direction>] <uri> [<attributes>] (RFC 8285 §8); ids
+    // above 14 need the two-byte form, which we do not send.
+    std::string_view id = NextToken(value);
+    id = id.substr(0, id.find('/'));
+    const std::optional<int> number = ParseInt(id, 14);
+    if (number && *number >= 1 && NextToken(value) == kPlayoutDelayUri) {
+      section.playout_delay_id = *number;
+    }
   }
 }
 
@@ -187,7 +197,8 @@ Expected<H264Choice, OfferError> InspectOffer(std::string_view sdp) {
                     .packetization_mode = best->packetization_mode,
                     .profile_level_id = best->profile_level_id,
                     .video_index = video->index,
-                    .mid = video->mid};
+                    .mid = video->mid,
+                    .playout_delay_id = video->playout_delay_id};
 }
 
 std::string KeepCandidatesOn(std::string_view sdp, std::string_view address) {

@@ -22,7 +22,16 @@ struct H264Choice {
   std::string profile_level_id;  // as offered (lower case), empty if absent
   size_t video_index = 0;        // the m-line's index among all m-lines
   std::string mid;               // its a=mid, empty if absent
+  // The id the offer gave kPlayoutDelayUri on the video section (a=extmap),
+  // 1..14 (the one-byte header form); 0 if it did not offer it (or gave an
+  // id only the two-byte form can carry).
+  int playout_delay_id = 0;
 };
+
+// The RTP header extension by which a sender asks Chrome to render each
+// frame at once (min = max = 0) rather than after its jitter buffer's delay.
+inline constexpr std::string_view kPlayoutDelayUri =
+    "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
 
 // Why an offer cannot be answered: the HTTP status and a one-line reason.
 struct OfferError {
@@ -44,7 +53,8 @@ inline constexpr size_t kMaxOfferBytes = 64 * 1024;
 //   1)".
 // Otherwise the H.264 format to answer with, preferring packetization-mode 1,
 // then profile-level-id 42e01f, 42001f or 4d001f (browsers decode our Main
-// profile stream whatever the id says), then the offer's order.
+// profile stream whatever the id says), then the offer's order; and the
+// id of the offer's playout-delay extension, if any.
 Expected<H264Choice, OfferError> InspectOffer(std::string_view sdp);
 
 // `sdp` (an answer) without its a=candidate lines whose connection address

@@ -43,6 +43,42 @@ TEST(SdpOfferTest, PicksModeOneWithAPreferredProfileInOfferOrder) {
   EXPECT_EQ(choice->mid, "0");
 }
 
+TEST(SdpOfferTest, FindsThePlayoutDelayExtensionOfTheVideoSection) {
+  // Chromium lists it among its other extensions.
+  const auto chromium =
+      InspectOffer(ChromiumOffer() +
+                   "a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+                   "a=extmap:6 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\n"
+                   "a=extmap:9 urn:ietf:params:rtp-hdrext:sdes:mid\r\n");
+  ASSERT_TRUE(chromium.ok()) << chromium.error().message;
+  EXPECT_EQ(chromium->playout_delay_id, 6);
+  EXPECT_EQ(InspectOffer(ChromiumOffer())->playout_delay_id, 0);
+
+  const std::string video = "m=video 9 RTP/AVP 96\na=rtpmap:96 H264/90000\n";
+  const std::string uri(kPlayoutDelayUri);
+  struct Case {
+    std::string sdp;
+    int id;
+  };
+  const Case cases[] = {
+      {"v=0\n" + video + "a=extmap:14/recvonly " + uri + "\n", 14},  // with a direction
+      {"v=0\n" + video + "a=extmap:1 " + uri + " extra\n", 1},
+      // Ids beyond 14 need the two-byte header form; 0 and 15 are reserved.
+      {"v=0\n" + video + "a=extmap:15 " + uri + "\n", 0},
+      {"v=0\n" + video + "a=extmap:200 " + uri + "\n", 0},
+      {"v=0\n" + video + "a=extmap:0 " + uri + "\n", 0},
+      {"v=0\n" + video + "a=extmap:x " + uri + "\n", 0},
+      {"v=0\n" + video + "a=extmap:4 " + uri + "-not\n", 0},
+      // Another section's extension is not the video's.
+      {"v=0\nm=audio 9 RTP/AVP 111\na=extmap:4 " + uri + "\n" + video, 0},
+  };
+  for (const Case& c : cases) {
+    const auto choice = InspectOffer(c.sdp);
+    ASSERT_TRUE(choice.ok()) << c.sdp;
+    EXPECT_EQ(choice->playout_delay_id, c.id) << c.sdp;
+  }
+}
+
 TEST(SdpOfferTest, ModeOneBeatsAPreferredProfileInModeZero) {
   const auto choice = InspectOffer(
       "v=0\nm=video 9 UDP/TLS/RTP/SAVPF 106 107\na=rtpmap:106 h264/90000\n"

@@ -4,6 +4,7 @@
 
 #define GST_USE_UNSTABLE_API 1
 #include <gst/gst.h>
+#include <gst/rtp/gstrtpbuffer.h>
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "webrtc/sdp_offer.h"
 
 namespace freshframe::webrtc {
 namespace {
@@ -71,10 +73,13 @@ class FakeStage {
 };
 
 // A WHEP player: webrtcbin with one recvonly H.264 transceiver; counts the
-// RTP packets that reach it.
+// RTP packets that reach it. With `playout_delay_id`, it offers the
+// playout-delay extension with that id (as Chrome does) and counts the
+// packets that carry it as min = max = 0.
 class Player {
  public:
-  explicit Player(int payload_type = 102) {
+  explicit Player(int payload_type = 102, int playout_delay_id = 0)
+      : playout_delay_id_(playout_delay_id) {
     gst_init(nullptr, nullptr);
     pipeline_ = gst_pipeline_new(nullptr);
     webrtc_ = gst_element_factory_make("webrtcbin", nullptr);
@@ -86,7 +91,10 @@ class Player {
         "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=" +
         std::to_string(payload_type) +
         ",packetization-mode=(string)1,profile-level-id=(string)42e01f,"
-        "rtcp-fb-nack-pli=(boolean)true";
+        "rtcp-fb-nack-pli=(boolean)true" +
+        (playout_delay_id == 0 ? std::string()
+                               : ",extmap-" + std::to_string(playout_delay_id) + "=(string)" +
+                                     std::string(kPlayoutDelayUri));
     GstCaps* codec = gst_caps_from_string(caps.c_str());
     GstWebRTCRTPTransceiver* transceiver = nullptr;
     g_signal_emit_by_name(webrtc_, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
@@ -158,6 +166,7 @@ class Player {
   }
 
   int packets() const { return packets_.load(); }
+  int zero_delay_packets() const { return zero_delay_packets_.load(); }
 
  private:
   static void OnPadAdded(GstElement*, GstPad* pad, gpointer data) {
@@ -170,8 +179,22 @@ class Player {
     gst_pad_link(pad, sink_pad);
     gst_pad_add_probe(
         sink_pad, GST_PAD_PROBE_TYPE_BUFFER,
-        [](GstPad*, GstPadProbeInfo*, gpointer user) {
-          ++static_cast<Player*>(user)->packets_;
+        [](GstPad*, GstPadProbeInfo* info, gpointer user) {
+          auto* player = static_cast<Player*>(user);
+          ++player->packets_;
+          GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+          if (player->playout_delay_id_ != 0 &&
+              gst_rtp_buffer_map(GST_PAD_PROBE_INFO_BUFFER(info), GST_MAP_READ, &rtp)) {
+            gpointer extension = nullptr;
+            guint size = 0;
+            if (gst_rtp_buffer_get_extension_onebyte_header(
+                    &rtp, static_cast<guint8>(player->playout_delay_id_), 0, &extension, &size) &&
+                size == 3) {
+              const auto* bytes = static_cast<const guint8*>(extension);
+              if (bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0) ++player->zero_delay_packets_;
+            }
+            gst_rtp_buffer_unmap(&rtp);
+          }
           return GST_PAD_PROBE_OK;
         },
         self, nullptr);
@@ -180,11 +203,13 @@ class Player {
     self->src_pad_ = pad;
   }
 
+  const int playout_delay_id_;
   GstElement* pipeline_;
   GstElement* webrtc_;
   std::mutex mutex_;
   GstPad* src_pad_ = nullptr;
   std::atomic<int> packets_{0};
+  std::atomic<int> zero_delay_packets_{0};
 };
 
 Answer OfferAndWait(WhepServer& server, std::string sdp, std::shared_ptr<void> hold = nullptr) {
@@ -341,6 +366,45 @@ TEST(WhepTest, APlayerReceivesRtpAndItsKeyframeRequestReachesTheEncoder) {
   encoder.join();
   EXPECT_TRUE(server->End(answer.id));
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0 && stage.subscribers() == 0; }));
+}
+
+// Chrome holds each frame for its jitter buffer's delay (20-55 ms more than
+// WebCodecs on a LAN) unless the sender asks for none: the answer accepts
+// the playout-delay extension a player offers, and every packet carries it
+// as min = max = 0. A player that does not offer it gets none (aiortc).
+TEST(WhepTest, AnOfferedPlayoutDelayIsAnsweredAndZeroOnEveryPacket) {
+  FakeStage stage;
+  auto server = MakeServer(stage);
+  Player plain;
+  const Answer without = OfferAndWait(*server, plain.Offer());
+  ASSERT_EQ(without.status, 201U) << without.body;
+  EXPECT_EQ(without.body.find("playout-delay"), std::string::npos) << without.body;
+
+  Player player(102, 5);
+  const std::string offer = player.Offer();
+  ASSERT_NE(offer.find("a=extmap:5 " + std::string(kPlayoutDelayUri)), std::string::npos) << offer;
+  const Answer answer = OfferAndWait(*server, offer);
+  ASSERT_EQ(answer.status, 201U) << answer.body;
+  EXPECT_NE(answer.body.find("a=extmap:5 " + std::string(kPlayoutDelayUri)), std::string::npos)
+      << answer.body;
+  if (offer.find("a=candidate:") == std::string::npos) {
+    GTEST_SKIP() << "no ICE candidate gathered (loopback-only host)";
+  }
+  ASSERT_TRUE(player.Accept(answer.body));
+  std::atomic<bool> stop{false};
+  std::thread encoder([&] {
+    while (!stop) {
+      stage.Emit();
+      std::this_thread::sleep_for(33ms);
+    }
+  });
+  EXPECT_TRUE(WaitFor([&] { return player.packets() > 20; }, 15s)) << player.packets();
+  stop = true;
+  encoder.join();
+  // The packets still on their way arrive (well within the wait).
+  EXPECT_TRUE(WaitFor([&] { return player.zero_delay_packets() == player.packets(); }))
+      << player.zero_delay_packets() << " of " << player.packets();
+  EXPECT_GT(player.zero_delay_packets(), 20);
 }
 
 // A player that vanishes without DELETE (its RTCP stops) is removed.
