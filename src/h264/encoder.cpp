@@ -42,12 +42,12 @@ constexpr double kReferenceArea = 1280.0 * 720.0;
 // (TimecodeSurvives*); docs/architecture.md, "H.264 encoder".
 constexpr double kBufferFrames = 2.0;
 
-// The strip's QP offset, as a fraction of libx264's QP range (51): -0.4 is
-// about -20 QP on the strip's one or two macroblock rows (3-7% of a frame's
-// macroblocks), which costs ~6% of the bitrate at the default settings.
-// Measured with kBufferFrames (same test): -0.12 and -0.25 still lost a
-// frame or two in some runs.
-constexpr AVRational kStripQOffset{-40, 100};
+// The strip's QP offset, as a fraction of libx264's QP range (51): -0.7 is
+// about -35 QP on the strip's one or two macroblock rows (3-7% of a frame's
+// macroblocks). Measured with kBufferFrames (same test): -0.12 and -0.25
+// lost a frame or two in some runs, and -0.4 one frame in 1 run of 6 at
+// 300 kbit/s (4 of 180 under TSan); -0.7 read every frame in 20 of 20.
+constexpr AVRational kStripQOffset{-70, 100};
 
 struct CodecContextDeleter {
   void operator()(AVCodecContext* context) const { avcodec_free_context(&context); }
