@@ -232,6 +232,30 @@ std::unique_ptr<WhepServer> MakeServer(FakeStage& stage, size_t max_peers = 4,
       stage.demand, stage.keyframes);
 }
 
+// The encoder's thread, as the H264Stage runs it: an access unit every
+// 33 ms until Stop (or the end of scope).
+class Emitting {
+ public:
+  explicit Emitting(FakeStage& stage)
+      : thread_([this, &stage] {
+          while (!stop_) {
+            stage.Emit();
+            std::this_thread::sleep_for(33ms);
+          }
+        }) {}
+  ~Emitting() { Stop(); }
+  Emitting(const Emitting&) = delete;
+  Emitting& operator=(const Emitting&) = delete;
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 template <typename Predicate>
 bool WaitFor(Predicate predicate, std::chrono::milliseconds limit = 10s) {
   for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;
@@ -336,13 +360,7 @@ TEST(WhepTest, APlayerReceivesRtpAndItsKeyframeRequestReachesTheEncoder) {
   const Answer answer = OfferAndWait(*server, offer);
   ASSERT_EQ(answer.status, 201U) << answer.body;
   ASSERT_TRUE(player.Accept(answer.body));
-  std::atomic<bool> stop{false};
-  std::thread encoder([&] {
-    while (!stop) {
-      stage.Emit();
-      std::this_thread::sleep_for(33ms);
-    }
-  });
+  Emitting encoder(stage);
   EXPECT_TRUE(WaitFor([&] { return player.packets() > 20; }, 15s)) << player.packets();
   EXPECT_EQ(stage.demand.watchers(), 1);
   const auto joined = stage.keyframes.counts();
@@ -362,8 +380,7 @@ TEST(WhepTest, APlayerReceivesRtpAndItsKeyframeRequestReachesTheEncoder) {
     player.RequestKeyframe();
     return stage.keyframes.counts().requested[static_cast<size_t>(h264::KeyReason::kPli)] > 0;
   }));
-  stop = true;
-  encoder.join();
+  encoder.Stop();
   EXPECT_TRUE(server->End(answer.id));
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0 && stage.subscribers() == 0; }));
 }
@@ -391,16 +408,9 @@ TEST(WhepTest, AnOfferedPlayoutDelayIsAnsweredAndZeroOnEveryPacket) {
     GTEST_SKIP() << "no ICE candidate gathered (loopback-only host)";
   }
   ASSERT_TRUE(player.Accept(answer.body));
-  std::atomic<bool> stop{false};
-  std::thread encoder([&] {
-    while (!stop) {
-      stage.Emit();
-      std::this_thread::sleep_for(33ms);
-    }
-  });
+  Emitting encoder(stage);
   EXPECT_TRUE(WaitFor([&] { return player.packets() > 20; }, 15s)) << player.packets();
-  stop = true;
-  encoder.join();
+  encoder.Stop();
   // The packets still on their way arrive (well within the wait).
   EXPECT_TRUE(WaitFor([&] { return player.zero_delay_packets() == player.packets(); }))
       << player.zero_delay_packets() << " of " << player.packets();
@@ -420,19 +430,12 @@ TEST(WhepTest, APlayerThatGoesSilentIsRemoved) {
   const Answer answer = OfferAndWait(*server, offer);
   ASSERT_EQ(answer.status, 201U) << answer.body;
   ASSERT_TRUE(player.Accept(answer.body));
-  std::atomic<bool> stop{false};
-  std::thread encoder([&] {
-    while (!stop) {
-      stage.Emit();
-      std::this_thread::sleep_for(33ms);
-    }
-  });
+  Emitting encoder(stage);
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 1; }));
   player.Stop();
   EXPECT_TRUE(WaitFor([&] { return server->peers() == 0; }, 20s));
   EXPECT_TRUE(WaitFor([&] { return stage.demand.watchers() == 0; }));
-  stop = true;
-  encoder.join();
+  encoder.Stop();
 }
 
 }  // namespace
