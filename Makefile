@@ -5,7 +5,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-h264 bench-fanout bench-browser bench-compare bench-python bench-streams test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-h264 bench-fanout bench-browser bench-compare bench-python bench-streams bench-scaleout test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -51,6 +51,11 @@ bench-browser: build e2e-deps
 
 bench-fanout: build
 	/usr/bin/python3 bench/fanout/run.py --binary $(BUILD_DIR)/freshframe $(FANOUT_BENCH_ARGS)
+
+# capture, inference, Janus/RTSP/HLS and viewers as network namespaces, root only
+# (bench/scaleout/README.md); e.g. make bench-scaleout SCALEOUT_BENCH_ARGS="--only 640x480"
+bench-scaleout: build
+	/usr/bin/python3 bench/scaleout/run.py --binary $(BUILD_DIR)/freshframe $(SCALEOUT_BENCH_ARGS)
 
 # freshframe against the guide's designs (bench/compare/README.md); e.g.
 #   make bench-compare COMPARE_ARGS=--quick
