@@ -12,3 +12,4 @@ freshframe_fuzzer(mjpeg_source SOURCES capture/mjpeg_stream.cpp httpclient/http_
 freshframe_fuzzer(bus_header SOURCES bus/shm_object.cpp bus/bus_reader.cpp bus/bus.cpp core/frame.cpp LIBS opencv_core)
 freshframe_fuzzer(detections_json SOURCES infer/detections_json.cpp LIBS opencv_core)
 freshframe_fuzzer(sdp_offer SOURCES webrtc/sdp_offer.cpp)
+freshframe_fuzzer(rtcp SOURCES rtp/rtcp.cpp)
