@@ -198,7 +198,7 @@ class HostsTest(unittest.TestCase):
                  lambda: stats(self.hosts, "view", "infer")[0]["source"]["state"] == "live", 20)
         # The link into the inference host (the bridge port toward it) at
         # 3 Mbit/s: below the stream's bit rate (640x480 q85 at 30 fps is
-        # ~10 Mbit/s), so frames must be dropped somewhere. netem is missing
+        # ~14 Mbit/s), so frames must be dropped somewhere. netem is missing
         # on this kernel; tbf works.
         port_toward_infer = f"p{self.hosts.names.index('infer')}"
         rc = subprocess.run(["ip", "netns", "exec", self.hosts.hub, "tc", "qdisc", "add", "dev",
