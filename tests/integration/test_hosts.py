@@ -240,6 +240,10 @@ class HostsTest(unittest.TestCase):
                        {"Authorization": "Bearer " + self.token})
         self.assertEqual(snapshot.status, 200)
         self.assertTrue(ff.is_jpeg(snapshot.body))
+        infer_addr = self.hosts.addr("infer") + ":"
+        wait_for("the dead inference host's client gone from the capture host",
+                 lambda: not any(c["peer"].startswith(infer_addr) for c in stats(
+                     self.hosts, "view", "cam", self.token)[0]["clients"]), 10)
         # A new inference host picks the stream up by itself.
         self.start_infer("motion")
         self.assert_fresh(probe(self.hosts, "view", "infer", seconds=3), "after infer restart")
