@@ -42,6 +42,7 @@ RTSP_PORT = 8554
 RTMP_PORT, HLS_HTTP = 1935, 8090
 VIEWERS = os.path.join(HERE, "viewers.py")
 JANUS_LIBS = "/usr/lib/x86_64-linux-gnu/janus"
+JANUS_FILES = ("janus.jcfg", "janus.plugin.streaming.jcfg", "janus.transport.http.jcfg")
 
 
 def log(*a):
@@ -55,12 +56,14 @@ class Bed:
         self.tmp = tempfile.mkdtemp(prefix="ff-scaleout-")
         self.token = os.urandom(12).hex()
         self.token_file = os.path.join(self.tmp, "token")
-        with open(self.token_file, "w") as f:
+        with open(os.open(self.token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(self.token + "\n")
+        os.chmod(self.tmp, 0o711)  # nginx's workers (www-data) reach their directory
         help_text = subprocess.run([args.binary, "run", "--help"], capture_output=True,
                                    text=True).stdout
         self.has = {flag: flag in help_text for flag in ("--rtp-out", "--rtsp-port", "--rtmp-out")}
         self.procs = {}
+        self.janus_config = self.nginx_config = None
 
     def close(self):
         self.hosts.close()
@@ -121,6 +124,36 @@ class Bed:
         d = os.path.join(self.tmp, "janus")
         os.makedirs(d, exist_ok=True)
         engine = self.addr("engine")
+        shipped = os.path.join(REPO, "examples", "janus")
+        if all(os.path.exists(os.path.join(shipped, f)) for f in JANUS_FILES):
+            # The deployment docs/deploy-janus.md describes, as shipped (it
+            # listens on every address of the engine host and offers eth0).
+            for f in JANUS_FILES:
+                shutil.copy(os.path.join(shipped, f), d)
+            self.janus_config = "examples/janus"
+        else:
+            self.janus_config = "the bench's own (examples/janus missing)"
+            self._write_janus_config(d, engine)
+
+        def up():
+            try:
+                urllib.request.urlopen(f"http://{engine}:{JANUS_HTTP}/janus/info", timeout=1)
+                return True
+            except OSError:
+                return False
+        proc = self.start("janus", "engine", ["janus", "-C", os.path.join(d, "janus.jcfg"),
+                                              "-F", d], None)
+        deadline = time.monotonic() + 20
+        while True:
+            with self.hosts.inside("view"):
+                ok = up()
+            if ok:
+                return proc
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("janus did not start")
+            time.sleep(0.2)
+
+    def _write_janus_config(self, d, engine):
         plugins = sorted({f.split(".so")[0] + ".so" for f in os.listdir(f"{JANUS_LIBS}/plugins")
                           if "streaming" not in f})
         transports = sorted({f.split(".so")[0] + ".so" for f in os.listdir(f"{JANUS_LIBS}/transports")
@@ -150,29 +183,33 @@ admin: {{ admin_http = false }}
             with open(os.path.join(d, name), "w") as f:
                 f.write(text)
 
-        def up(_):
-            try:
-                urllib.request.urlopen(f"http://{engine}:{JANUS_HTTP}/janus/info", timeout=1)
-                return True
-            except OSError:
-                return False
-        proc = self.start("janus", "engine", ["janus", "-C", os.path.join(d, "janus.jcfg"),
-                                              "-F", d], None)
-        deadline = time.monotonic() + 20
-        while True:
-            with self.hosts.inside("view"):
-                ok = up(None)
-            if ok:
-                return proc
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("janus did not start")
-            time.sleep(0.2)
-
     def start_nginx(self):
+        """nginx-rtmp on the engine host; returns (process, push URL,
+        playlist URL)."""
         d = os.path.join(self.tmp, "nginx")
         os.makedirs(os.path.join(d, "hls"), exist_ok=True)
+        os.chmod(d, 0o777)  # the shipped config's workers run as www-data
+        os.chmod(os.path.join(d, "hls"), 0o777)
         engine = self.addr("engine")
         conf = os.path.join(d, "nginx.conf")
+        shipped = os.path.join(REPO, "examples", "nginx-rtmp.conf")
+        if os.path.exists(shipped):
+            # docs/deploy-hls.md's file, with what test_hls.py replaces too:
+            # the address, the directories and the key.
+            key = os.urandom(8).hex()
+            with open(shipped) as f:
+                text = f.read()
+            for old, new in (("10.0.0.2", engine), ("/var/lib/nginx", d), ("/var/log/nginx", d),
+                             ("/run/", d + "/"), ("CHANGE-ME", key)):
+                text = text.replace(old, new)
+            with open(conf, "w") as f:
+                f.write(text)
+            self.nginx_config = "examples/nginx-rtmp.conf"
+            proc = self.start("nginx", "engine", ["nginx", "-c", conf, "-p", d,
+                                                  "-g", "daemon off;"], None)
+            return (proc, f"rtmp://{engine}:{RTMP_PORT}/live/cam?key={key}",
+                    f"http://{engine}:8080/hls/cam.m3u8")
+        self.nginx_config = "the bench's own (examples/nginx-rtmp.conf missing)"
         with open(conf, "w") as f:
             f.write(f"""load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;
@@ -185,7 +222,9 @@ http {{ access_log off; types {{ application/vnd.apple.mpegurl m3u8; video/mp2t 
   scgi_temp_path {d};
   server {{ listen {engine}:{HLS_HTTP}; location /hls/ {{ alias {d}/hls/; add_header Cache-Control no-cache; }} }} }}
 """)
-        return self.start("nginx", "engine", ["nginx", "-c", conf, "-p", d], None)
+        proc = self.start("nginx", "engine", ["nginx", "-c", conf, "-p", d], None)
+        return (proc, f"rtmp://{engine}:{RTMP_PORT}/live/ff",
+                f"http://{engine}:{HLS_HTTP}/hls/ff.m3u8")
 
 
 def cpu_window(pids, seconds, body):
@@ -224,8 +263,9 @@ def run_size(bed, size, seconds, detector):
         infer_args += ["--rtsp-port", str(RTSP_PORT)]
     if bed.has["--rtmp-out"]:
         try:
-            nginx = bed.start_nginx()
-            infer_args += ["--rtmp-out", f"rtmp://{bed.addr('engine')}:{RTMP_PORT}/live/ff"]
+            nginx, push_url, playlist_url = bed.start_nginx()
+            # deploy-hls.md: a fragment ends at the first IDR after 1 s.
+            infer_args += ["--rtmp-out", push_url, "--gop", "1"]
         except RuntimeError as e:
             notes.append(f"nginx-rtmp: {e}")
     infer = bed.freshframe("infer", "infer", infer_args)
@@ -271,7 +311,7 @@ def run_size(bed, size, seconds, detector):
     hls = None
     if nginx is not None:
         hls = measured("HLS via nginx-rtmp (newest segment as listed)", lambda: bed.view(
-            ["hls", f"http://{bed.addr('engine')}:{HLS_HTTP}/hls/ff.m3u8", str(max(seconds, 15))],
+            ["hls", playlist_url, str(max(seconds, 15))],
             max(seconds, 15) + 40))
     elif not bed.has["--rtmp-out"]:
         notes.append("HLS row: the binary has no --rtmp-out yet")
@@ -316,6 +356,8 @@ def print_report(bed, results):
     print(f"\nbench/scaleout: hosts as network namespaces on one bridge (cam {bed.addr('cam')}, "
           f"infer {bed.addr('infer')}, engine {bed.addr('engine')}, view {bed.addr('view')}); "
           f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.2f} at the end")
+    print(f"outputs in this binary: {', '.join(k for k, v in bed.has.items() if v) or 'none'}; "
+          f"Janus config: {bed.janus_config}; nginx config: {bed.nginx_config}")
     print("latency = capture (the CAPTURE host's strip, carried through) -> received/decoded on "
           "the viewer host, ms; links = bytes/s into (rx) each host's eth0 during that row\n")
     for r in results:

@@ -265,8 +265,12 @@ def hls(playlist_url, seconds):
             data = urllib.request.urlopen(base + name, timeout=5).read()
             last = None
             with av.open(io.BytesIO(data), format="mpegts") as c:
-                for frame in c.decode(video=0):
-                    last = frame
+                for packet in c.demux(video=0):
+                    try:
+                        for frame in packet.decode():
+                            last = frame
+                    except av.error.InvalidDataError:
+                        pass  # before the segment's first decodable picture
             if last is not None:
                 reading = jpeg_strip.read_strip_gray(last.to_ndarray(format="gray"),
                                                      listed + 1_000_000)
