@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -227,13 +228,32 @@ http {{ access_log off; types {{ application/vnd.apple.mpegurl m3u8; video/mp2t 
                 f"http://{engine}:{HLS_HTTP}/hls/ff.m3u8")
 
 
-def cpu_window(pids, seconds, body):
-    """Runs body() (which lasts about `seconds`) and returns {name: cores}."""
-    before = {k: cpu_seconds(p) for k, p in pids.items()}
-    t0 = time.monotonic()
+def cpu_window(pids, body):
+    """Runs body(), sampling the processes' CPU every 0.2 s, and returns
+    (result, {name: cores}) over the result's "window" (CLOCK_MONOTONIC
+    [start, end] of the viewers' measurement, which leaves out their set-up),
+    or over the whole call if it has none."""
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            try:
+                samples.append((time.clock_gettime(time.CLOCK_MONOTONIC),
+                                {k: cpu_seconds(p) for k, p in pids.items()}))
+            except OSError:
+                pass
+            stop.wait(0.2)
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
     result = body()
-    dt = time.monotonic() - t0
-    return result, {k: (cpu_seconds(p) - before[k]) / dt for k, p in pids.items()}
+    stop.set()
+    thread.join()
+    t0, t1 = (result.get("window") or [samples[0][0], samples[-1][0]])[:2]
+    first = min(samples, key=lambda s: abs(s[0] - t0))
+    last = min(samples, key=lambda s: abs(s[0] - t1))
+    dt = max(1e-3, last[0] - first[0])
+    return result, {k: (last[1][k] - first[1][k]) / dt for k in pids}
 
 
 def p50(result):
@@ -295,7 +315,7 @@ def run_size(bed, size, seconds, detector):
     if janus is not None:
         pids = {"janus": janus.pid, "freshframe": infer.pid}
         for n in (1, 8, 16):
-            result, cpu = cpu_window(pids, seconds, lambda n=n: measured(
+            result, cpu = cpu_window(pids, lambda n=n: measured(
                 f"through Janus, {n} viewer(s) (aiortc)", lambda: bed.view(
                     ["janus", f"http://{bed.addr('engine')}:{JANUS_HTTP}/janus", "1", str(n),
                      str(seconds)], seconds + 90)))

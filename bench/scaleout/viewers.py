@@ -158,11 +158,13 @@ async def janus(api, mount, n, seconds):
     # Every viewer's latency is read from the first 2 viewers only: reading
     # the strip of 16 decodes would load the same 2 cores Janus runs on.
     outs = [{"frames": 0, "lat": []} for _ in viewers]
+    window = [time.clock_gettime(time.CLOCK_MONOTONIC)]
     await asyncio.gather(*(_consume(v.track, seconds, i < 2, o)
                            for i, (v, o) in enumerate(zip(viewers, outs))))
+    window.append(time.clock_gettime(time.CLOCK_MONOTONIC))
     await asyncio.gather(*(v.stop() for v in viewers), return_exceptions=True)
     frames = [o["frames"] for o in outs]
-    return {"viewers": n, "frames_min": min(frames), "frames_max": max(frames),
+    return {"viewers": n, "window": window, "frames_min": min(frames), "frames_max": max(frames),
             "fps_min": min(frames) / seconds,
             "latency_ms": summary([x for o in outs for x in o["lat"]])}
 
