@@ -54,6 +54,15 @@ struct RunOptions {
   int h264_bitrate = 0;
   double gop = 2.0;
   int max_webrtc_peers = 16;
+  // Outputs to other engines from that same encode (egress/egress.h): RTP
+  // to HOST:PORT, RTCP on PORT+1 (a Janus streaming mountpoint; repeatable,
+  // one per Janus box); RTMP push to rtmp://HOST/APP/KEY (nginx-rtmp, which
+  // writes HLS; repeatable); both per stream. And the process's RTSP server
+  // port (0: none): rtsp://BIND:PORT/stream and /streams/NAME, with the
+  // HTTP credentials.
+  std::vector<std::string> rtp_out;
+  std::vector<std::string> rtmp_out;
+  int rtsp_port = 0;
   std::string bind = "127.0.0.1";
   int port = 8080;
   int threads = 0;  // HTTP I/O threads; 0: one per core

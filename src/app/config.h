@@ -8,13 +8,15 @@
 //                     allow-origin, allow-host (a string or an array of strings),
 //                     max-clients, max-variants, max-connections-per-address,
 //                     detector-threads, bus-mode ("0660" or 0o660), bus-slots,
-//                     bus-allow-owner (a uid or "any")
+//                     bus-allow-owner (a uid or "any"), rtsp-port
 //   [defaults]        any stream key, merged under every [streams.NAME]
 //   [streams.NAME]    the `run` flags without "--": source, size, fps, fourcc, loop,
 //                     rtsp-transport, source-token, source-token-file, detector,
 //                     cascade, detections-max-age, scale-factor, min-neighbours,
 //                     min-size, labels, input-size, conf, nms, min-area, overlay,
-//                     hud, mirror, quality, detect-fps, publish
+//                     hud, mirror, quality, detect-fps, publish, h264-encoder,
+//                     h264-preset, h264-bitrate, gop, max-webrtc-peers,
+//                     rtp-out, rtmp-out (strings or arrays of strings)
 // "_" may stand for "-". Each key is turned into its flag (mirror = true is
 // --mirror, hud = false is --no-hud, an array repeats the flag, "" is "not
 // given", cancelling a [defaults] value) and checked by the flag's own

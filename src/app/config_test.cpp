@@ -438,7 +438,7 @@ TEST(ConfigKeysTest, EveryRunFlagHasAKey) {
     EXPECT_NE(ConfigKeyOfFlag(option->get_name()), "") << option->get_name();
     ++flags;
   }
-  EXPECT_EQ(flags, 45U);
+  EXPECT_EQ(flags, 48U);
   EXPECT_EQ(ConfigKeyOfFlag("--port"), "port in [server]");
   EXPECT_EQ(ConfigKeyOfFlag("--no-hud"),
             "hud = false in [streams.NAME] (or [defaults], for every stream)");

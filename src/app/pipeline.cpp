@@ -1,6 +1,7 @@
 #include "app/pipeline.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include <spdlog/fmt/ranges.h>
@@ -9,8 +10,10 @@
 
 #include "app/detector_pool.h"
 #include "app/stream.h"
+#include "h264/h264.h"
 #include "http/auth.h"
 #include "http/http.h"
+#include "rtsp/rtsp.h"
 
 namespace freshframe::web {
 extern const std::string_view kGridHtml;
@@ -78,6 +81,34 @@ void LogAccess(const http::ServerOptions& server) {
   }
 }
 
+// The RTSP server as the streams' /api/stats see it: HTTP threads read it
+// while a reload replaces the server.
+class RtspStatus {
+ public:
+  void Set(rtsp::RtspServer* server) {
+    std::lock_guard lock(mutex_);
+    server_ = server;
+  }
+  // {"port", "clients", "max_clients", "mounts": [this stream's paths]}, or
+  // null without an RTSP server.
+  nlohmann::json Of(const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    if (server_ == nullptr) return nullptr;
+    nlohmann::json stats = server_->Stats();
+    nlohmann::json mounts = nlohmann::json::array();
+    for (auto& mount : stats.value("streams", nlohmann::json::array())) {
+      if (mount.value("path", "") == "/streams/" + name) mounts.push_back(std::move(mount));
+    }
+    stats.erase("streams");
+    stats["mounts"] = std::move(mounts);
+    return stats;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  rtsp::RtspServer* server_ = nullptr;
+};
+
 }  // namespace
 
 // Declaration order is construction order: the detectors the streams bind
@@ -86,8 +117,64 @@ struct Pipeline::Parts {
   Config config;
   DetectorPool detectors;
   std::vector<std::shared_ptr<Stream>> streams;
+  // --rtsp-port: every stream's H.264 over RTSP. Its mounts refer to the
+  // streams' encoders, so it is rebuilt whenever a reload changes streams.
+  std::optional<rtsp::RtspOptions> rtsp_options;
+  std::unique_ptr<rtsp::RtspServer> rtsp;
+  std::shared_ptr<RtspStatus> rtsp_status = std::make_shared<RtspStatus>();
   std::unique_ptr<http::Server> server;
   bool stopped = false;
+
+  // Serves the first stream at rtsp://.../stream and every one at
+  // /streams/NAME; an Error if the port cannot be bound.
+  Expected<bool> StartRtsp() {
+    if (!rtsp_options) return true;
+    auto made = std::make_unique<rtsp::RtspServer>(*rtsp_options);
+    size_t mounts = 0;
+    for (size_t i = 0; i < streams.size(); ++i) {
+      h264::H264Stage* h264 = streams[i]->h264();
+      if (h264 == nullptr) continue;
+      const auto subscribe = [h264](h264::AccessUnitSink sink) {
+        return h264->Subscribe(std::move(sink));
+      };
+      if (i == 0) made->AddStream("/stream", subscribe, h264->demand(), h264->keyframes());
+      made->AddStream("/streams/" + streams[i]->name(), subscribe, h264->demand(),
+                      h264->keyframes());
+      ++mounts;
+    }
+    if (mounts == 0) {
+      spdlog::warn("rtsp: no stream has H.264 (--h264-encoder none): not serving RTSP");
+      return true;
+    }
+    auto port = made->Start();
+    if (!port) return Error{"rtsp: " + port.error().message};
+    spdlog::info("rtsp: serving rtsp://{}:{}/stream{}", rtsp_options->bind_address, *port,
+                 streams.size() > 1 ? " and /streams/NAME" : "");
+    rtsp = std::move(made);
+    rtsp_status->Set(rtsp.get());
+    return true;
+  }
+
+  void StopRtsp() {
+    rtsp_status->Set(nullptr);
+    if (rtsp) rtsp->Stop();
+    rtsp.reset();
+  }
+
+  // `stream`'s ServerDeps, its /api/stats with its RTSP mounts.
+  http::ServerDeps DepsOf(Stream& stream) const {
+    http::ServerDeps deps = stream.ServerDeps();
+    if (!rtsp_options) return deps;
+    deps.describe = [describe = std::move(deps.describe), status = rtsp_status,
+                     name = stream.name()] {
+      nlohmann::json out = describe();
+      if (nlohmann::json rtsp_stats = status->Of(name); !rtsp_stats.is_null()) {
+        out["rtsp"] = std::move(rtsp_stats);
+      }
+      return out;
+    };
+    return deps;
+  }
 
   // Builds and starts `stream_config`'s stream, and serves it at `position`.
   Expected<std::shared_ptr<Stream>> StartStream(const StreamConfig& stream_config, size_t position,
@@ -96,8 +183,7 @@ struct Pipeline::Parts {
     if (!stream) return stream.error();
     (*stream)->Start();
     if (server) {
-      if (auto added = server->AddStream(stream_config.name, (*stream)->ServerDeps(), position);
-          !added) {
+      if (auto added = server->AddStream(stream_config.name, DepsOf(**stream), position); !added) {
         (*stream)->Stop();
         return added.error();
       }
@@ -133,6 +219,15 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const Config& config) {
     if (!made) return made.error();
     server_options = std::move(made).value();
     server_options->grid_page = web::kGridHtml;
+    if (server_settings.rtsp_port != 0) {
+      // On HTTP's address, with HTTP's credentials.
+      rtsp::RtspOptions rtsp_options;
+      rtsp_options.bind_address = server_options->bind;
+      rtsp_options.port = server_settings.rtsp_port;
+      rtsp_options.basic_auth = server_options->basic_auth;
+      rtsp_options.token = server_options->token;
+      parts->rtsp_options = rtsp_options;
+    }
   }
   // OpenCV's thread count is one setting for the whole process, so it is
   // set once, here, for every detector: each of them may use that many
@@ -154,17 +249,18 @@ Expected<std::unique_ptr<Pipeline>> Pipeline::Create(const Config& config) {
   if (server_options) {
     LogAccess(*server_options);
     Stream& first = *parts->streams.front();
-    auto server = http::Server::Start(*server_options, first.ServerDeps(), first.name());
+    auto server = http::Server::Start(*server_options, parts->DepsOf(first), first.name());
     if (!server) return server.error();
     parts->server = std::move(server).value();
     for (size_t i = 1; i < parts->streams.size(); ++i) {
       Stream& stream = *parts->streams[i];
-      if (auto added = parts->server->AddStream(stream.name(), stream.ServerDeps()); !added) {
+      if (auto added = parts->server->AddStream(stream.name(), parts->DepsOf(stream)); !added) {
         return added.error();
       }
     }
   }
   for (auto& stream : parts->streams) stream->Start();
+  if (auto started = parts->StartRtsp(); !started) return started.error();
   if (parts->streams.size() > 1) {
     spdlog::info("{} streams, {} detector(s) loaded", parts->streams.size(),
                  parts->detectors.loaded());
@@ -180,6 +276,15 @@ std::string Pipeline::Reload(const Config& next) {
     spdlog::warn("reload: server settings changed ({}); they apply when freshframe restarts",
                  changed);
   }
+  // The RTSP server refers to the streams' encoders: it stops before any
+  // stream does and comes back with the new set (its clients reconnect).
+  const bool streams_change =
+      next.streams.size() != p.streams.size() ||
+      !std::equal(p.streams.begin(), p.streams.end(), next.streams.begin(),
+                  [](const auto& stream, const StreamConfig& c) {
+                    return stream->name() == c.name && ChangedKeys(stream->config(), c).empty();
+                  });
+  if (streams_change) p.StopRtsp();
   // Streams removed or changed stop first, so that a restarted one can take
   // its buses and its detector binding again.
   std::vector<std::shared_ptr<Stream>> running;
@@ -230,6 +335,11 @@ std::string Pipeline::Reload(const Config& next) {
   const auto list = [](const std::vector<std::string>& names) {
     return names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "));
   };
+  if (streams_change) {
+    if (auto rtsp_started = p.StartRtsp(); !rtsp_started) {
+      spdlog::error("reload: {}", rtsp_started.error().message);
+    }
+  }
   std::string summary = "kept " + list(kept) + "; restarted " + list(restarted) + "; started " +
                         list(started) + "; stopped " + list(stopped);
   if (!failed.empty()) summary += "; failed " + list(failed);
@@ -247,6 +357,8 @@ void Pipeline::Stop(const std::function<void(const char* stage)>& on_stage) {
   parts_->stopped = true;
   if (on_stage) on_stage("server");
   if (parts_->server) parts_->server->Stop();
+  if (on_stage) on_stage("rtsp server");
+  parts_->StopRtsp();
   for (auto& stream : parts_->streams) stream->Stop(on_stage);
 }
 

@@ -9,6 +9,9 @@
 #include "h264/h264.h"
 #include "http/auth.h"
 #include "http/http.h"
+#include "rtmp/rtmp.h"
+#include "rtp/rtp.h"
+#include "rtsp/rtsp.h"
 
 namespace freshframe::app {
 namespace {
@@ -246,6 +249,22 @@ void AddAccessOptions(CLI::App& app, RunOptions& options) {
       ->capture_default_str();
 }
 
+// Outputs to other engines, fed by the H.264 encode (issue 18).
+void AddOutputOptions(CLI::App& app, RunOptions& options) {
+  app.add_option("--rtp-out", options.rtp_out,
+                 "Send this stream as RTP H.264 to HOST:PORT and RTCP to PORT+1, e.g. a Janus "
+                 "streaming mountpoint (docs/deploy-janus.md); repeatable")
+      ->check(ErrorValidator(rtp::ParseTarget, "HOST:PORT"));
+  app.add_option("--rtmp-out", options.rtmp_out,
+                 "Push this stream by RTMP to rtmp://HOST[:PORT]/APP/KEY, e.g. nginx-rtmp "
+                 "writing HLS (docs/deploy-hls.md); repeatable")
+      ->check(ErrorValidator(rtmp::ValidateUrl, "URL"));
+  app.add_option("--rtsp-port", options.rtsp_port,
+                 "Also serve rtsp://BIND:PORT/stream (and /streams/NAME) on this TCP port, with "
+                 "the HTTP credentials (docs/deploy-rtsp.md)")
+      ->check(ErrorValidator(rtsp::ValidatePort, "PORT"));
+}
+
 void AddH264Options(CLI::App& app, RunOptions& options) {
   app.add_option("--h264-encoder", options.h264_encoder,
                  "H.264 encoder for /ws/h264, /stream.h264 and /whep: any libavcodec H.264 "
@@ -275,6 +294,7 @@ void AddH264Options(CLI::App& app, RunOptions& options) {
                  "WebRTC (WHEP) viewers per stream at most; beyond, 503")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  AddOutputOptions(app, options);
 }
 
 void AddServerOptions(CLI::App& app, RunOptions& options) {

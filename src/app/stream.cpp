@@ -20,6 +20,8 @@
 #include "infer/bus_detections.h"
 #include "infer/detectors.h"
 #include "infer/infer.h"
+#include "rtmp/rtmp.h"
+#include "rtp/rtp.h"
 #include "webrtc/whep.h"
 
 namespace freshframe::web {
@@ -33,6 +35,11 @@ bool Captures(Role role) { return role == Role::kRun || role == Role::kCapture; 
 bool Annotates(Role role) { return role == Role::kRun || role == Role::kInfer; }
 bool Serves(Role role) { return role == Role::kRun || role == Role::kServe; }
 
+// The encoder as its viewers and outputs subscribe to it.
+egress::SubscribeFn SubscribeTo(h264::H264Stage& stage) {
+  return [&stage](h264::AccessUnitSink sink) { return stage.Subscribe(std::move(sink)); };
+}
+
 std::unique_ptr<webrtc::WhepServer> MakeWhepServer(const RunOptions& options,
                                                    h264::H264Stage& stage) {
   webrtc::WhepOptions whep;
@@ -40,9 +47,8 @@ std::unique_ptr<webrtc::WhepServer> MakeWhepServer(const RunOptions& options,
   // Peers learn host candidates on the address the server is bound to
   // (all of the machine's when it listens on all of them).
   if (options.bind != "0.0.0.0" && options.bind != "::") whep.bind_address = options.bind;
-  return std::make_unique<webrtc::WhepServer>(
-      whep, [&stage](h264::AccessUnitSink sink) { return stage.Subscribe(std::move(sink)); },
-      stage.demand(), stage.keyframes());
+  return std::make_unique<webrtc::WhepServer>(whep, SubscribeTo(stage), stage.demand(),
+                                              stage.keyframes());
 }
 
 http::WhepDeps WhepDepsOf(webrtc::WhepServer& whep) {
@@ -182,6 +188,9 @@ struct Stream::Parts {
   std::optional<h264::H264Stage> h264;
   // WebRTC viewers (WHEP) of `h264`: after it, so it goes first.
   std::unique_ptr<webrtc::WhepServer> whep;
+  // Outputs to other engines (--rtp-out, --rtmp-out), fed by `h264`.
+  std::vector<std::unique_ptr<rtp::RtpSender>> rtp_out;
+  std::vector<std::unique_ptr<rtmp::RtmpPusher>> rtmp_out;
   bool started = false;
   bool stopped = false;
 
@@ -214,6 +223,12 @@ struct Stream::Parts {
       out["external"] = external->State();
     }
     if (grabber) out["source"] = grabber->Status();
+    if (!rtp_out.empty() || !rtmp_out.empty()) {
+      nlohmann::json engines = nlohmann::json::array();
+      for (const auto& output : rtp_out) engines.push_back(output->Stats());
+      for (const auto& output : rtmp_out) engines.push_back(output->Stats());
+      out["outputs"] = std::move(engines);
+    }
     if (detections_input) {
       out["detections_input"] = {{"bus", detections_input->bus_name()},
                                  {"received", detections_input->received()}};
@@ -362,6 +377,34 @@ struct Stream::Parts {
         whep = MakeWhepServer(options, *h264);
       }
     }
+    return AddEngineOutputs();
+  }
+
+  // --rtp-out and --rtmp-out (validated by their flags), each fed by the
+  // one H.264 encode.
+  Expected<bool> AddEngineOutputs() {
+    if (options.rtp_out.empty() && options.rtmp_out.empty()) return true;
+    if (!h264) {
+      return Error{Serves(options.role)
+                       ? "--rtp-out and --rtmp-out send H.264: not with --h264-encoder none"
+                       : "--rtp-out and --rtmp-out send the annotated H.264 stream: give them "
+                         "to freshframe run or serve, not " +
+                             std::string(RoleName(options.role))};
+    }
+    for (const std::string& text : options.rtp_out) {
+      auto target = rtp::ParseTarget(text);
+      if (!target) return target.error();
+      rtp::RtpOptions rtp_options;
+      rtp_options.target = *target;
+      rtp_out.push_back(std::make_unique<rtp::RtpSender>(rtp_options, SubscribeTo(*h264),
+                                                         h264->demand(), h264->keyframes()));
+    }
+    for (const std::string& url : options.rtmp_out) {
+      rtmp::RtmpOptions rtmp_options;
+      rtmp_options.url = url;
+      rtmp_out.push_back(std::make_unique<rtmp::RtmpPusher>(rtmp_options, SubscribeTo(*h264),
+                                                            h264->demand(), h264->keyframes()));
+    }
     return true;
   }
 };
@@ -384,6 +427,8 @@ Stream::~Stream() { Stop(); }
 const std::string& Stream::name() const { return parts_->config.name; }
 
 const StreamConfig& Stream::config() const { return parts_->config; }
+
+h264::H264Stage* Stream::h264() { return parts_->h264 ? &*parts_->h264 : nullptr; }
 
 http::ServerDeps Stream::ServerDeps() {
   Parts* parts = parts_.get();
@@ -410,6 +455,8 @@ void Stream::Start() {
   if (p.encoder) p.encoder->Start();
   if (p.variants) p.variants->Start();
   if (p.h264) p.h264->Start();
+  for (auto& output : p.rtp_out) output->Start();
+  for (auto& output : p.rtmp_out) output->Start();
   for (auto& output : p.outputs) output->Start();
   if (p.detections_output) p.detections_output->Start();
   if (p.detections_input) p.detections_input->Start();
@@ -462,6 +509,9 @@ void Stream::Stop(const std::function<void(const char* stage)>& on_stage) {
       p.whep->End(client.value("id", ""));
     }
   }
+  stopping("outputs to other engines");
+  for (auto& output : p.rtp_out) output->Stop();
+  for (auto& output : p.rtmp_out) output->Stop();
   if (p.h264) p.h264->Stop();
   p.raw.Close();
   p.annotated.Close();

@@ -24,6 +24,10 @@
 #include "core/expected.h"
 #include "http/http.h"
 
+namespace freshframe::h264 {
+class H264Stage;
+}
+
 namespace freshframe::app {
 
 class Stream : public std::enable_shared_from_this<Stream> {
@@ -47,6 +51,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   http::ServerDeps ServerDeps();
   const std::string& name() const;
   const StreamConfig& config() const;
+  // The stream's H.264 encoder, or null (--h264-encoder none, or a role
+  // that does not serve).
+  h264::H264Stage* h264();
 
   struct Parts;
 
