@@ -365,7 +365,7 @@ def run_size(bed, size, seconds, detector):
         targets.append(("through Janus p50 within 10 ms of freshframe's own WebRTC", None, "no Janus"))
         targets.append(("freshframe CPU not growing with Janus viewers", None, "no Janus"))
     hls_p = (hls or {}).get("newest_listed_age_ms", {}).get("p50") if hls else None
-    targets.append(("HLS latency reported", hls_p is not None,
+    targets.append(("HLS latency reported", None if not bed.has["--rtmp-out"] else hls_p is not None,
                     f"{fmt(hls_p / 1000.0 if hls_p else None, 2)} s newest segment, player 3 back "
                     f"{(hls or {}).get('player_3_back_s')} s" if hls else "no HLS"))
     return {"size": f"{w}x{h}@30", "rows": rows, "cpu": cpu_rows, "targets": targets,

@@ -217,7 +217,8 @@ def wsh264(host, port, seconds):
             if age is not None and time.monotonic() - start > 1.0:
                 lat.append(age)
     sock.close()
-    return {"frames": frames, "latency_ms": summary(lat)}
+    return {"frames": frames, "fps": frames / (time.monotonic() - start),
+            "latency_ms": summary(lat)}
 
 
 def rtsp(url, seconds):
@@ -234,7 +235,8 @@ def rtsp(url, seconds):
         if time.monotonic() - start > seconds + 1.0:
             break
     container.close()
-    return {"frames": frames, "latency_ms": summary(lat)}
+    return {"frames": frames, "fps": frames / (time.monotonic() - start),
+            "latency_ms": summary(lat)}
 
 
 def hls(playlist_url, seconds):
