@@ -265,6 +265,7 @@ void RtmpPusher::Impl::Run() {
     status.Set(State::kConnecting);
     std::string error;
     int64_t connected_us = 0;
+    bool new_parameters = false;  // the session ended for a new size, not an error
     {
       Expected<std::unique_ptr<Session>> session = Connect();
       if (session) {
@@ -286,6 +287,7 @@ void RtmpPusher::Impl::Run() {
             if (unit == nullptr) continue;
             if (unit->keyframe && (*session)->NewParameterSets(*unit)) {
               pending = std::move(unit);
+              new_parameters = true;
               break;
             }
             written = (*session)->Write(*unit);
@@ -297,10 +299,12 @@ void RtmpPusher::Impl::Run() {
         (*session)->Close(/*graceful=*/written.ok());
       } else {
         error = session.error().message;
+        // Stale after the backoff: the next session starts at a fresh IDR.
+        pending = nullptr;
       }
     }
     if (stopping()) break;
-    if (pending) {
+    if (new_parameters) {
       spdlog::info("rtmp: {}: new stream parameters (size), reconnecting", redacted);
       continue;
     }

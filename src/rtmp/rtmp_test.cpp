@@ -127,8 +127,12 @@ class FakeEncoder {
     thread_ = std::thread([this] {
       uint64_t sequence = 0;
       while (!stop_) {
-        const encode::EncodedFrame& source = *units_[sequence % units_.size()];
-        auto unit = std::make_shared<encode::EncodedFrame>(source);
+        encode::EncodedFramePtr source;
+        {
+          std::lock_guard lock(mutex_);
+          source = units_[position_++ % units_.size()];
+        }
+        auto unit = std::make_shared<encode::EncodedFrame>(*source);
         unit->sequence = ++sequence;
         unit->meta.stamps.capture_us = MonotonicMicros();
         const int64_t start = MonotonicMicros();
@@ -142,6 +146,12 @@ class FakeEncoder {
       }
     });
   }
+  // From the next access unit on, emits `units` (from its first, an IDR).
+  void SwitchTo(std::vector<encode::EncodedFramePtr> units) {
+    std::lock_guard lock(mutex_);
+    units_ = std::move(units);
+    position_ = 0;
+  }
   void StopEmitting() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
@@ -150,8 +160,9 @@ class FakeEncoder {
   uint64_t emitted() const { return emitted_; }
 
  private:
+  std::mutex mutex_;  // guards sink_, units_, position_
   std::vector<encode::EncodedFramePtr> units_;
-  std::mutex mutex_;
+  size_t position_ = 0;
   h264::AccessUnitSink sink_;
   std::thread thread_;
   std::atomic<bool> stop_ = false;
@@ -302,24 +313,35 @@ class RtmpReceiver {
     std::lock_guard lock(mutex_);
     return packets_;
   }
-  std::vector<unsigned char> extradata() const {
+  // The sequence header (avcC) of each connection so far.
+  std::vector<std::vector<unsigned char>> extradata() const {
     std::lock_guard lock(mutex_);
     return extradata_;
   }
 
  private:
   static int Interrupted(void* opaque) { return static_cast<RtmpReceiver*>(opaque)->stop_ ? 1 : 0; }
+  // One publisher after another, until stopped; not listening for a while
+  // in between (a publisher that comes back at once is refused).
   void Run() {
+    while (!stop_) {
+      Receive();
+      std::this_thread::sleep_for(300ms);
+    }
+  }
+  void Receive() {
     AVFormatContext* context = avformat_alloc_context();
     context->interrupt_callback = {&RtmpReceiver::Interrupted, this};
     AVDictionary* options = nullptr;
     av_dict_set(&options, "listen", "1", 0);
     const std::string url = Url(port_);
-    if (avformat_open_input(&context, url.c_str(), nullptr, &options) < 0) {
-      av_dict_free(&options);
-      return;  // freed by avformat_open_input
-    }
+    const int opened = avformat_open_input(&context, url.c_str(), nullptr, &options);
     av_dict_free(&options);
+    if (opened < 0) return;  // the context was freed by avformat_open_input
+    {
+      std::lock_guard lock(mutex_);
+      extradata_.emplace_back();
+    }
     AVPacket* packet = av_packet_alloc();
     while (!stop_) {
       if (stall_) {
@@ -330,8 +352,9 @@ class RtmpReceiver {
       std::lock_guard lock(mutex_);
       packets_.push_back({packet->dts, (packet->flags & AV_PKT_FLAG_KEY) != 0});
       const AVCodecParameters* par = context->streams[packet->stream_index]->codecpar;
-      if (par->extradata_size > 0)
-        extradata_.assign(par->extradata, par->extradata + par->extradata_size);
+      if (par->extradata_size > 0) {
+        extradata_.back().assign(par->extradata, par->extradata + par->extradata_size);
+      }
       av_packet_unref(packet);
     }
     av_packet_free(&packet);
@@ -344,7 +367,7 @@ class RtmpReceiver {
   std::atomic<bool> stall_ = false;
   mutable std::mutex mutex_;
   std::vector<Packet> packets_;
-  std::vector<unsigned char> extradata_;
+  std::vector<std::vector<unsigned char>> extradata_;
 };
 
 TEST(RtmpPusherTest, PushesFlvFromAnIdrWithAvcCAndMonotonicStamps) {
@@ -370,9 +393,38 @@ TEST(RtmpPusherTest, PushesFlvFromAnIdrWithAvcCAndMonotonicStamps) {
   }
   EXPECT_GE(keys, 1);  // the IDR every 15 units kept its flag
   // The sequence header was an avcC record (version 1), not Annex B.
-  std::vector<unsigned char> extradata = receiver.extradata();
-  ASSERT_FALSE(extradata.empty());
-  EXPECT_EQ(extradata[0], 1);
+  std::vector<std::vector<unsigned char>> extradata = receiver.extradata();
+  ASSERT_EQ(extradata.size(), 1u);
+  ASSERT_FALSE(extradata[0].empty());
+  EXPECT_EQ(extradata[0][0], 1);
+  pusher.Stop();
+}
+
+TEST(RtmpPusherTest, ANewFrameSizeMeansANewConnectionWithNewParameterSets) {
+  const uint16_t port = FreePort();
+  RtmpReceiver receiver(port);
+  FakeEncoder encoder(EncodeUnits(30, 320, 240));
+  Demand demand;
+  h264::KeyframeRequests keyframes;
+  RtmpPusher pusher({.url = Url(port), .fps = 30, .io_timeout = 3000ms}, encoder.Subscribe(),
+                    demand, keyframes);
+  encoder.StartEmitting();
+  pusher.Start();
+  ASSERT_TRUE(WaitUntil([&] { return receiver.packets().size() >= 10; })) << pusher.Stats();
+  encoder.SwitchTo(EncodeUnits(30, 480, 360));
+  ASSERT_TRUE(WaitUntil([&] {
+    std::vector<std::vector<unsigned char>> extradata = receiver.extradata();
+    return extradata.size() >= 2 && !extradata[1].empty();
+  })) << pusher.Stats();
+  std::vector<std::vector<unsigned char>> extradata = receiver.extradata();
+  EXPECT_NE(extradata[0], extradata[1]);  // the new SPS (size) went into the new header
+  ASSERT_TRUE(WaitUntil([&] { return pusher.Stats()["state"] == "connected"; }));
+  nlohmann::json stats = pusher.Stats();
+  EXPECT_EQ(stats["connects"], 2) << stats;
+  EXPECT_FALSE(stats.contains("error")) << stats;
+  // At most a failed attempt or two while the receiver listens again, each
+  // after a backoff: never a loop of attempts.
+  EXPECT_LE(stats["attempts"].get<uint64_t>(), 4u) << stats;
   pusher.Stop();
 }
 
