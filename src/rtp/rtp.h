@@ -87,9 +87,12 @@ class RtpSender {
   void Stop();
 
   // egress::OutputStatus::Json(&feed) ("kind": "rtp", "target": HOST:PORT)
-  // plus "packets", "ssrc", and "rtcp": {"sr_sent", "pli_received",
-  // "fir_received", "rr_received", "fraction_lost", "jitter" (of the last
-  // receiver report, 0..1 and RTP timestamp units), "malformed"}.
+  // plus "ssrc", "packets", "send_overflows" (access units cut short by a
+  // full socket buffer), "dropped_while_retrying", and "rtcp": {"port"
+  // (local, where PLIs come to), "sr_sent", "pli_received", "fir_received",
+  // "rr_received", "malformed", "foreign" (from another host: ignored), and
+  // from the last receiver report "fraction_lost" (0..1),
+  // "cumulative_lost", "jitter" (RTP timestamp units)}.
   nlohmann::json Stats() const;
 
   struct Impl;

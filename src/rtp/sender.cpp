@@ -225,6 +225,7 @@ struct RtpSender::Impl {
   std::atomic<uint64_t> rr_received{0};
   std::atomic<uint64_t> rtcp_malformed{0};
   std::atomic<uint64_t> rtcp_foreign{0};
+  std::atomic<uint16_t> rtcp_port{0};  // local; where the target's PLIs come to
   mutable std::mutex report_mutex;
   std::optional<ReceptionReport> last_report;
 
@@ -344,6 +345,10 @@ void RtpSender::Impl::Run(const std::stop_token& stop) {
         continue;
       }
       sockets = std::move(*opened);
+      Address local;
+      local.size = sizeof(local.storage);
+      getsockname(sockets->rtcp.get(), reinterpret_cast<sockaddr*>(&local.storage), &local.size);
+      rtcp_port.store(local.port(), std::memory_order_relaxed);
       // New sockets, same stream: the sequence numbers go on.
       if (!packetizer) packetizer.emplace(ssrc, first_sequence, options.payload_type, options.mtu);
     }
@@ -419,6 +424,7 @@ nlohmann::json RtpSender::Stats() const {
       {"sr_sent", load(impl.sr_sent)},           {"pli_received", load(impl.pli_received)},
       {"fir_received", load(impl.fir_received)}, {"rr_received", load(impl.rr_received)},
       {"malformed", load(impl.rtcp_malformed)},  {"foreign", load(impl.rtcp_foreign)}};
+  rtcp["port"] = impl.rtcp_port.load(std::memory_order_relaxed);
   {
     std::lock_guard lock(impl.report_mutex);
     if (impl.last_report) {

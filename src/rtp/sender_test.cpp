@@ -284,6 +284,7 @@ TEST(RtpSenderTest, SendsAccessUnitsAsRtpWithSenderReports) {
   EXPECT_EQ(stats["state"], "connected");
   EXPECT_EQ(stats["ssrc"], ssrc);
   EXPECT_GE(stats["rtcp"]["sr_sent"].get<uint64_t>(), 1u);
+  EXPECT_GT(stats["rtcp"]["port"].get<int>(), 0);
   EXPECT_GE(stats["keyframes"].get<uint64_t>(), 1u);
   sender.Stop();
   EXPECT_EQ(encoder.demand.watchers(), 0);
