@@ -13,7 +13,8 @@ namespace {
 bool SameSecret(std::string_view given, std::string_view expected) {
   unsigned char differ = given.size() == expected.size() ? 0 : 1;
   for (size_t i = 0; i < given.size(); ++i) {
-    differ |= static_cast<unsigned char>(given[i] ^ expected[i % std::max<size_t>(1, expected.size())]);
+    differ |=
+        static_cast<unsigned char>(given[i] ^ expected[i % std::max<size_t>(1, expected.size())]);
   }
   return differ == 0 && !expected.empty();
 }

@@ -358,9 +358,9 @@ void RtspServer::Impl::OnClientConnected(GstRTSPClient* client) {
     // twice when it is refused (seen here: munmap_chunk() abort); OPTIONS
     // gives nothing away, and DESCRIBE, the first request that costs, is
     // refused.
-    for (const char* request : {"pre-describe-request", "pre-setup-request",
-                                "pre-play-request", "pre-announce-request", "pre-record-request",
-                                "pre-get-parameter-request", "pre-set-parameter-request"}) {
+    for (const char* request :
+         {"pre-describe-request", "pre-setup-request", "pre-play-request", "pre-announce-request",
+          "pre-record-request", "pre-get-parameter-request", "pre-set-parameter-request"}) {
       g_signal_connect(client, request, G_CALLBACK(RefuseRequest), nullptr);
     }
     return;
@@ -460,7 +460,8 @@ void RtspServer::Stop() {
   // Whatever media is still being torn down no longer reaches the streams.
   GstRTSPMountPoints* mounts = gst_rtsp_server_get_mount_points(impl.server);
   for (Stream& stream : impl.streams) {
-    GstRTSPMediaFactory* factory = gst_rtsp_mount_points_match(mounts, stream.path.c_str(), nullptr);
+    GstRTSPMediaFactory* factory =
+        gst_rtsp_mount_points_match(mounts, stream.path.c_str(), nullptr);
     if (factory != nullptr) {
       g_signal_handlers_disconnect_by_data(factory, &stream);
       g_object_unref(factory);
