@@ -17,18 +17,24 @@
 // - the body fed at once and fed in pieces gives the same parts, in the same
 //   order, and the same final status (more / ended / broken);
 // - no part is larger than the configured limit;
-// - a part JpegPartProblem accepts has a size within the decoder limits.
+// - a part JpegPartProblem accepts has a size within the decoder limits;
+// - an X-Server-Timestamp that capture::ParseStampSeconds accepts is digits
+//   with at most one dot and gives a non-negative time; the RemoteClock fed
+//   with every accepted one reports the smallest sample as its offset (or 0).
 //
 // Build and run: fuzz/README.md.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "capture/mjpeg_stream.h"
+#include "capture/remote_clock.h"
 #include "httpclient/http_response.h"
 #include "httpclient/multipart_body.h"
 
@@ -48,6 +54,7 @@ void Check(bool ok, const char* what) {
 
 struct Outcome {
   std::vector<std::string> parts;
+  std::vector<std::string> server_stamps;  // X-Server-Timestamp values, as sent
   MultipartBody::Status status = MultipartBody::Status::kMore;
 };
 
@@ -57,7 +64,12 @@ Outcome FeedInPieces(const freshframe::capture::MjpegStreamFormat& format, size_
                      std::string_view body, const std::vector<size_t>& pieces) {
   Outcome out;
   MultipartBody parser(format.boundary, format.chunked, max_part);
-  auto collect = [&out](std::string_view part) { out.parts.emplace_back(part); };
+  auto collect = [&out](const freshframe::httpclient::MultipartParser::Part& part) {
+    out.parts.emplace_back(part.body);
+    if (const std::string* stamp = part.Find("x-server-timestamp")) {
+      out.server_stamps.push_back(*stamp);
+    }
+  };
   size_t next = 0;
   while (!body.empty() && out.status == MultipartBody::Status::kMore) {
     const size_t n = pieces.empty() ? body.size() : std::min(body.size(), pieces[next]);
@@ -119,6 +131,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Outcome in_pieces = FeedInPieces(*format, max_part, body, pieces);
   Check(at_once.status == in_pieces.status, "pieces change the final status");
   Check(at_once.parts == in_pieces.parts, "pieces change the parts");
+  Check(at_once.server_stamps == in_pieces.server_stamps, "pieces change the part headers");
+  freshframe::capture::RemoteClock clock;
+  int64_t received_us = 1'000'000'000'000;
+  int64_t smallest = INT64_MAX;
+  for (const std::string& stamp : at_once.server_stamps) {
+    const std::optional<int64_t> sent = freshframe::capture::ParseStampSeconds(stamp);
+    if (!sent) continue;
+    Check(*sent >= 0, "a negative stamp was accepted");
+    Check(stamp.find_first_not_of("0123456789.") == std::string::npos &&
+              stamp.find('.') == stamp.rfind('.'),
+          "a stamp that is not SECONDS[.FRACTION] was accepted");
+    received_us += 1000;
+    clock.Sample(received_us, *sent);
+    smallest = std::min(smallest, received_us - *sent);
+  }
+  if (smallest != INT64_MAX) {
+    const int64_t offset = clock.offset().value_or(-1);
+    Check(offset == smallest ||
+              (offset == 0 && std::llabs(smallest) < freshframe::capture::RemoteClock::kSameHostUs),
+          "the clock offset is not the smallest sample");
+  }
   for (const std::string& part : at_once.parts) {
     Check(part.size() <= max_part, "a part exceeds the configured maximum");
     CheckJpeg(part);

@@ -5,10 +5,14 @@
 // exactly the hidden latency freshframe exists to avoid.
 //
 // Capture stamps: a part whose picture carries a readable timecode strip is
-// stamped with the strip's time, the capture time at the origin (valid on
-// the same host, where CLOCK_MONOTONIC is shared), so latency is measured end
-// to end across hops. Anything else is stamped at receipt: a server's
-// X-Frame-Timestamp is another host's clock and is never trusted.
+// stamped with the strip's time, the capture time at the origin, so latency
+// is measured end to end across hops. The strip is in the origin's
+// CLOCK_MONOTONIC: when the origin is another host (freshframe's parts carry
+// X-Server-Timestamp, from which RemoteClock learns how its clock relates to
+// ours), the stamp is translated into this host's clock and the strip is
+// rewritten with it, so that everything downstream (stages, viewers, the
+// page's meter) sees one clock. Anything else is stamped at receipt: a
+// server's X-Frame-Timestamp is never trusted.
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,6 +30,7 @@
 
 #include "capture/capture.h"
 #include "capture/mjpeg_stream.h"
+#include "capture/remote_clock.h"
 #include "core/clock.h"
 #include "core/timecode.h"
 #include "httpclient/http_response.h"
@@ -215,6 +220,7 @@ class MjpegSource final : public FrameSource {
 
     socket_ = std::move(socket);
     body_.emplace(std::move(format->boundary), format->chunked, kMaxMjpegPartBytes);
+    remote_clock_.Reset();  // the name may lead to another origin, or it restarted
     last_data_us_ = MonotonicMicros();
     fps_window_start_us_ = last_data_us_;
     fps_window_parts_ = 0;
@@ -330,8 +336,13 @@ class MjpegSource final : public FrameSource {
   // part. Older parts completed by the same bytes are dropped undecoded: the
   // freshest frame wins, and decoding frames nobody will see costs CPU.
   void Feed(std::string_view bytes) {
-    const auto status = body_->Feed(bytes, [this](std::string_view part) {
-      latest_.assign(part);
+    const auto status = body_->Feed(bytes, [this](const httpclient::MultipartParser::Part& part) {
+      if (const std::string* sent = part.Find("x-server-timestamp")) {
+        if (const std::optional<int64_t> sent_us = ParseStampSeconds(*sent)) {
+          remote_clock_.Sample(last_data_us_, *sent_us);
+        }
+      }
+      latest_.assign(part.body);
       latest_ready_ = true;
       latest_received_us_ = last_data_us_;
       // Numbered by part, so that the grabber sees dropped parts as gaps in
@@ -374,13 +385,21 @@ class MjpegSource final : public FrameSource {
     frame.meta.height = image->rows;
     frame.meta.format = PixelFormat::kBgr24;
     frame.meta.stamps.capture_us = latest_received_us_;
-    // The strip's time is when the origin captured the picture. A stamp after
-    // our own receipt cannot be a capture time on this host (another host's
-    // clock that happened to look plausible): then receipt time it is.
-    if (const auto reading = timecode::Read(*image, latest_received_us_)) {
-      if (reading->t_us <= latest_received_us_) frame.meta.stamps.capture_us = reading->t_us;
+    // The strip's time is when the origin captured the picture, in the
+    // origin's clock: read against the origin's now, then translated. A stamp
+    // after our own receipt cannot be a capture time (a clock we could not
+    // relate to ours, that happened to look plausible): then receipt time.
+    const int64_t offset = remote_clock_.offset().value_or(0);
+    bool translated = false;
+    if (const auto reading = timecode::Read(*image, latest_received_us_ - offset)) {
+      const int64_t capture_us = reading->t_us + offset;
+      if (capture_us <= latest_received_us_) {
+        frame.meta.stamps.capture_us = capture_us;
+        translated = offset != 0;
+      }
     }
     frame.image = std::move(image).value();
+    if (translated) timecode::Write(frame.image, frame.meta.stamps.capture_us);
     width_.store(frame.image.cols, std::memory_order_relaxed);
     height_.store(frame.image.rows, std::memory_order_relaxed);
     return frame;
@@ -391,8 +410,9 @@ class MjpegSource final : public FrameSource {
   const std::string bearer_token_;  // --source-token, sent as Bearer; may be empty
   Socket socket_;
   std::optional<httpclient::MultipartBody> body_;  // de-chunking and parts, while open
-  std::vector<char> buffer_;                       // recv buffer, kept between reads
-  std::string latest_;  // the newest complete part's body, not yet decoded
+  RemoteClock remote_clock_;  // the origin's clock; learnt anew on every connection
+  std::vector<char> buffer_;  // recv buffer, kept between reads
+  std::string latest_;        // the newest complete part's body, not yet decoded
   bool latest_ready_ = false;
   int64_t latest_received_us_ = 0;
   std::string failure_;  // why the stream is over, reported after its last frame

@@ -7,6 +7,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "core/clock.h"
 #include "http/client_log.h"
 #include "http/part_session.h"
 
@@ -30,15 +31,20 @@ constexpr std::string_view kPartTrailer = "\r\n--freshframe-boundary\r\n";
 // stamps, so these parts carry Content-Type only.
 constexpr std::string_view kEarlyHeader = "Content-Type: image/jpeg\r\n\r\n";
 
-// A part's headers, with its stamps (as uStreamer puts them in its headers).
+// A part's headers, with its stamps (as uStreamer puts them in its headers)
+// and this server's clock as the part goes out (formatted by the first
+// session that sends it): another host reading the stream learns from it how
+// our CLOCK_MONOTONIC, the stamps' and the strip's clock, relates to its own
+// (capture/remote_clock.h).
 std::string MultipartHeader(const encode::EncodedFrame& frame) {
-  char header[256];
-  const int n =
-      std::snprintf(header, sizeof header,
-                    "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
-                    "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\n\r\n",
-                    frame.bytes.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
-                    static_cast<unsigned long long>(frame.meta.sequence));
+  char header[320];
+  const int n = std::snprintf(
+      header, sizeof header,
+      "Content-Type: image/jpeg\r\nContent-Length: %zu\r\n"
+      "X-Frame-Timestamp: %s\r\nX-Frame-Sequence: %llu\r\nX-Server-Timestamp: %s\r\n\r\n",
+      frame.bytes.size(), FormatStampSeconds(frame.meta.stamps.capture_us).c_str(),
+      static_cast<unsigned long long>(frame.meta.sequence),
+      FormatStampSeconds(MonotonicMicros()).c_str());
   return std::string(header, static_cast<size_t>(n));
 }
 static_assert(kOpening.substr(2, kBoundary.size()) == kBoundary);

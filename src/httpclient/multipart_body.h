@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "httpclient/http_response.h"
 #include "httpclient/multipart_parser.h"
@@ -30,7 +31,8 @@ class MultipartBody {
                 size_t max_part_bytes = MultipartParser::kDefaultMaxPartBytes);
 
   // Feeds bytes received from the socket and calls on_part(body) for each
-  // part they complete, in order.
+  // part they complete, in order (on_part(part) if it takes the whole
+  // MultipartParser::Part, headers included).
   // Parts completed before broken chunking in the same bytes are still
   // delivered: what a Feed yields never depends on how the socket split the
   // stream (fuzz/mjpeg_source_fuzzer.cpp checks this).
@@ -42,7 +44,11 @@ class MultipartBody {
     for (;;) {
       switch (parser_.Next(&part)) {
         case MultipartParser::Status::kPart:
-          on_part(part.body);
+          if constexpr (std::is_invocable_v<OnPart&, const MultipartParser::Part&>) {
+            on_part(static_cast<const MultipartParser::Part&>(part));
+          } else {
+            on_part(part.body);
+          }
           continue;
         case MultipartParser::Status::kNeedMore:
           return dechunked ? NeedMore() : Status::kBroken;
