@@ -57,6 +57,7 @@ NGINX = "/usr/sbin/nginx"
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 EXAMPLE = os.path.join(ff.REPO_ROOT, "examples", "nginx-rtmp.conf")
 FRAGMENT_S = 1.0  # the example's hls_fragment
+GOP_S = 1  # --gop: no longer than the fragment (nginx cuts segments at IDRs)
 
 
 def skip_reason():
@@ -177,6 +178,10 @@ class HlsTest(unittest.TestCase):
     def write_nginx_conf(self):
         with open(EXAMPLE) as f:
             conf = f.read()
+        # docs/deploy-hls.md shows this very file.
+        with open(os.path.join(ff.REPO_ROOT, "docs", "deploy-hls.md")) as f:
+            self.assertIn("```nginx\n" + conf.rstrip("\n") + "\n```", f.read(),
+                          "docs/deploy-hls.md must show examples/nginx-rtmp.conf as it is")
         for old, new in (("10.0.0.2", self.hosts.addr("cdn")),
                          ("/var/lib/nginx", os.path.join(self.dir, "lib")),
                          ("/var/log/nginx", os.path.join(self.dir, "log")),
@@ -279,7 +284,7 @@ class HlsTest(unittest.TestCase):
         cdn = self.hosts.addr("cdn")
         # nginx is not there yet: a warning and a retry, never an exit.
         self.start_freshframe([
-            "--source", "pattern:640x480@30", "--detector", "none", "--gop", "1",
+            "--source", "pattern:640x480@30", "--detector", "none", "--gop", str(GOP_S),
             "--rtmp-out", f"rtmp://{cdn}/live/cam?key={self.key}",
             "--rtmp-out", f"rtmp://{cdn}/live/intruder?key=WRONG"])
         wait_for("the output retrying while nginx is down",
@@ -321,7 +326,7 @@ class HlsTest(unittest.TestCase):
                     player.append(fetched_s - start_read[0] / 1e6)
         self.assertGreater(frames, 4 * 15, "too few frames in 4 segments")
         self.assertEqual(unread, 0, f"{unread} of {frames} decoded frames without a strip")
-        print(f"\nHLS latency (hls_fragment {FRAGMENT_S:g}s, --gop 1): segment listed "
+        print(f"\nHLS latency (hls_fragment {FRAGMENT_S:g}s, --gop {GOP_S}): segment listed "
               f"{statistics.median(edge):.2f} s after its first frame was captured "
               f"(min {min(edge):.2f}, max {max(edge):.2f}); a player starting 3 segments "
               f"from the end shows pictures "
