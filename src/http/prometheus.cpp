@@ -260,6 +260,49 @@ void WriteH264(Exposition& out, const nlohmann::json& describe) {
   }
 }
 
+// Outputs to other engines (describe's "outputs": RTP, RTMP) and the RTSP
+// server's mounts of this stream (describe's "rtsp"), labelled by kind and
+// target (RTMP's key is redacted in it already).
+void WriteOutputs(Exposition& out, const nlohmann::json& describe) {
+  const nlohmann::json* outputs = Member(describe, "outputs");
+  if (outputs != nullptr && outputs->is_array() && !outputs->empty()) {
+    out.Family("freshframe_output_connected", "gauge",
+               "Whether an output to another engine is connected (1) or connecting/retrying (0).");
+    for (const nlohmann::json& output : *outputs) {
+      if (!output.is_object()) continue;
+      out.Sample("freshframe_output_connected",
+                 {{"kind", output.value("kind", "")}, {"target", output.value("target", "")}},
+                 output.value("state", "") == "connected" ? 1.0 : 0.0);
+    }
+    for (const auto& [family, key, help] :
+         {std::tuple{"freshframe_output_reconnects_total", "reconnects",
+                     "Times an output connected again after losing its engine."},
+          std::tuple{"freshframe_output_frames_total", "frames",
+                     "H.264 access units an output sent."},
+          std::tuple{"freshframe_output_bytes_total", "bytes", "Bytes an output sent."},
+          std::tuple{"freshframe_output_dropped_total", "dropped",
+                     "Access units an output dropped (its engine was slow, stuck or away)."}}) {
+      out.Family(family, "counter", help);
+      for (const nlohmann::json& output : *outputs) {
+        if (!output.is_object()) continue;
+        out.Sample(family,
+                   {{"kind", output.value("kind", "")}, {"target", output.value("target", "")}},
+                   CountMember(output, key).value_or(0));
+      }
+    }
+  }
+  if (const nlohmann::json* rtsp = Member(describe, "rtsp"); rtsp != nullptr) {
+    const nlohmann::json* mounts = Member(*rtsp, "mounts");
+    if (mounts == nullptr || !mounts->is_array()) return;
+    out.Family("freshframe_rtsp_clients", "gauge", "RTSP clients playing this stream now.");
+    for (const nlohmann::json& mount : *mounts) {
+      if (!mount.is_object()) continue;
+      out.Sample("freshframe_rtsp_clients", {{"path", mount.value("path", "")}},
+                 CountMember(mount, "clients").value_or(0));
+    }
+  }
+}
+
 // The live settings (describe's "config", GET /api/config's object).
 void WriteConfig(Exposition& out, const nlohmann::json& describe) {
   const nlohmann::json* config = Member(describe, "config");
@@ -337,6 +380,7 @@ std::string RenderPrometheus(const std::vector<StreamFigures>& streams, int64_t 
     WriteStages(out, stream.metrics);
     WriteDetector(out, stream.describe);
     WriteH264(out, stream.describe);
+    WriteOutputs(out, stream.describe);
     WriteConfig(out, stream.describe);
   }
   return out.Take();

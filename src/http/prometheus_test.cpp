@@ -245,6 +245,36 @@ TEST(PrometheusTest, SourceStateAndDetectorFromDescribe) {
   ExpectWellFormed(odd);
 }
 
+TEST(PrometheusTest, OutputsToOtherEnginesAndRtspMounts) {
+  Metrics metrics;
+  ClientRegistry clients;
+  const auto describe = nlohmann::json::parse(R"({
+      "outputs": [
+        {"kind": "rtp", "target": "10.0.0.2:8004", "state": "connected", "reconnects": 2,
+         "frames": 900, "bytes": 123456, "dropped": 4},
+        {"kind": "rtmp", "target": "rtmp://cdn/live/***", "state": "retrying", "reconnects": 0,
+         "frames": 0, "bytes": 0, "dropped": 30}],
+      "rtsp": {"port": 8554, "clients": 1, "mounts": [{"path": "/streams/cam", "clients": 1}]}})");
+  const std::string text = Render(metrics, clients, describe);
+  for (const char* line : {
+           "# TYPE freshframe_output_connected gauge",
+           R"(freshframe_output_connected{kind="rtp",target="10.0.0.2:8004"} 1)",
+           R"(freshframe_output_connected{kind="rtmp",target="rtmp://cdn/live/***"} 0)",
+           "# TYPE freshframe_output_reconnects_total counter",
+           R"(freshframe_output_reconnects_total{kind="rtp",target="10.0.0.2:8004"} 2)",
+           R"(freshframe_output_frames_total{kind="rtp",target="10.0.0.2:8004"} 900)",
+           R"(freshframe_output_bytes_total{kind="rtp",target="10.0.0.2:8004"} 123456)",
+           R"(freshframe_output_dropped_total{kind="rtmp",target="rtmp://cdn/live/***"} 30)",
+           "# TYPE freshframe_rtsp_clients gauge",
+           R"(freshframe_rtsp_clients{path="/streams/cam"} 1)",
+       }) {
+    EXPECT_TRUE(HasLine(text, line)) << line << "\n" << text;
+  }
+  ExpectWellFormed(text);
+  const std::string none = Render(metrics, clients);
+  EXPECT_EQ(none.find("freshframe_output_"), std::string::npos);
+}
+
 TEST(PrometheusTest, LiveSettingsAsGauges) {
   Metrics metrics;
   ClientRegistry clients;

@@ -140,6 +140,13 @@ class EngineOutputsTest(unittest.TestCase):
             rtp_out = outputs(server, "rtp")[0]
             self.assertEqual(rtp_out["target"], f"127.0.0.1:{port}")
             self.assertIn(rtp_out["state"], ("connecting", "connected", "retrying"))
+            status, _, metrics = server.get("/metrics")
+            self.assertEqual(status, 200)
+            metrics = metrics.decode()
+            self.assertIn(f'freshframe_output_connected{{stream="default",kind="rtp",'
+                          f'target="127.0.0.1:{port}"}}', metrics)
+            self.assertIn('kind="rtmp",target="rtmp://127.0.0.1:', metrics)
+            self.assertNotIn("s3cretkey", metrics)
             # The HTTP viewers are not affected.
             status, _, body = server.get("/snapshot.jpg")
             self.assertEqual(status, 200)
