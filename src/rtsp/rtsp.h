@@ -18,13 +18,17 @@
 //   (accepted as the Basic password with any user name, since RTSP clients
 //   cannot send a Bearer header). Wrong or missing ones get 401. With
 //   neither, anyone may play.
-// - Beyond `max_clients` (all paths together) a new client is refused.
+// - A client that joins a media already playing asks for an IDR
+//   (KeyReason::kJoin), so it decodes at once, not at the periodic IDR.
+// - Beyond `max_clients` connections (all paths together) a new client's
+//   DESCRIBE (and what follows) gets 503.
 // - RTP over TCP (interleaved) and over UDP both work.
 //
 // Thread-safety and ownership: AddStream before Start, from one thread;
 // Start, Stop and Stats may be called from any thread. The server owns one
-// GLib main loop thread (its own GMainContext) on which gst-rtsp-server runs,
-// and one pusher thread per path while that path has clients. Whatever each
+// GLib main loop thread (its own GMainContext) on which gst-rtsp-server
+// accepts clients (they run on its thread pool), and one pusher thread per
+// path (idle while the path has no clients). Whatever each
 // SubscribeFn refers to, each Demand and each KeyframeRequests must outlive
 // the server; the destructor Stops it (clients are disconnected and every
 // thread joined).
