@@ -146,10 +146,8 @@ struct Pipeline::Parts {
       spdlog::warn("rtsp: no stream has H.264 (--h264-encoder none): not serving RTSP");
       return true;
     }
-    auto port = made->Start();
-    if (!port) return Error{"rtsp: " + port.error().message};
-    spdlog::info("rtsp: serving rtsp://{}:{}/stream{}", rtsp_options->bind_address, *port,
-                 streams.size() > 1 ? " and /streams/NAME" : "");
+    auto started = made->Start();
+    if (!started) return Error{"rtsp: " + started.error().message};
     rtsp = std::move(made);
     rtsp_status->Set(rtsp.get());
     return true;

@@ -18,6 +18,7 @@ are test_janus.py, test_hls.py, test_rtsp.py and test_hosts.py.
 import base64
 import json
 import os
+import signal
 import socket
 import struct
 import tempfile
@@ -200,9 +201,9 @@ class EngineOutputsTest(unittest.TestCase):
 
 class RtspServerTest(unittest.TestCase):
 
-    def describe(self, port, authorization=None):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            request = (f"DESCRIBE rtsp://127.0.0.1:{port}/stream RTSP/1.0\r\nCSeq: 1\r\n"
+    def describe(self, port, authorization=None, path="/stream", timeout=10):
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            request = (f"DESCRIBE rtsp://127.0.0.1:{port}{path} RTSP/1.0\r\nCSeq: 1\r\n"
                        "Accept: application/sdp\r\n")
             if authorization:
                 request += f"Authorization: {authorization}\r\n"
@@ -214,6 +215,15 @@ class RtspServerTest(unittest.TestCase):
                     break
                 data += chunk
         return data.split(b"\r\n", 1)[0].decode()
+
+    def describe_soon(self, port, path):
+        """describe() that answers "" for a connection the server dropped or
+        left unanswered (one a stopping RTSP server accepted while a reload
+        replaced it): callers poll."""
+        try:
+            return self.describe(port, path=path, timeout=2)
+        except OSError:
+            return ""
 
     def test_credentials_and_port_in_use(self):
         blocker = socket.socket()
@@ -233,6 +243,44 @@ class RtspServerTest(unittest.TestCase):
             self.assertIn("401", self.describe(port, wrong))
             right = "Basic " + base64.b64encode(b"user:pass").decode()
             self.assertIn("200", self.describe(port, right))
+
+    def test_streams_of_a_config_and_a_reload(self):
+        """/stream and /streams/NAME for every stream; a SIGHUP that adds a
+        stream mounts it, one that removes a stream unmounts it (the RTSP
+        server is rebuilt on the new streams' encoders)."""
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        rtsp_port = probe.getsockname()[1]
+        probe.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "c.toml")
+            head = (f"[server]\nport = 0\nrtsp-port = {rtsp_port}\n\n"
+                    "[defaults]\ndetector = \"none\"\n\n")
+            one = '[streams.one]\nsource = "pattern:320x240@15"\n'
+            two = '[streams.two]\nsource = "pattern:320x240@15"\n'
+            with open(config, "w") as f:
+                f.write(head + one)
+            server = ff.Server()
+            server.args = ["run", "--config", config]
+            with server:
+                ff.wait_for(lambda: "200" in self.describe_soon(rtsp_port, "/stream"), 15,
+                            "RTSP /stream")
+                self.assertIn("200", self.describe(rtsp_port, path="/streams/one"))
+                self.assertIn("404", self.describe(rtsp_port, path="/streams/two"))
+                self.assertEqual(server.stats()["rtsp"]["port"], rtsp_port)
+                with open(config, "w") as f:
+                    f.write(head + one + two)
+                os.kill(server.proc.pid, signal.SIGHUP)
+                ff.wait_for(lambda: "200" in self.describe_soon(rtsp_port, "/streams/two"), 15,
+                            "RTSP /streams/two after the reload")
+                with open(config, "w") as f:
+                    f.write(head + two)
+                os.kill(server.proc.pid, signal.SIGHUP)
+                ff.wait_for(lambda: "404" in self.describe_soon(rtsp_port, "/streams/one"), 15,
+                            "RTSP /streams/one gone after the reload")
+                # The first stream is now "two", at /stream.
+                self.assertIn("200", self.describe(rtsp_port))
+                self.assertTrue(server.alive())
 
 
 if __name__ == "__main__":
