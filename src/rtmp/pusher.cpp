@@ -129,6 +129,13 @@ class RtmpPusher::Impl::Session {
     code = avio_open2(&context_->pb, impl_.options.url.c_str(), AVIO_FLAG_WRITE,
                       &context_->interrupt_callback, &io_options);
     av_dict_free(&io_options);
+    if (code == AVERROR(EIO)) {
+      // What libavformat reports when the server hangs up during connect or
+      // publish: nginx-rtmp does so for a refused publisher.
+      return Error{
+          "cannot connect: the server closed the connection (publishing refused? check "
+          "the application and the key)"};
+    }
     if (code < 0) return Error{"cannot connect: " + impl_.WhyAborted(code)};
     return true;
   }
@@ -260,7 +267,7 @@ Expected<std::unique_ptr<RtmpPusher::Impl::Session>> RtmpPusher::Impl::Connect()
 void RtmpPusher::Impl::Run() {
   egress::Backoff backoff;
   encode::EncodedFramePtr pending;  // an IDR with new parameter sets, for the next session
-  bool warned = false;
+  std::string warned;  // the error last logged as a warning, in this streak of failures
   while (!stopping()) {
     status.Set(State::kConnecting);
     std::string error;
@@ -281,7 +288,7 @@ void RtmpPusher::Impl::Run() {
           connected_us = MonotonicMicros();
           spdlog::info("rtmp: pushing to {} ({}x{})", redacted, unit->meta.width & ~1,
                        unit->meta.height & ~1);
-          warned = false;
+          warned.clear();
           while (!stopping()) {
             unit = feed.Next(200ms);
             if (unit == nullptr) continue;
@@ -313,10 +320,10 @@ void RtmpPusher::Impl::Run() {
     }
     const std::chrono::milliseconds wait = backoff.Next();
     status.Set(State::kRetrying, error);
-    // The first failure of a streak is a warning; the retries are quieter.
-    if (!warned) {
+    // A new error is a warning; the same one again, while retrying, is not.
+    if (error != warned) {
       spdlog::warn("rtmp: {}: {}; retrying in {} ms", redacted, error, wait.count());
-      warned = true;
+      warned = error;
     } else {
       spdlog::debug("rtmp: {}: {}; retrying in {} ms", redacted, error, wait.count());
     }

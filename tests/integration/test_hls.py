@@ -340,11 +340,14 @@ class HlsTest(unittest.TestCase):
                             lambda: (lambda o: o if o["state"] == "retrying" and
                                      o.get("error") else None)(self.output("intruder")), 30)
         self.assertEqual(intruder["connects"], 0, intruder)
+        self.assertIn("publishing refused", intruder["error"])
         _, raw = self.stats()
         self.assertNotIn(self.key.encode(), raw)
         self.assertNotIn(b"WRONG", raw)
         self.assertEqual(self.output("cam")["target"], f"rtmp://{cdn}/live/***")
+        # Nor in the log (freshframe's own lines or libavformat's).
         self.assertNotIn(self.key, text(self.ff.err))
+        self.assertNotIn("WRONG", text(self.ff.err))
         self.assertEqual(self.hls_get("/hls/intruder.m3u8").status, 404)
 
         # A stuck nginx: it accepts TCP (the kernel does) but reads nothing.
@@ -391,6 +394,7 @@ class HlsTest(unittest.TestCase):
               f"{cam['frames']} frames pushed, {cam.get('dropped')} dropped, "
               f"{cam.get('skips_to_key')} skips to a keyframe", file=sys.stderr)
         self.assertIsNone(self.ff.poll())
+        self.assertNotIn(self.key, text(self.ff.err))
 
 
 if __name__ == "__main__":
