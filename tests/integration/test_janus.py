@@ -27,6 +27,7 @@ What is checked (generous bounds; timing belongs to bench/scaleout):
   peer-reflexive address): 2 viewers in one page connect, decode at about
   the source's rate, their first frame comes within 2 s, and viewer 0 reads
   the strip's capture-to-display age against freshframe's api/clock;
+- docs/deploy-janus.md shows the mountpoint file the test runs;
 - Janus restarted: freshframe reports "retrying" (ICMP port unreachable)
   and then "connected" again by itself; the viewers lose their session,
   make a new one, and video resumes.
@@ -263,6 +264,14 @@ def pli(ssrc):
 SKIP = None if "--viewers" in sys.argv else skip_reason()
 
 
+class DocsTest(unittest.TestCase):
+    def test_the_mountpoint_in_the_docs_is_the_file_the_test_runs(self):
+        with open(os.path.join(REPO, "docs", "deploy-janus.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"```jcfg\n(.*?)```", f.read(), re.S)
+        with open(os.path.join(EXAMPLES, "janus.plugin.streaming.jcfg"), encoding="utf-8") as f:
+            self.assertEqual(blocks, [f.read()])
+
+
 @unittest.skipIf(SKIP, SKIP)
 class JanusTest(unittest.TestCase):
 
@@ -397,7 +406,8 @@ class JanusTest(unittest.TestCase):
         self.assertGreater(after["rtcp"]["pli_received"], before["rtcp"]["pli_received"],
                            (before["rtcp"], after["rtcp"]))
         print(f"\njanus: a viewer's first frame {joins[0] * 1000:.0f} ms after its answer; "
-              f"PLIs received {before['rtcp']['pli_received']} -> {after['rtcp']['pli_received']}")
+              f"PLIs received {before['rtcp']['pli_received']} -> {after['rtcp']['pli_received']}"
+              f"\n/api/stats output: {json.dumps(after)}")
 
     def test_3_a_pli_flood_forces_no_more_idrs_than_the_rate_limit(self):
         stats = self.stats()
