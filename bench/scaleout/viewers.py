@@ -6,6 +6,7 @@ namespaces share CLOCK_MONOTONIC, the strip's clock) and errors.
 
     viewers.py whep   URL SECONDS               # freshframe's own WebRTC (aiortc)
     viewers.py janus  API_URL MOUNT N SECONDS   # N aiortc viewers of a Janus mountpoint
+    viewers.py janus-silent API_URL MOUNT N SECONDS   # the same, counting frames undecoded
     viewers.py wsh264 HOST PORT SECONDS         # /ws/h264 decoded by PyAV (the bytes WebCodecs gets)
     viewers.py rtsp   URL SECONDS               # RTSP through PyAV/libavformat (TCP)
     viewers.py hls    PLAYLIST_URL SECONDS      # newest segment's last frame when it is listed
@@ -90,6 +91,13 @@ async def whep(url, seconds):
     await _consume(track, 2.0, False, {"frames": 0})  # settle
     await _consume(track, seconds, True, out)
     await pc.close()
+    location = headers.get("Location") or headers.get("location")
+    if location:  # else the server keeps sending until its 15 s silence timeout
+        resource = location if "://" in location else url.split("/whep")[0] + location
+        try:
+            await asyncio.to_thread(_http, "DELETE", resource)
+        except Exception:
+            pass
     return {"frames": out["frames"], "fps": out["frames"] / seconds,
             "latency_ms": summary(out["lat"])}
 
@@ -150,7 +158,25 @@ class JanusViewer:
             pass
 
 
-async def janus(api, mount, n, seconds):
+def _undecoded_worker(loop, input_q, output_q):
+    """Replaces aiortc's decoder thread in `janus-silent` viewers: each
+    assembled access unit is counted as a frame, nothing is decoded. Those
+    viewers still do everything Janus asks of a viewer (ICE, DTLS, SRTP,
+    RTCP, NACK), but cost this 2-core machine no decode: one Python process
+    cannot decode 16 streams at 30 fps, and the viewers would then measure
+    themselves, not Janus."""
+    while True:
+        task = input_q.get()
+        if task is None:
+            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
+            break
+        asyncio.run_coroutine_threadsafe(output_q.put(True), loop)
+
+
+async def janus(api, mount, n, seconds, decode=True):
+    if not decode:
+        import aiortc.rtcrtpreceiver
+        aiortc.rtcrtpreceiver.decoder_worker = _undecoded_worker
     viewers = [JanusViewer(api) for _ in range(n)]
     await asyncio.gather(*(v.start(mount) for v in viewers))
     warm = [{"frames": 0} for _ in viewers]
@@ -159,7 +185,7 @@ async def janus(api, mount, n, seconds):
     # the strip of 16 decodes would load the same 2 cores Janus runs on.
     outs = [{"frames": 0, "lat": []} for _ in viewers]
     window = [time.clock_gettime(time.CLOCK_MONOTONIC)]
-    await asyncio.gather(*(_consume(v.track, seconds, i < 2, o)
+    await asyncio.gather(*(_consume(v.track, seconds, decode and i < 2, o)
                            for i, (v, o) in enumerate(zip(viewers, outs))))
     window.append(time.clock_gettime(time.CLOCK_MONOTONIC))
     await asyncio.gather(*(v.stop() for v in viewers), return_exceptions=True)
@@ -295,8 +321,9 @@ def main():
     try:
         if mode == "whep":
             out = asyncio.run(whep(args[0], float(args[1])))
-        elif mode == "janus":
-            out = asyncio.run(janus(args[0], int(args[1]), int(args[2]), float(args[3])))
+        elif mode in ("janus", "janus-silent"):
+            out = asyncio.run(janus(args[0], int(args[1]), int(args[2]), float(args[3]),
+                                    decode=(mode == "janus")))
         elif mode == "wsh264":
             out = wsh264(args[0], int(args[1]), float(args[2]))
         elif mode == "rtsp":
