@@ -413,7 +413,7 @@ def run_size(bed, size, seconds, detector):
                         f"Janus {fmt(j1)} vs WHEP {fmt(p50(whep))} ms"))
         # freshframe sends one RTP stream whatever the audience: what leaves
         # the inference host is the evidence; its CPU on this shared 2-core
-        # machine varies by ~±0.1 core between windows with the SAME viewers
+        # machine varied by ~±0.1 core between runs with the SAME viewers
         # (measured), hence 15 % rather than a few hundredths of a core.
         ff = [c["freshframe"] for _, _, c in cpu_rows]
         sent = [next(tx["infer"] for name, _, _, tx in rows
