@@ -189,6 +189,12 @@ struct RtpSender::Impl {
   void ReadRtcp();
   void SendSenderReport();
   void GoDown(const std::string& why);
+  // Waits for the next access unit and drops it: nothing is sent until the
+  // next attempt (a feed left full would skip and ask for an IDR every
+  // time, making the encoder send IDRs nobody receives).
+  void DropOne() {
+    if (feed.Next(kPollInterval)) dropped_while_down.fetch_add(1, std::memory_order_relaxed);
+  }
   uint32_t RtpTime(int64_t monotonic_us) const {
     // 90 kHz from CLOCK_MONOTONIC microseconds (wraps, as RTP time does).
     return timestamp_offset + static_cast<uint32_t>(static_cast<uint64_t>(monotonic_us) * 9 / 100);
@@ -336,7 +342,7 @@ void RtpSender::Impl::Run(const std::stop_token& stop) {
     const int64_t now = MonotonicMicros();
     if (!sockets) {
       if (now < retry_at_us) {
-        std::this_thread::sleep_for(kPollInterval);
+        DropOne();
         continue;
       }
       Expected<Sockets> opened = OpenSockets(options);
@@ -358,10 +364,7 @@ void RtpSender::Impl::Run(const std::stop_token& stop) {
       next_report_us = now + kSenderReportIntervalUs;
     }
     if (down && now < retry_at_us) {
-      // Nothing is sent until the next attempt; what the encoder makes
-      // meanwhile is dropped here (the feed would otherwise fill, skip and
-      // ask for an IDR every time).
-      if (feed.Next(kPollInterval)) dropped_while_down.fetch_add(1, std::memory_order_relaxed);
+      DropOne();
       continue;
     }
     if (down && !probing) {
