@@ -385,6 +385,11 @@ TEST(RtpSenderTest, RefusedWhileTheTargetIsGoneThenRecoversAtAnIdr) {
   ASSERT_TRUE(WaitFor(sender, [](const nlohmann::json& s) { return s["state"] == "retrying"; }));
   const nlohmann::json down = sender.Stats();
   EXPECT_NE(down["error"].get<std::string>().find("refused"), std::string::npos) << down.dump();
+  // While it waits, what the encoder makes is dropped without asking for
+  // IDRs nobody would receive.
+  const size_t gaps = Requested(encoder.keyframes, h264::KeyReason::kGap);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(Requested(encoder.keyframes, h264::KeyReason::kGap), gaps);
 
   // It comes back: sending resumes by itself, starting at an IDR.
   receiver.ReopenRtp();
