@@ -120,12 +120,13 @@ class Bed:
         return results
 
     def janus_viewers(self, n, seconds):
-        """n viewers through Janus: 2 (or n if fewer) decode and read the
-        strip; the rest count frames undecoded, in a second process."""
+        """n viewers through Janus: one decodes and reads the strip, as the
+        WHEP row's one viewer does; the rest count frames undecoded, in a
+        second process."""
         api = f"http://{self.addr('engine')}:{JANUS_HTTP}/janus"
-        argvs = [["janus", api, "1", str(min(n, 2)), str(seconds)]]
-        if n > 2:
-            argvs.append(["janus-silent", api, "1", str(n - 2), str(seconds)])
+        argvs = [["janus", api, "1", "1", str(seconds)]]
+        if n > 1:
+            argvs.append(["janus-silent", api, "1", str(n - 1), str(seconds)])
         parts = self.view_all(argvs, seconds + 90)
         first = dict(parts[0])
         for extra in parts[1:]:
