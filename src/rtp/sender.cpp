@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -218,6 +219,8 @@ struct RtpSender::Impl {
   int64_t retry_at_us = 0;
   int64_t connected_since_us = 0;
   int64_t next_report_us = 0;
+  int64_t last_stamp_us = 0;   // of the last access unit sent
+  int64_t stamp_shift_us = 0;  // added to capture stamps (see SendUnit)
   std::string last_error;
 
   // Read by Stats from any thread. Relaxed: independent counters.
@@ -253,8 +256,18 @@ void RtpSender::Impl::GoDown(const std::string& why) {
 }
 
 bool RtpSender::Impl::SendUnit(const encode::EncodedFrame& unit) {
-  const int64_t stamp =
+  // Capture time, shifted so that it never goes back: receivers take an
+  // RTP timestamp that goes back (a source whose clock was corrected) as a
+  // late frame and drop it. After a step back the shift keeps the frames'
+  // spacing; a frame lands at least one tick (11.1 us) after the previous.
+  constexpr int64_t kOneTickUs = 12;
+  const int64_t captured =
       unit.meta.stamps.capture_us != 0 ? unit.meta.stamps.capture_us : MonotonicMicros();
+  if (last_stamp_us != 0 && captured + stamp_shift_us < last_stamp_us + kOneTickUs) {
+    stamp_shift_us = last_stamp_us + kOneTickUs - captured;
+  }
+  const int64_t stamp = captured + stamp_shift_us;
+  last_stamp_us = stamp;
   int error = 0;
   size_t bytes = 0;
   const size_t sent =
@@ -324,7 +337,7 @@ void RtpSender::Impl::SendSenderReport() {
   SenderInfo info;
   info.ssrc = ssrc;
   info.ntp = NtpFromUnixMicros(unix_us);
-  info.rtp_timestamp = RtpTime(monotonic);
+  info.rtp_timestamp = RtpTime(monotonic + stamp_shift_us);  // as the frames' (SendUnit)
   info.packets = static_cast<uint32_t>(packets.load(std::memory_order_relaxed));
   info.octets = static_cast<uint32_t>(octets.load(std::memory_order_relaxed));
   const std::vector<uint8_t> report = BuildSenderReport(info, kCname);

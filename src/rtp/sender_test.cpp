@@ -306,6 +306,41 @@ TEST(RtpSenderTest, TheFirstUnitSentIsAnIdr) {
   EXPECT_TRUE(IsIdr(*unit));
 }
 
+TEST(RtpSenderTest, TimestampsNeverGoBackWhenTheCaptureClockDoes) {
+  Receiver receiver;
+  ASSERT_GE(receiver.rtcp, 0);
+  FakeEncoder encoder;
+  RtpSender sender(OptionsFor(receiver), encoder.Subscribe(), encoder.demand, encoder.keyframes);
+  sender.Start();
+  receiver.synced = true;
+  std::vector<RtpPacket> packets;
+  // Capture stamps 1 s, then 0.5 s (a corrected clock), then 0.533 s.
+  for (const int64_t capture_us : {1'000'000, 500'000, 533'333}) {
+    auto unit = std::make_shared<encode::EncodedFrame>();
+    unit->codec = encode::Codec::kH264;
+    unit->keyframe = encoder.sequence == 0;
+    unit->sequence = ++encoder.sequence;
+    unit->meta.stamps.capture_us = capture_us;
+    unit->bytes = MakeAccessUnit(unit->keyframe, 100, 1);
+    {
+      std::lock_guard lock(encoder.mutex);
+      ASSERT_TRUE(encoder.sink);
+      encoder.sink(unit);
+    }
+    ASSERT_TRUE(receiver.NextUnit(10s, &packets).has_value());
+  }
+  ASSERT_GE(packets.size(), 3u);
+  uint32_t previous = packets.front().timestamp;
+  for (size_t i = 1; i < packets.size(); ++i) {
+    if (packets[i].timestamp == previous) continue;  // packets of one unit
+    EXPECT_GT(static_cast<int32_t>(packets[i].timestamp - previous), 0) << i;
+    previous = packets[i].timestamp;
+  }
+  // Capture spacing is kept after the step back: 33 ms = 3000 ticks.
+  const uint32_t last_step = packets.back().timestamp - packets[packets.size() - 2].timestamp;
+  EXPECT_NEAR(static_cast<double>(last_step), 3000.0, 1.0);
+}
+
 TEST(RtpSenderTest, PliAndFirFromTheTargetAskForAnIdr) {
   Receiver receiver;
   ASSERT_GE(receiver.rtcp, 0);
