@@ -8,7 +8,8 @@
 //
 // - Packets: single NAL units when they fit in `mtu`, FU-A fragments
 //   otherwise; the marker bit on the last packet of each access unit; a 90
-//   kHz timestamp from the frame's capture stamp; random SSRC and initial
+//   kHz timestamp from the frame's capture stamp (shifted if need be, so
+//   that it never goes back); random SSRC and initial
 //   sequence number. SPS/PPS go in band (the encoder puts them before every
 //   IDR).
 // - RTCP (RFC 3550 convention: RTP to PORT, RTCP to PORT+1, the Janus
