@@ -9,9 +9,8 @@
 // - Packets: single NAL units when they fit in `mtu`, FU-A fragments
 //   otherwise; the marker bit on the last packet of each access unit; a 90
 //   kHz timestamp from the frame's capture stamp (shifted if need be, so
-//   that it never goes back); random SSRC and initial
-//   sequence number. SPS/PPS go in band (the encoder puts them before every
-//   IDR).
+//   that it never goes back); random SSRC and initial sequence number.
+//   SPS/PPS go in band (the encoder puts them before every IDR).
 // - RTCP (RFC 3550 convention: RTP to PORT, RTCP to PORT+1, the Janus
 //   mountpoint's videoport/videortcpport): a Sender Report about every
 //   second from a socket bound to the local port after the RTP socket's, and
