@@ -42,6 +42,8 @@ RTP_PORT, RTCP_PORT = 8004, 8005
 RTSP_PORT = 8554
 RTMP_PORT, HLS_HTTP = 1935, 8090
 VIEWERS = os.path.join(HERE, "viewers.py")
+PAGE_VIEW = os.path.join(HERE, "page_view.mjs")
+PAGE_PORT = 8000
 JANUS_LIBS = "/usr/lib/x86_64-linux-gnu/janus"
 JANUS_FILES = ("janus.jcfg", "janus.plugin.streaming.jcfg", "janus.transport.http.jcfg")
 
@@ -118,6 +120,27 @@ class Bed:
                 netns.stop(proc)
                 results.append({"error": f"viewers.py {argv[0]} failed or timed out"})
         return results
+
+    def page(self, url, view, seconds):
+        """bench/scaleout/page_view.mjs (headless chromium) in the viewer host."""
+        try:
+            cp = self.hosts.run("view", ["node", PAGE_VIEW, url, view, str(seconds)],
+                                timeout=seconds + 90)
+            return json.loads(cp.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError, subprocess.TimeoutExpired, OSError) as e:
+            return {"error": f"page_view.mjs {view}: {e}"}
+
+    def serve_janus_page(self):
+        """examples/janus/viewer.html served from the viewer host (it reads
+        freshframe's /api/clock, so its origin must be allowed there);
+        returns the page's origin, or None if the page is missing."""
+        if not os.path.exists(os.path.join(REPO, "examples", "janus", "viewer.html")):
+            return None
+        if "pages" not in self.procs:
+            self.start("pages", "view", ["/usr/bin/python3", "-m", "http.server", str(PAGE_PORT),
+                                         "--bind", self.addr("view"), "--directory",
+                                         os.path.join(REPO, "examples", "janus")], None)
+        return f"http://{self.addr('view')}:{PAGE_PORT}"
 
     def janus_viewers(self, n, seconds):
         """n viewers through Janus: one decodes and reads the strip, as the
@@ -343,6 +366,9 @@ def run_size(bed, size, seconds, detector):
     bed.stop("infer")
 
     janus = nginx = None
+    page_origin = bed.serve_janus_page() if bed.args.chromium else None
+    if page_origin:
+        infer_args += ["--allow-origin", page_origin]
     if bed.has["--rtp-out"]:
         try:
             janus = bed.start_janus()
@@ -366,6 +392,19 @@ def run_size(bed, size, seconds, detector):
         ["whep", f"http://{bed.addr('infer')}:{PORT}/whep", str(seconds)], seconds + 40))
     ws = measured("inference host, /ws/h264 (PyAV)", lambda: bed.view(
         ["wsh264", bed.addr("infer"), str(PORT), str(seconds)], seconds + 30))
+
+    infer_url = f"http://{bed.addr('infer')}:{PORT}/"
+    chrome_whep = chrome_janus = None
+    if bed.args.chromium:
+        chrome_whep = measured("inference host, WebRTC by WHEP (Chromium page)",
+                               lambda: bed.page(infer_url, "webrtc", seconds))
+        measured("inference host, /ws/h264 by WebCodecs (Chromium page)",
+                 lambda: bed.page(infer_url, "h264", seconds))
+        if janus is not None and page_origin:
+            page_url = (f"{page_origin}/viewer.html?janus=http://{bed.addr('engine')}:{JANUS_HTTP}"
+                        f"/janus&id=1&n=1&ff={infer_url}")
+            chrome_janus = measured("through Janus, 1 viewer (Chromium, examples/janus/viewer.html)",
+                                    lambda: bed.page(page_url, "janus", seconds))
 
     cpu_rows = []
     if janus is not None:
@@ -407,10 +446,15 @@ def run_size(bed, size, seconds, detector):
                              ("H.264 encode, RTP, RTSP, RTMP running", hop)):
             targets.append((f"inference hop adds < 5 ms p50 at 640x480 ({label})",
                             value is not None and value < 5.0, f"{fmt(value)} ms"))
+    if chrome_janus is not None:
+        j, own = p50(chrome_janus), p50(chrome_whep)
+        targets.append(("through Janus p50 within 10 ms of freshframe's own WebRTC (Chromium)",
+                        j is not None and own is not None and j - own <= 10.0,
+                        f"Janus {fmt(j)} vs WHEP {fmt(own)} ms"))
     if cpu_rows:
         j1 = p50(cpu_rows[0][1])
         ok = j1 is not None and p50(whep) is not None and j1 - p50(whep) <= 10.0
-        targets.append(("through Janus p50 within 10 ms of freshframe's own WebRTC", ok,
+        targets.append(("through Janus p50 within 10 ms of freshframe's own WebRTC (aiortc)", ok,
                         f"Janus {fmt(j1)} vs WHEP {fmt(p50(whep))} ms"))
         # freshframe sends one RTP stream whatever the audience: what leaves
         # the inference host is the evidence; its CPU on this shared 2-core
@@ -490,6 +534,8 @@ def main():
     ap.add_argument("--detector", default="motion")
     ap.add_argument("--only", default="", help="640x480 or 1280x720")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--no-chromium", dest="chromium", action="store_false",
+                    help="skip the rows played by headless chromium (page_view.mjs)")
     args = ap.parse_args()
     why = netns.skip_reason()
     if why:
