@@ -403,7 +403,7 @@ def run_size(bed, size, seconds, detector):
         if janus is not None and page_origin:
             page_url = (f"{page_origin}/viewer.html?janus=http://{bed.addr('engine')}:{JANUS_HTTP}"
                         f"/janus&id=1&n=1&ff={infer_url}")
-            chrome_janus = measured("through Janus, 1 viewer (Chromium, examples/janus/viewer.html)",
+            chrome_janus = measured("through Janus, 1 viewer (Chromium, viewer.html)",
                                     lambda: bed.page(page_url, "janus", seconds))
 
     cpu_rows = []
@@ -489,7 +489,7 @@ def print_report(bed, results):
           "the viewer host, ms; links = bytes/s into (rx) each host's eth0 during that row\n")
     for r in results:
         print(f"== {r['size']}")
-        print(f"{'path':52} {'fps':>6} {'p50':>7} {'p90':>7} {'p99':>7}   "
+        print(f"{'path':56} {'fps':>6} {'p50':>7} {'p90':>7} {'p99':>7}   "
               f"{'cam tx':>9} {'infer rx':>9} {'infer tx':>9} {'engine rx':>9} {'view rx':>9}  kB/s")
         for name, res, rx, tx in r["rows"]:
             lat = (res or {}).get("latency_ms") or (res or {}).get("newest_listed_age_ms") or {}
@@ -501,7 +501,7 @@ def print_report(bed, results):
             if "fps_min" in res:
                 fps = res["fps_min"]
             err = res.get("error")
-            line = (f"{name:52} {fmt(fps):>6} {fmt(lat.get('p50')):>7} {fmt(lat.get('p90')):>7} "
+            line = (f"{name:56} {fmt(fps):>6} {fmt(lat.get('p50')):>7} {fmt(lat.get('p90')):>7} "
                     f"{fmt(lat.get('p99')):>7}   {tx['cam'] / 1e3:9.0f} {rx['infer'] / 1e3:9.0f} "
                     f"{tx['infer'] / 1e3:9.0f} {rx['engine'] / 1e3:9.0f} {rx['view'] / 1e3:9.0f}")
             print(line + (f"   ERROR {err[:120]}" if err else ""))
