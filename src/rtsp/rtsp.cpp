@@ -238,6 +238,14 @@ void OnMediaConfigure(GstRTSPMediaFactory* /*factory*/, GstRTSPMedia* media, gpo
   auto* stream = static_cast<Stream*>(data);
   GstElement* bin = gst_rtsp_media_get_element(media);
   GstElement* appsrc = gst_bin_get_by_name(GST_BIN(bin), "src");
+  // The access units are stamped with their capture time, already past:
+  // the media's sinks (which sync) send each at once. Left to the latency
+  // query, they would hold each one until its capture time plus the
+  // pipeline's latency (20 ms was seen).
+  if (GstObject* pipeline = gst_object_get_parent(GST_OBJECT(bin))) {
+    if (GST_IS_PIPELINE(pipeline)) gst_pipeline_set_latency(GST_PIPELINE(pipeline), 0);
+    gst_object_unref(pipeline);
+  }
   gst_object_unref(bin);
   if (appsrc == nullptr) {
     spdlog::error("rtsp: {}: the media has no appsrc", stream->path);
