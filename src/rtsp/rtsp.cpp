@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "rtsp/auth.h"
+#include "rtsp/pts.h"
 
 namespace freshframe::rtsp {
 namespace {
@@ -82,9 +83,9 @@ struct Stream {
   bool ready = false;             // the appsrc asked for data (it is playing)
   bool stopping = false;
   uint64_t generation = 0;  // counts Attach: a new media's clock starts anew
-  // Pusher thread only: the media it last pushed to, and the PTS it gave.
+  // Pusher thread only: the media it last pushed to, and its PTS.
   uint64_t pushed_generation = 0;
-  GstClockTime last_pts = GST_CLOCK_TIME_NONE;
+  PtsClock pts_clock;
   std::thread pusher;
 };
 
@@ -160,9 +161,7 @@ void Stream::Run() {
       changed.wait(lock, [&] { return stopping || (appsrc != nullptr && ready); });
       if (stopping) return;
       target = GST_ELEMENT(gst_object_ref(appsrc));
-      if (std::exchange(pushed_generation, generation) != generation) {
-        last_pts = GST_CLOCK_TIME_NONE;
-      }
+      if (std::exchange(pushed_generation, generation) != generation) pts_clock.Reset();
     }
     // Returns at once while the feed is stopped (Detach), so the loop goes
     // back to waiting for the next media.
@@ -182,9 +181,7 @@ void Stream::Push(GstElement* target, const encode::EncodedFramePtr& unit) {
   }
   GstClock* clock = gst_element_get_clock(target);
   if (clock == nullptr) return;  // not playing any more (being unprepared)
-  // The running time at which the picture was captured: RTP timestamps then
-  // follow the capture's spacing, not the encoder's or this thread's jitter,
-  // and a PTS never lies ahead of the pipeline's clock.
+  // The running time at which the picture was captured (pts.h).
   const int64_t now_us = MonotonicMicros();
   const int64_t capture_us = unit->meta.stamps.capture_us;
   const int64_t age_us = capture_us > 0 && capture_us <= now_us ? now_us - capture_us : 0;
@@ -193,9 +190,7 @@ void Stream::Push(GstElement* target, const encode::EncodedFramePtr& unit) {
   const GstClockTime base = gst_element_get_base_time(target);
   const GstClockTime running = clock_now > base ? clock_now - base : 0;
   const auto age_ns = static_cast<GstClockTime>(age_us) * 1000U;
-  GstClockTime pts = running > age_ns ? running - age_ns : 0;
-  if (last_pts != GST_CLOCK_TIME_NONE && pts <= last_pts) pts = last_pts + 1;
-  last_pts = pts;
+  const GstClockTime pts = pts_clock.Next(running, age_ns);
 
   // The access unit is shared by every viewer: wrapped, not copied.
   auto* keep = new encode::EncodedFramePtr(unit);
