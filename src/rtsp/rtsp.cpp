@@ -5,6 +5,7 @@
 #include <gst/rtsp-server/rtsp-server.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -300,6 +301,7 @@ struct RtspServer::Impl {
   GMainLoop* loop = nullptr;
   GstRTSPServer* server = nullptr;
   GSource* server_source = nullptr;
+  GSource* idle_timer = nullptr;
   std::thread thread;
 };
 
@@ -337,6 +339,32 @@ std::string PeerOf(GstRTSPClient* client) {
   return ip != nullptr ? ip : "?";
 }
 
+constexpr const char* kConnectedAt = "freshframe-connected-us";
+
+// Closes a connection that has had no session for idle_timeout_s since it
+// connected.
+GstRTSPFilterResult RemoveIdleClient(GstRTSPServer* /*server*/, GstRTSPClient* client,
+                                     gpointer data) {
+  const auto* impl = static_cast<const RtspServer::Impl*>(data);
+  const auto* connected_us =
+      static_cast<const int64_t*>(g_object_get_data(G_OBJECT(client), kConnectedAt));
+  if (connected_us == nullptr) return GST_RTSP_FILTER_KEEP;
+  const double idle_s = static_cast<double>(MonotonicMicros() - *connected_us) / 1e6;
+  if (idle_s < impl->options.idle_timeout_s) return GST_RTSP_FILTER_KEEP;
+  GList* sessions = gst_rtsp_client_session_filter(client, nullptr, nullptr);
+  const bool has_session = sessions != nullptr;
+  g_list_free_full(sessions, g_object_unref);
+  if (has_session) return GST_RTSP_FILTER_KEEP;
+  spdlog::info("rtsp: client {} closed: no session after {:.0f} s", PeerOf(client), idle_s);
+  return GST_RTSP_FILTER_REMOVE;
+}
+
+gboolean CloseIdleClients(gpointer data) {
+  auto* impl = static_cast<RtspServer::Impl*>(data);
+  g_list_free(gst_rtsp_server_client_filter(impl->server, RemoveIdleClient, impl));
+  return G_SOURCE_CONTINUE;
+}
+
 GstRTSPFilterResult RemoveAllClients(GstRTSPServer* /*server*/, GstRTSPClient* /*client*/,
                                      gpointer /*data*/) {
   return GST_RTSP_FILTER_REMOVE;
@@ -352,6 +380,8 @@ GstRTSPFilterResult RemoveAllSessions(GstRTSPSessionPool* /*pool*/, GstRTSPSessi
 void RtspServer::Impl::OnClientConnected(GstRTSPClient* client) {
   // Relaxed: only this (the server's loop) thread adds; a close racing
   // with the check at worst admits one client fewer for an instant.
+  g_object_set_data_full(G_OBJECT(client), kConnectedAt, new int64_t(MonotonicMicros()),
+                         [](gpointer at) { delete static_cast<int64_t*>(at); });
   size_t current = admitted.load(std::memory_order_relaxed);
   if (current >= options.max_clients) {
     refused.fetch_add(1, std::memory_order_relaxed);
@@ -428,6 +458,13 @@ Expected<int> RtspServer::Start() {
   impl.context = g_main_context_new();
   impl.loop = g_main_loop_new(impl.context, FALSE);
   g_source_attach(impl.server_source, impl.context);
+  if (impl.options.idle_timeout_s > 0) {
+    // Checked a few times per timeout, at least once a second.
+    const double period_ms = std::min(1000.0, impl.options.idle_timeout_s * 250.0);
+    impl.idle_timer = g_timeout_source_new(static_cast<guint>(std::max(10.0, period_ms)));
+    g_source_set_callback(impl.idle_timer, CloseIdleClients, &impl, nullptr);
+    g_source_attach(impl.idle_timer, impl.context);
+  }
   impl.thread = std::thread([&impl] {
     g_main_context_push_thread_default(impl.context);
     g_main_loop_run(impl.loop);
@@ -451,6 +488,7 @@ void RtspServer::Stop() {
   // session goes (their medias are unprepared as the last one leaves).
   impl.RunOnLoop([&impl] {
     g_source_destroy(impl.server_source);
+    if (impl.idle_timer != nullptr) g_source_destroy(impl.idle_timer);
     GstRTSPSessionPool* pool = gst_rtsp_server_get_session_pool(impl.server);
     gst_rtsp_session_pool_filter(pool, RemoveAllSessions, nullptr);
     g_object_unref(pool);
@@ -473,6 +511,8 @@ void RtspServer::Stop() {
   g_object_unref(mounts);
   g_source_unref(impl.server_source);
   impl.server_source = nullptr;
+  if (impl.idle_timer != nullptr) g_source_unref(impl.idle_timer);
+  impl.idle_timer = nullptr;
   g_object_unref(impl.server);
   impl.server = nullptr;
   g_main_loop_unref(impl.loop);

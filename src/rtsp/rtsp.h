@@ -60,6 +60,10 @@ struct RtspOptions {
   std::string token;
   // RTSP clients at once, all paths together; more are refused.
   size_t max_clients = 16;
+  // A connection that has no session this long after it connected (it never
+  // set one up, or it was refused) is closed, so that idle connections
+  // cannot hold every place. 0: never.
+  double idle_timeout_s = 30.0;
 };
 
 // A --rtsp-port value: a whole number 1..65535 (0 is refused: the port

@@ -434,5 +434,29 @@ TEST(RtspServerTest, AStalledTcpClientDoesNotStallTheOthers) {
   EXPECT_GE(player.Decode(300, 10s), 280);
 }
 
+TEST(RtspServerTest, IdleConnectionsAreClosedAndFreeTheirPlaces) {
+  EncodingStage stage;
+  RtspOptions options = LoopbackOptions();
+  options.max_clients = 1;
+  options.idle_timeout_s = 1.0;
+  RtspServer server(options);
+  server.AddStream("/stream", stage.subscribe_fn(), stage.demand, stage.keyframes);
+  auto port = server.Start();
+  ASSERT_TRUE(port.ok()) << port.error().message;
+  RawClient idle(*port);
+  ASSERT_EQ(idle.Request("OPTIONS", Url(*port)), "RTSP/1.0 200 OK");
+  RawClient refused(*port);
+  EXPECT_EQ(refused.Request("DESCRIBE", Url(*port)), "RTSP/1.0 503 Service Unavailable");
+  // Neither set up a session: both are closed, and the place is free.
+  EXPECT_TRUE(idle.Closed());
+  EXPECT_TRUE(refused.Closed());
+  EXPECT_TRUE(WaitFor([&] { return server.clients() == 0; }));
+  // A player holds its place (it has a session) past the timeout.
+  Player player(Url(*port), "tcp");
+  EXPECT_EQ(player.Decode(60), 60);  // about 2 s
+  EXPECT_EQ(server.clients(), 1U);
+  EXPECT_EQ(player.Decode(5), 5);
+}
+
 }  // namespace
 }  // namespace freshframe::rtsp
