@@ -18,6 +18,7 @@
 
 #include <boost/beast/http/message.hpp>
 
+#include "core/credentials.h"
 #include "core/expected.h"
 #include "http/http.h"
 
@@ -43,21 +44,11 @@ std::vector<std::string> AuthChallenges(const ServerOptions& options);
 // "***", so that it can be logged and listed.
 std::string RedactToken(std::string_view target);
 
-// Equality that takes the same time wherever the first difference is: the
-// work depends only on candidate.size(), never on the contents of either
-// string, so response times do not reveal how much of a guess was right.
-// (A plain == stops at the first differing byte, which lets an attacker
-// find a secret byte by byte by timing.) `secret` must not be empty.
-bool ConstantTimeEquals(std::string_view candidate, std::string_view secret);
-
-// Standard base64 (RFC 4648 section 4; padding optional); nullopt for
-// characters outside the alphabet, misplaced padding or an impossible length.
-std::optional<std::string> Base64Decode(std::string_view text);
-
-// The credentials of an Authorization header value if it uses `scheme`
-// (compared case-insensitively, RFC 9110 11.1), else nullopt.
-std::optional<std::string_view> AuthCredentials(std::string_view authorization,
-                                                std::string_view scheme);
+// The credential primitives (core/credentials.h), shared with the RTSP
+// server.
+using freshframe::AuthCredentials;
+using freshframe::Base64Decode;
+using freshframe::ConstantTimeEquals;
 
 // %XX escapes decoded ('+' stays '+'); nullopt for a malformed escape.
 std::optional<std::string> PercentDecode(std::string_view text);

@@ -2,31 +2,10 @@
 
 #include <glib.h>
 
-#include <algorithm>
 #include <string>
 
 namespace freshframe::rtsp {
 namespace {
-
-// Compares without an early exit, so the time taken says nothing about how
-// much of a secret matched.
-bool SameSecret(std::string_view given, std::string_view expected) {
-  unsigned char differ = given.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < given.size(); ++i) {
-    differ |=
-        static_cast<unsigned char>(given[i] ^ expected[i % std::max<size_t>(1, expected.size())]);
-  }
-  return differ == 0 && !expected.empty();
-}
-
-std::string DecodeBase64(std::string_view text) {
-  const std::string copy(text);
-  gsize length = 0;
-  guchar* decoded = g_base64_decode(copy.c_str(), &length);
-  std::string out(reinterpret_cast<const char*>(decoded), length);
-  g_free(decoded);
-  return out;
-}
 
 struct CheckingAuth {
   GstRTSPAuth parent;
@@ -81,27 +60,6 @@ GType CheckingAuthType() {
 }
 
 }  // namespace
-
-bool Credentials::Accepts(std::string_view authorization) const {
-  constexpr std::string_view kBasic = "basic ";
-  if (authorization.size() <= kBasic.size() ||
-      g_ascii_strncasecmp(authorization.data(), kBasic.data(), kBasic.size()) != 0) {
-    return false;
-  }
-  std::string_view encoded = authorization.substr(kBasic.size());
-  while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
-  while (!encoded.empty() && (encoded.back() == ' ' || encoded.back() == '\t')) {
-    encoded.remove_suffix(1);
-  }
-  const std::string decoded = DecodeBase64(encoded);
-  const size_t colon = decoded.find(':');
-  if (colon == std::string::npos) return false;
-  const std::string_view password = std::string_view(decoded).substr(colon + 1);
-  // Both checked, so that which one matched does not show in the time.
-  const bool basic_ok = !basic_auth.empty() && SameSecret(decoded, basic_auth);
-  const bool token_ok = !token.empty() && SameSecret(password, token);
-  return basic_ok || token_ok;
-}
 
 GstRTSPAuth* CreateAuth(const Credentials& credentials) {
   auto* self = static_cast<CheckingAuth*>(g_object_new(CheckingAuthType(), nullptr));

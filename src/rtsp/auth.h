@@ -13,24 +13,13 @@
 
 #include <gst/rtsp-server/rtsp-server.h>
 
-#include <string>
-#include <string_view>
+#include "rtsp/credentials.h"
 
 namespace freshframe::rtsp {
 
 // The role every authenticated client gets; each media factory grants it
 // access.
 inline constexpr const char* kViewerRole = "viewer";
-
-struct Credentials {
-  std::string basic_auth;  // "user:pass" or ""
-  std::string token;       // "" or the password accepted with any user name
-
-  bool required() const { return !basic_auth.empty() || !token.empty(); }
-  // Whether the value of an Authorization header (e.g. "Basic dXNlcjpwYXNz")
-  // carries credentials that are accepted.
-  bool Accepts(std::string_view authorization) const;
-};
 
 // A new GstRTSPAuth (a reference the caller owns) that accepts `credentials`
 // and gives the role kViewerRole. `credentials` must outlive it.
