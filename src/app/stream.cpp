@@ -189,8 +189,7 @@ struct Stream::Parts {
   // WebRTC viewers (WHEP) of `h264`: after it, so it goes first.
   std::unique_ptr<webrtc::WhepServer> whep;
   // Outputs to other engines (--rtp-out, --rtmp-out), fed by `h264`.
-  std::vector<std::unique_ptr<rtp::RtpSender>> rtp_out;
-  std::vector<std::unique_ptr<rtmp::RtmpPusher>> rtmp_out;
+  std::vector<std::unique_ptr<egress::Output>> engine_outputs;
   bool started = false;
   bool stopped = false;
 
@@ -223,10 +222,9 @@ struct Stream::Parts {
       out["external"] = external->State();
     }
     if (grabber) out["source"] = grabber->Status();
-    if (!rtp_out.empty() || !rtmp_out.empty()) {
+    if (!engine_outputs.empty()) {
       nlohmann::json engines = nlohmann::json::array();
-      for (const auto& output : rtp_out) engines.push_back(output->Stats());
-      for (const auto& output : rtmp_out) engines.push_back(output->Stats());
+      for (const auto& output : engine_outputs) engines.push_back(output->Stats());
       out["outputs"] = std::move(engines);
     }
     if (detections_input) {
@@ -396,14 +394,15 @@ struct Stream::Parts {
       if (!target) return target.error();
       rtp::RtpOptions rtp_options;
       rtp_options.target = *target;
-      rtp_out.push_back(std::make_unique<rtp::RtpSender>(rtp_options, SubscribeTo(*h264),
-                                                         h264->demand(), h264->keyframes()));
+      engine_outputs.push_back(std::make_unique<rtp::RtpSender>(rtp_options, SubscribeTo(*h264),
+                                                                h264->demand(), h264->keyframes()));
     }
     for (const std::string& url : options.rtmp_out) {
       rtmp::RtmpOptions rtmp_options;
       rtmp_options.url = url;
-      rtmp_out.push_back(std::make_unique<rtmp::RtmpPusher>(rtmp_options, SubscribeTo(*h264),
-                                                            h264->demand(), h264->keyframes()));
+      if (options.source_fps > 0) rtmp_options.fps = options.source_fps;  // FLV metadata only
+      engine_outputs.push_back(std::make_unique<rtmp::RtmpPusher>(
+          rtmp_options, SubscribeTo(*h264), h264->demand(), h264->keyframes()));
     }
     return true;
   }
@@ -455,8 +454,7 @@ void Stream::Start() {
   if (p.encoder) p.encoder->Start();
   if (p.variants) p.variants->Start();
   if (p.h264) p.h264->Start();
-  for (auto& output : p.rtp_out) output->Start();
-  for (auto& output : p.rtmp_out) output->Start();
+  for (auto& output : p.engine_outputs) output->Start();
   for (auto& output : p.outputs) output->Start();
   if (p.detections_output) p.detections_output->Start();
   if (p.detections_input) p.detections_input->Start();
@@ -510,8 +508,7 @@ void Stream::Stop(const std::function<void(const char* stage)>& on_stage) {
     }
   }
   stopping("outputs to other engines");
-  for (auto& output : p.rtp_out) output->Stop();
-  for (auto& output : p.rtmp_out) output->Stop();
+  for (auto& output : p.engine_outputs) output->Stop();
   if (p.h264) p.h264->Stop();
   p.raw.Close();
   p.annotated.Close();

@@ -106,6 +106,21 @@ class Backoff {
   std::chrono::milliseconds next_;
 };
 
+// An output to another engine, as its owner (app) drives it: each runs its
+// own thread between Start and Stop, reconnects by itself, and reports
+// itself for /api/stats. The destructor of an implementation stops it.
+class Output {
+ public:
+  virtual ~Output() = default;
+  // Starts the output's thread (and its Feed: the first access unit sent is
+  // an IDR). An engine that is not there is no error: it retries.
+  virtual void Start() = 0;
+  // Joins the thread; returns promptly even when the engine is stuck.
+  virtual void Stop() = 0;
+  // OutputStatus::Json(&feed) and the output's own figures.
+  virtual nlohmann::json Stats() const = 0;
+};
+
 // What an output reports. `kind`: "rtp", "rtsp", "rtmp"; `target`: where it
 // sends (with any secret taken out: it is shown in /api/stats and logs).
 class OutputStatus {

@@ -60,23 +60,23 @@ struct RtmpOptions {
   std::chrono::milliseconds io_timeout{3000};
 };
 
-class RtmpPusher {
+class RtmpPusher final : public egress::Output {
  public:
   RtmpPusher(RtmpOptions options, egress::SubscribeFn subscribe, Demand& demand,
              h264::KeyframeRequests& keyframes);
-  ~RtmpPusher();
+  ~RtmpPusher() override;
   RtmpPusher(const RtmpPusher&) = delete;
   RtmpPusher& operator=(const RtmpPusher&) = delete;
 
   // Starts the feed and the pusher's thread (which connects). Idempotent.
-  void Start();
+  void Start() override;
   // Aborts any connect or write under way, closes the connection and joins
   // the thread; returns promptly even when the engine is stuck.
-  void Stop();
+  void Stop() override;
 
   // egress::OutputStatus::Json with the feed: kind "rtmp", target the
   // redacted URL, state, error, counters, skips and drops.
-  nlohmann::json Stats() const;
+  nlohmann::json Stats() const override;
 
   struct Impl;
 

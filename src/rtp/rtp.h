@@ -73,18 +73,18 @@ struct RtpOptions {
   std::string bind_address;
 };
 
-class RtpSender {
+class RtpSender final : public egress::Output {
  public:
   RtpSender(RtpOptions options, egress::SubscribeFn subscribe, Demand& demand,
             h264::KeyframeRequests& keyframes);
-  ~RtpSender();
+  ~RtpSender() override;
   RtpSender(const RtpSender&) = delete;
   RtpSender& operator=(const RtpSender&) = delete;
 
   // Starts the thread (and the feed: the first access unit sent is an IDR).
   // An unreachable target is no error: the sender retries by itself.
-  void Start();
-  void Stop();
+  void Start() override;
+  void Stop() override;
 
   // egress::OutputStatus::Json(&feed) ("kind": "rtp", "target": HOST:PORT)
   // plus "ssrc", "packets", "send_overflows" (access units cut short by a
@@ -93,7 +93,7 @@ class RtpSender {
   // "rr_received", "malformed", "foreign" (from another host: ignored), and
   // from the last receiver report "fraction_lost" (0..1),
   // "cumulative_lost", "jitter" (RTP timestamp units)}.
-  nlohmann::json Stats() const;
+  nlohmann::json Stats() const override;
 
   struct Impl;
 
