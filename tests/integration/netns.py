@@ -72,6 +72,7 @@ class Hosts:
         self._ns = {n: f"ff{tag}{n}"[:32] for n in self.names}
         self._procs = []
         self._made = []
+        self._files = []
 
     # -- lifecycle
     def __enter__(self):
@@ -113,6 +114,9 @@ class Hosts:
         for proc in self._procs:
             stop(proc)
         self._procs = []
+        for f in self._files:
+            f.close()
+        self._files = []
         for ns in reversed(self._made):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=15)
         self._made = []
@@ -180,6 +184,57 @@ def stop(proc, timeout=5.0):
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def read_all(f):
+    """Everything written so far to a temporary file a process writes to."""
+    f.flush()
+    pos = f.tell()
+    f.seek(0)
+    data = f.read()
+    f.seek(pos)
+    return data
+
+
+def text(f):
+    return read_all(f).decode("utf-8", "replace")
+
+
+def wait_for(what, predicate, timeout, interval=0.1):
+    """predicate()'s first true value within `timeout` s; OSError,
+    AssertionError, ValueError and KeyError count as "not yet" (a server
+    restarting, a partial answer)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, AssertionError, ValueError, KeyError) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
+
+
+def start_freshframe(hosts, name, argv, startup_timeout=20.0):
+    """Runs `argv` (freshframe's binary and its arguments) inside host
+    `name`; returns the process once it printed its "serving on" line, with
+    its output files as .out and .err (temporary files, closed with the
+    process's host bed)."""
+    import tempfile
+    out = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    proc = hosts.popen(name, argv, stdout=out, stderr=err)
+    proc.out, proc.err = out, err
+    hosts._files += [out, err]
+    deadline = time.monotonic() + startup_timeout
+    while b"freshframe: serving on" not in read_all(out):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{name}: no 'serving on' line (exit {proc.poll()})\n"
+                                 f"argv: {argv}\nstderr:\n{text(err)[-4000:]}")
+        time.sleep(0.05)
+    return proc
 
 
 def wait_port(hosts, name, addr, port, timeout=20.0, udp=False):

@@ -32,14 +32,12 @@ message otherwise.
 import io
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
 import statistics
 import sys
 import tempfile
-import time
 import unittest
 
 import ffharness as ff
@@ -72,37 +70,11 @@ def skip_reason():
 
 
 SKIP = skip_reason()
+read_all, text, wait_for = netns.read_all, netns.text, netns.wait_for
 if av is not None:
     # nginx-rtmp's segments declare an AAC stream that never carries data:
     # libavformat's warnings about it say nothing here.
     av.logging.set_level(av.logging.ERROR)
-
-
-def read_all(f):
-    f.flush()
-    pos = f.tell()
-    f.seek(0)
-    data = f.read()
-    f.seek(pos)
-    return data
-
-
-def text(f):
-    return read_all(f).decode("utf-8", "replace")
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, AssertionError, ValueError) as e:
-            last = e
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 def parse_playlist(body):
@@ -224,21 +196,10 @@ class HlsTest(unittest.TestCase):
 
     # -- freshframe on host ff
     def start_freshframe(self, args):
-        out = tempfile.TemporaryFile()
-        err = tempfile.TemporaryFile()
-        self.files += [out, err]
         argv = [ff.BINARY, "run", "--bind", self.hosts.addr("ff"), "--port", str(PORT),
                 "--token-file", self.token_file] + list(args)
-        proc = self.hosts.popen("ff", argv, stdout=out, stderr=err)
-        proc.out, proc.err = out, err
-        deadline = time.monotonic() + ff.STARTUP_TIMEOUT_S
-        while b"freshframe: serving on" not in read_all(out):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"no 'serving on' line (exit {proc.poll()})\n"
-                                     f"argv: {argv}\nstderr:\n{text(err)[-4000:]}")
-            time.sleep(0.05)
-        self.ff = proc
-        return proc
+        self.ff = netns.start_freshframe(self.hosts, "ff", argv)
+        return self.ff
 
     def stats(self):
         with self.hosts.inside("viewer"):

@@ -42,36 +42,14 @@ PORT = 8080
 SIZE = (640, 480)
 RAW_FRAME_BYTES = SIZE[0] * SIZE[1] * 3
 SKIP = netns.skip_reason()
+read_all, text, wait_for = netns.read_all, netns.text, netns.wait_for
 
 
 def start_freshframe(hosts, name, args):
-    """`freshframe run ARGS --bind ADDR --port PORT` inside host `name`;
-    returns the process once it printed its "serving on" line."""
-    out = tempfile.TemporaryFile()
-    err = tempfile.TemporaryFile()
-    argv = [ff.BINARY, "run", "--bind", hosts.addr(name), "--port", str(PORT)] + list(args)
-    proc = hosts.popen(name, argv, stdout=out, stderr=err)
-    proc.out, proc.err = out, err
-    deadline = time.monotonic() + ff.STARTUP_TIMEOUT_S
-    while b"freshframe: serving on" not in read_all(out):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"{name}: no 'serving on' line (exit {proc.poll()})\n"
-                                 f"argv: {argv}\nstderr:\n{text(err)[-4000:]}")
-        time.sleep(0.05)
-    return proc
-
-
-def read_all(f):
-    f.flush()
-    pos = f.tell()
-    f.seek(0)
-    data = f.read()
-    f.seek(pos)
-    return data
-
-
-def text(f):
-    return read_all(f).decode("utf-8", "replace")
+    """`freshframe run ARGS --bind ADDR --port PORT` inside host `name`,
+    once it serves."""
+    return netns.start_freshframe(hosts, name, [ff.BINARY, "run", "--bind", hosts.addr(name),
+                                                "--port", str(PORT)] + list(args))
 
 
 def get(hosts, from_host, to_host, path, headers=None, timeout=10.0):
@@ -104,20 +82,6 @@ def port_open(hosts, from_host, to_host):
         return True
     except OSError:
         return False
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, AssertionError) as e:
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 @unittest.skipIf(SKIP, SKIP)

@@ -215,10 +215,11 @@ def viewers_main(api, n, seconds):
 # --------------------------------------------------------------------------
 # The test bed.
 
-def read_all(f):
-    f.flush()
-    f.seek(0)
-    return f.read().decode("utf-8", "replace")
+def wait_for(what, predicate, timeout):
+    return netns.wait_for(what, predicate, timeout, interval=0.2)
+
+
+read_all = netns.text  # the decoded text a process wrote so far
 
 
 def find(obj, key):
@@ -240,20 +241,6 @@ def find(obj, key):
 
 def total(counts):
     return sum(counts.values()) if isinstance(counts, dict) else 0
-
-
-def wait_for(what, predicate, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, ValueError, KeyError) as e:
-            last = e
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
 
 
 def pli(ssrc):
@@ -314,19 +301,13 @@ class JanusTest(unittest.TestCase):
 
     @classmethod
     def start_freshframe(cls):
-        cls.ff_out, cls.ff_err = cls.log(), cls.log()
         argv = [ff.BINARY, "run", "--bind", cls.hosts.addr("ff"), "--port", str(FF_PORT),
                 "--detector", "none", "--source", "pattern:%dx%d@30" % SIZE,
                 "--rtp-out", f"{cls.hosts.addr('janus')}:{RTP_PORT}",
                 # viewer.html (a file:// page) reads api/clock for the strip's age.
                 "--allow-origin", "*"]
-        proc = cls.hosts.popen("ff", argv, stdout=cls.ff_out, stderr=cls.ff_err)
-        deadline = time.monotonic() + ff.STARTUP_TIMEOUT_S
-        while "freshframe: serving on" not in read_all(cls.ff_out):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"freshframe did not start (exit {proc.poll()}): "
-                                     f"{argv}\n{read_all(cls.ff_err)[-4000:]}")
-            time.sleep(0.05)
+        proc = netns.start_freshframe(cls.hosts, "ff", argv)
+        cls.ff_out, cls.ff_err = proc.out, proc.err
         return proc
 
     def tearDown(self):

@@ -237,7 +237,7 @@ class RtspServerTest(unittest.TestCase):
         finally:
             blocker.close()
         with ff.Server("--size", "320x240", "--detector", "none", "--basic-auth", "user:pass",
-                       "--rtsp-port", str(port)) as server:
+                       "--rtsp-port", str(port)):
             self.assertIn("401", self.describe(port))
             wrong = "Basic " + base64.b64encode(b"user:wrong").decode()
             self.assertIn("401", self.describe(port, wrong))

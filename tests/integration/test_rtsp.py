@@ -93,24 +93,9 @@ def skip_reason():
 SKIP = skip_reason()
 
 
-def read_all(f):
-    f.seek(0)
-    return f.read()
-
-
 def start_freshframe(hosts, args, port=PORT):
     """`freshframe run ARGS` inside host ff; the process once it serves."""
-    out = tempfile.TemporaryFile()
-    err = tempfile.TemporaryFile()
-    argv = [ff.BINARY, "run"] + list(args)
-    proc = hosts.popen("ff", argv, stdout=out, stderr=err)
-    proc.out, proc.err = out, err
-    deadline = time.monotonic() + ff.STARTUP_TIMEOUT_S
-    while b"freshframe: serving on" not in read_all(out):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"no 'serving on' line (exit {proc.poll()})\nargv: {argv}\n"
-                                 f"stderr:\n{read_all(err).decode(errors='replace')[-4000:]}")
-        time.sleep(0.05)
+    proc = netns.start_freshframe(hosts, "ff", [ff.BINARY, "run"] + list(args))
     netns.wait_port(hosts, "nvr", hosts.addr("ff"), port)
     return proc
 
