@@ -168,8 +168,10 @@ Expected<H264Choice, OfferError> InspectOffer(std::string_view sdp) {
     sdp.remove_prefix(std::min(end + 1, sdp.size()));
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
-    // <type>=<value>, type one lower-case letter (RFC 4566 §5).
+    // <type>=<value>, type one lower-case letter, no whitespace on either
+    // side of '=' (RFC 4566 §5).
     if (line.size() < 2 || line[0] < 'a' || line[0] > 'z' || line[1] != '=') return not_sdp;
+    if (line.size() > 2 && (line[2] == ' ' || line[2] == '\t')) return not_sdp;
     if (first && line != "v=0") return not_sdp;
     first = false;
     const std::string_view value = line.substr(2);

@@ -129,6 +129,10 @@ TEST(SdpOfferTest, ErrorsSayWhatIsMissing) {
       {"{\"sdp\": \"v=0\"}", 400, "offer is not SDP"},
       {"s=-\r\nv=0\r\n", 400, "offer is not SDP"},
       {"v=0\r\nm=video 9 RTP/AVP 96\r\nthis is not a line\r\n", 400, "offer is not SDP"},
+      // No whitespace after '=' (RFC 4566 §5): once read as a video line
+      // (found by fuzz.sdp_offer, corpus whitespace_after_equals).
+      {"v=0\r\nm=\t video 9 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n", 400, "offer is not SDP"},
+      {"v=0\r\nm=video 9 RTP/AVP 96\r\na= rtpmap:96 H264/90000\r\n", 400, "offer is not SDP"},
       {std::string("v=0\r\na=x\0y\r\n", 12), 400, "offer is not SDP"},
       {"v=0\r\n" + std::string(kMaxOfferBytes, 'a'), 400, "offer is not SDP"},
       {"v=0\r\nm=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n", 400, "offer has no video"},
