@@ -1,15 +1,24 @@
 #!/usr/bin/python3
-"""freshframe fan-out benchmark: many MJPEG viewers of one 1280x720@30 stream.
+"""freshframe fan-out benchmark: many MJPEG viewers of one stream, beside the
+fan-out floor.
 
-For 1, 50, 200 and 500 viewers it starts `freshframe run --source
-pattern:1280x720@30 --detector none --port 0` on loopback, opens N-1 viewers
-with fanout_client (one epoll thread, counts multipart parts per connection)
-and runs `freshframe probe URL --json` as the N-th viewer (it reads the
-timecode strip in the pixels: capture-to-client latency). Over the
-measurement window it reads the server's CPU (utime+stime from
-/proc/PID/stat) and RSS (/proc/PID/status). Then a churn phase: viewers join
-and leave for ~20 s (fanout_client --mode churn) next to a few steady ones,
-and the server's RSS is compared before and after.
+For each case (a picture size and a viewer count; by default 1, 50, 200, 500
+and 1000 viewers at 1280x720@30 and 1 and 1000 at 640x480@30) it
+
+1. starts `freshframe run --source pattern:WxH@30 --detector none --port 0`
+   on loopback, opens N-1 viewers with fanout_client (one epoll thread,
+   counts multipart parts per connection) and runs `freshframe probe URL
+   --json` as the N-th viewer (it reads the timecode strip in the pixels:
+   capture-to-client latency); over the window it reads the server's CPU
+   (utime+stime from /proc/PID/stat) and RSS (/proc/PID/status);
+2. starts fanout_floor (fanout_floor.cpp: one epoll thread writing one shared
+   part to every client with writev, the floor of ../shared/MEASUREMENTS.md)
+   with a JPEG freshframe encoded in step 1, so its parts are the same size,
+   and measures it with N fanout_client viewers in the same way.
+
+Each row prints both and the CPU ratio. Then a churn phase: viewers join and
+leave for ~20 s (fanout_client --mode churn) next to a few steady ones, and
+the server's RSS is compared before and after.
 
 Standard library only; run with Debian's /usr/bin/python3. See
 bench/fanout/README.md. Exit status: 0 all checks PASS, 1 a check FAILed,
@@ -17,180 +26,43 @@ bench/fanout/README.md. Exit status: 0 all checks PASS, 1 a check FAILed,
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
+HERE = os.path.dirname(os.path.realpath(__file__))
+REPO_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
-from procstat import cpu_seconds, die_with_parent as _die_with_parent, status_mb  # noqa: E402
+sys.path.insert(0, HERE)
+from procstat import cpu_seconds, status_mb  # noqa: E402
+from procs import (Server, Viewers, floor_server, get_bytes, get_json,  # noqa: E402
+                   probe_result, run_flags, start_probe)
+
 DEFAULT_BUILD = os.path.join(REPO_ROOT, "build", "release")
-SERVING_RE = re.compile(r"^freshframe: serving on http://([0-9.]+|\[[0-9a-fA-F:.]+\]):(\d+)/$")
+CASES = "1280x720:1,1280x720:50,1280x720:200,1280x720:500,1280x720:1000,640x480:1,640x480:1000"
+FPS = 30
 
-SOURCE = "pattern:1280x720@30"
-CLIENTS = [1, 50, 200, 500]
-
-# Targets (issue 6).
-MIN_FPS = 29.0        # every viewer, 1/50/200 viewers
+# Targets of issue 6, at 1280x720 with 1, 50 and 200 viewers.
+MIN_FPS = 29.0        # every viewer
 MAX_P99_MS = 40.0     # probe's capture-to-client p99
 MAX_CPU_CORES = 0.7   # server user+sys per wall second
-TARGET_CLIENTS = (1, 50, 200)  # rows held to the targets; 500 is reported only
+TARGET_CLIENTS = (1, 50, 200)
+# Targets of issue 19, against the floor measured in the same run, from
+# FLOOR_FROM viewers up (below that the floor's CPU is too small to divide by).
+FLOOR_FROM = 200
+MAX_FLOOR_RATIO = 1.5   # freshframe's fan-out CPU / the floor's
+FPS_SLACK = 0.2         # counting noise of a 10 s window (one part is 0.1 fps)
+MAX_KIB_PER_VIEWER = 64.0  # RSS per viewer beyond the one-viewer row's
 # Churn: memory is "flat" if the server's RSS after the churn (clients gone,
 # settled) is within CHURN_RSS_SLACK_MB of before it, and the RSS did not keep
 # climbing during the churn (last third's peak within CHURN_TREND_MB of the
 # middle third's peak). Sessions must all be gone afterwards.
 CHURN_RSS_SLACK_MB = 16.0
 CHURN_TREND_MB = 4.0
-
-
-def get_json(port, path, timeout=5.0):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"{path} -> {resp.status}")
-        return json.loads(body) if path != "/healthz" else body.decode()
-    finally:
-        conn.close()
-
-
-def run_flags(binary):
-    """The optional `run` flags this binary has (they are newer than the bench)."""
-    out = subprocess.run([binary, "run", "--help"], stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=20).stdout
-    flags = []
-    for flag in ("--max-connections-per-address", "--max-clients"):
-        if flag in out:
-            flags += [flag, "1000"]
-    return flags
-
-
-class Server:
-    def __init__(self, binary, args):
-        self.cmd = [binary, "run", "--port", "0"] + args
-        self.out = tempfile.TemporaryFile()
-        self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=self.err, preexec_fn=_die_with_parent)
-        self.pid = self.proc.pid
-        self.port = None
-        self.url = None
-
-    def _read(self, f):
-        f.flush()
-        f.seek(0)
-        return f.read().decode("utf-8", "replace")
-
-    def wait_ready(self, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self._read(self.out)
-            if "\n" in text:
-                line = text.split("\n", 1)[0].rstrip("\r")
-                m = SERVING_RE.match(line)
-                if not m:
-                    raise RuntimeError(f"unexpected stdout line {line!r}")
-                self.port = int(m.group(2))
-                self.url = f"http://{m.group(1)}:{self.port}/stream.mjpg"
-                return self.url
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.stderr()[-1500:]}")
-            time.sleep(0.02)
-        raise RuntimeError(f"server not serving within {timeout}s: {self.stderr()[-1500:]}")
-
-    def stderr(self):
-        return self._read(self.err)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after 5 s. Returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-        self.err.close()
-        return self.proc.returncode
-
-
-class Viewers:
-    """fanout_client in the background, driven through its stdin."""
-
-    def __init__(self, client, url, args):
-        self.proc = subprocess.Popen([client, "--url", url] + args, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     errors="replace", preexec_fn=_die_with_parent)
-
-    def wait_line(self, prefix, timeout):
-        deadline = time.monotonic() + timeout
-        # readline blocks: a timer kills the client if it hangs.
-        timer = threading.Timer(timeout, self.kill)
-        timer.start()
-        try:
-            line = self.proc.stdout.readline()
-        finally:
-            timer.cancel()
-        if not line.startswith(prefix) or time.monotonic() > deadline:
-            raise RuntimeError(f"fanout_client: expected {prefix!r}, got {line!r}; stderr: "
-                               f"{self.proc.stderr.read()[-1000:] if self.proc.poll() is not None else ''}")
-        return line.strip()
-
-    def say(self, line):
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def result(self, timeout=30.0):
-        try:
-            out, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError("fanout_client did not finish")
-        for line in reversed(out.strip().splitlines()):
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"fanout_client exited {self.proc.returncode} without JSON: {err[-1000:]}")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-
-
-def start_probe(binary, url, seconds):
-    return subprocess.Popen([binary, "probe", url, "--seconds", f"{seconds:g}", "--clients", "1",
-                             "--json"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, errors="replace",
-                            preexec_fn=_die_with_parent)
-
-
-def probe_result(probe, timeout):
-    try:
-        out, err = probe.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        probe.kill()
-        probe.communicate()
-        raise RuntimeError("probe did not finish")
-    try:
-        result = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise RuntimeError(f"probe exited {probe.returncode} without JSON: {err[-1000:]}")
-    result["_exit_status"] = probe.returncode
-    return result
 
 
 def dig(d, *path, default=None):
@@ -201,13 +73,34 @@ def dig(d, *path, default=None):
     return d
 
 
-def run_fanout(binary, client, flags, n, seconds, warmup):
-    """One row: n viewers (n-1 fanout_client connections + the probe)."""
-    row = {"clients": n, "error": None}
-    server = Server(binary, ["--source", SOURCE, "--detector", "none"] + flags)
+def measure(pid, viewers, seconds):
+    """Server CPU (cores) over a window of `seconds` that the viewers count."""
+    if viewers:
+        viewers.say("go")
+    c0, w0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, w1 = cpu_seconds(pid), time.monotonic()
+    if viewers:
+        viewers.say("stop")
+    return (c1 - c0) / (w1 - w0)
+
+
+def limit_flags(flags, n):
+    """run_flags' names, with room for n viewers and a snapshot request."""
+    return [f if f.startswith("--") else str(max(1000, n + 16)) for f in flags]
+
+
+def run_fanout(binary, client, flags, size, n, seconds, warmup, jpeg_path):
+    """freshframe with n viewers (n-1 fanout_client connections + the probe).
+    Saves one of its JPEGs to jpeg_path for the floor."""
+    row = {"size": size, "clients": n, "error": None}
+    server = Server(binary, ["--source", f"pattern:{size}@{FPS}", "--detector", "none"] +
+                    limit_flags(flags, n))
     viewers = probe = None
     try:
         url = server.wait_ready()
+        with open(jpeg_path, "wb") as f:
+            f.write(get_bytes(server.port, "/snapshot.jpg", timeout=10))
         if n > 1:
             viewers = Viewers(client, url, ["--clients", str(n - 1), "--stdin-control"])
             row["ready"] = viewers.wait_line("ready", 60)
@@ -215,14 +108,7 @@ def run_fanout(binary, client, flags, n, seconds, warmup):
         lead = 1.5  # the probe connects and settles before the window
         probe = start_probe(binary, url, seconds + lead + 0.5)
         time.sleep(lead)
-        if viewers:
-            viewers.say("go")
-        c0, w0 = cpu_seconds(server.pid), time.monotonic()
-        time.sleep(seconds)
-        c1, w1 = cpu_seconds(server.pid), time.monotonic()
-        if viewers:
-            viewers.say("stop")
-        row["server_cpu"] = (c1 - c0) / (w1 - w0)
+        row["server_cpu"] = measure(server.pid, viewers, seconds)
         row["rss_mb"] = status_mb(server.pid, "VmRSS")
         row["hwm_mb"] = status_mb(server.pid, "VmHWM")
         row["probe"] = probe_result(probe, seconds + 30)
@@ -231,25 +117,42 @@ def run_fanout(binary, client, flags, n, seconds, warmup):
     except Exception as e:
         row["error"] = str(e)
     finally:
-        for p in (probe,):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.communicate()
+        if probe is not None and probe.poll() is None:
+            probe.kill()
+            probe.communicate()
         if viewers is not None:
             viewers.kill()
         row["server_exit"] = server.stop()
         if row["error"]:
             row["stderr_tail"] = tail(server)
     summarize(row)
-    check(row)
     return row
 
 
-def tail(server):
+def run_floor(floor, client, jpeg_path, n, seconds, warmup, row):
+    """fanout_floor with n fanout_client viewers; its figures go into `row`."""
+    server = floor_server(floor, jpeg_path, FPS)
+    viewers = None
     try:
-        return server.stderr()[-1500:]
-    except Exception:
-        return ""
+        url = server.wait_ready()
+        viewers = Viewers(client, url, ["--clients", str(n), "--stdin-control"])
+        viewers.wait_line("ready", 60)
+        time.sleep(warmup + 1.5)  # as long as freshframe's viewers had
+        row["floor_cpu"] = measure(server.pid, viewers, seconds)
+        row["floor_rss_mb"] = status_mb(server.pid, "VmRSS")
+        v = viewers.result()
+        fps = [c.get("fps", 0.0) for c in v.get("per_client", [])]
+        row["floor_fps_min"] = min(fps) if fps else None
+        row["floor_fps_median"] = statistics.median(fps) if fps else None
+        row["floor_failed"] = v.get("failed") or 0
+        row["floor_hdr_p99"] = dig(v, "header_latency_ms", "p99")
+    except Exception as e:
+        row["floor_error"] = str(e)
+    finally:
+        if viewers is not None:
+            viewers.kill()
+        server.stop()
+    return row
 
 
 def summarize(row):
@@ -268,10 +171,30 @@ def summarize(row):
     row["hdr_p99"] = dig(v, "header_latency_ms", "p99")
 
 
+def derive(rows):
+    """Figures that need other rows: memory per viewer against the one-viewer
+    row of the same size, and the fan-out's own CPU (the server's minus that
+    row's: the pattern, the encoder and the probe's viewer, which the floor
+    does not have)."""
+    single = {r["size"]: r for r in rows if r["clients"] == 1 and r.get("rss_mb")}
+    for r in rows:
+        base = single.get(r["size"])
+        if r["clients"] > 1 and base and r.get("rss_mb") is not None:
+            r["kib_per_viewer"] = (r["rss_mb"] - base["rss_mb"]) * 1024 / (r["clients"] - 1)
+        floor_cpu = r.get("floor_cpu")
+        if floor_cpu:
+            r["ratio"] = r["server_cpu"] / floor_cpu if r.get("server_cpu") is not None else None
+            if base and base.get("server_cpu") is not None and r.get("server_cpu") is not None:
+                r["fanout_cpu"] = r["server_cpu"] - base["server_cpu"]
+                r["fanout_ratio"] = r["fanout_cpu"] / floor_cpu
+
+
 def check(row):
     reasons = []
     if row.get("error"):
         reasons.append(row["error"])
+    if row.get("floor_error"):
+        reasons.append("floor: " + row["floor_error"])
     p = row.get("probe")
     if p is not None:
         if p.get("failed_clients"):
@@ -284,27 +207,48 @@ def check(row):
         reasons.append(f"{v['failed']} viewers failed: {v.get('errors')}")
     if row.get("server_exit") not in (0, None):
         reasons.append(f"server exited {row['server_exit']} on SIGTERM")
-    if row["clients"] in TARGET_CLIENTS:
-        row["target"] = f"fps>={MIN_FPS:g} p99<={MAX_P99_MS:g} cpu<{MAX_CPU_CORES:g}"
+    n = row["clients"]
+    if row["size"] == "1280x720" and n in TARGET_CLIENTS:
         if row.get("below"):
-            reasons.append(f"{row['below']} of {row['clients']} viewers below {MIN_FPS:g} fps "
+            reasons.append(f"{row['below']} of {n} viewers below {MIN_FPS:g} fps "
                            f"(min {fmt(row.get('fps_min')).strip()})")
         if row.get("p99") is None or row["p99"] > MAX_P99_MS:
             reasons.append(f"p99 {fmt(row.get('p99')).strip()} ms > {MAX_P99_MS:g} ms")
         if row.get("server_cpu") is None or row["server_cpu"] >= MAX_CPU_CORES:
             reasons.append(f"server cpu {fmt(row.get('server_cpu'), '.2f').strip()} >= "
                            f"{MAX_CPU_CORES:g} cores")
-    else:
-        row["target"] = "report"
+    if n >= FLOOR_FROM and "floor_cpu" in row:
+        ratio = row.get("fanout_ratio")
+        if ratio is None or ratio > MAX_FLOOR_RATIO:
+            reasons.append(f"fan-out cpu {fmt(ratio, '.2f').strip()}x the floor's "
+                           f"(> {MAX_FLOOR_RATIO:g}x)")
+        floor_min = row.get("floor_fps_min") or 0.0
+        if floor_min >= MIN_FPS and (row.get("fps_min") or 0.0) < MIN_FPS:
+            reasons.append(f"the floor holds {floor_min:.1f} fps, freshframe's slowest viewer "
+                           f"{fmt(row.get('fps_min')).strip()}")
+        if (row.get("fps_median") or 0.0) < (row.get("floor_fps_median") or 0.0) - FPS_SLACK:
+            reasons.append(f"median fps {fmt(row.get('fps_median')).strip()} below the floor's "
+                           f"{fmt(row.get('floor_fps_median')).strip()}")
+        kib = row.get("kib_per_viewer")
+        if kib is not None and kib > MAX_KIB_PER_VIEWER:
+            reasons.append(f"{kib:.0f} KiB per viewer > {MAX_KIB_PER_VIEWER:g}")
     row["pass"] = not reasons
     row["reasons"] = reasons
+
+
+def tail(server):
+    try:
+        return server.stderr()[-1500:]
+    except Exception:
+        return ""
 
 
 def run_churn(binary, client, flags, clients, steady, seconds, min_life, max_life):
     """Viewers join and leave for `seconds` next to `steady` steady viewers."""
     res = {"error": None, "clients": clients, "steady_count": steady, "seconds": seconds,
            "samples": []}
-    server = Server(binary, ["--source", SOURCE, "--detector", "none"] + flags)
+    server = Server(binary, ["--source", f"pattern:1280x720@{FPS}", "--detector", "none"] +
+                    limit_flags(flags, clients + steady))
     base = churn = None
     try:
         url = server.wait_ready()
@@ -386,28 +330,38 @@ def fmt(v, spec=".1f", width=6):
         return str(v).rjust(width)
 
 
-COLUMNS = [("clients", 7), ("fps min", 7), ("fps med", 7), ("<29fps", 6), ("failed", 6),
-           ("p50 ms", 6), ("p99 ms", 6), ("hdr p99", 7), ("cpu", 5), ("rss MB", 6),
-           ("target", 27), ("result", 6)]
+COLUMNS = [("size", 8), ("clients", 7), ("fps min/med", 11), ("floor fps", 11),
+           ("<29fps", 6), ("failed", 6), ("p50 ms", 6), ("p99 ms", 6), ("hdr p99", 11),
+           ("cpu", 5), ("floor", 5), ("ratio", 5), ("fan-out", 7), ("f.ratio", 7),
+           ("rss MB", 6), ("KiB/v", 5), ("result", 6)]
 
 
 def header():
     return " ".join(name.rjust(w) for name, w in COLUMNS)
 
 
+def pair(a, b, width):
+    return f"{fmt(a, '.1f', 0)}/{fmt(b, '.1f', 0)}".rjust(width)
+
+
 def line(row):
     cells = [
+        row["size"].rjust(8),
         fmt(row["clients"], "d", 7),
-        fmt(row.get("fps_min"), ".1f", 7),
-        fmt(row.get("fps_median"), ".1f", 7),
+        pair(row.get("fps_min"), row.get("fps_median"), 11),
+        pair(row.get("floor_fps_min"), row.get("floor_fps_median"), 11),
         fmt(row.get("below"), "d", 6),
         fmt(row.get("failed"), "d", 6),
         fmt(row.get("p50"), ".1f", 6),
         fmt(row.get("p99"), ".1f", 6),
-        fmt(row.get("hdr_p99"), ".1f", 7),
+        pair(row.get("hdr_p99"), row.get("floor_hdr_p99"), 11),
         fmt(row.get("server_cpu"), ".2f", 5),
+        fmt(row.get("floor_cpu"), ".2f", 5),
+        fmt(row.get("ratio"), ".2f", 5),
+        fmt(row.get("fanout_cpu"), ".2f", 7),
+        fmt(row.get("fanout_ratio"), ".2f", 7),
         fmt(row.get("rss_mb"), ".0f", 6),
-        str(row.get("target", "-")).rjust(27),
+        fmt(row.get("kib_per_viewer"), ".0f", 5),
         ("PASS" if row["pass"] else "FAIL").rjust(6),
     ]
     return " ".join(cells)
@@ -435,16 +389,32 @@ def churn_lines(res):
     ]
 
 
+def parse_cases(text):
+    cases = []
+    for item in text.split(","):
+        size, _, n = item.partition(":")
+        w, _, h = size.partition("x")
+        if not (w.isdigit() and h.isdigit() and n.isdigit() and int(n) >= 1):
+            raise ValueError(item)
+        cases.append((size, int(n)))
+    return cases
+
+
 def main():
     ap = argparse.ArgumentParser(
-        description="freshframe MJPEG fan-out benchmark (see bench/fanout/README.md)")
+        description="freshframe MJPEG fan-out benchmark beside the floor (bench/fanout/README.md)")
     ap.add_argument("--binary", default=os.environ.get("FRESHFRAME_BINARY",
                                                       os.path.join(DEFAULT_BUILD, "freshframe")),
                     help="freshframe binary (default build/release/freshframe)")
     ap.add_argument("--client", default=None,
                     help="fanout_client binary (default: bench/fanout_client next to the binary)")
-    ap.add_argument("--clients", default=",".join(map(str, CLIENTS)),
-                    help="viewer counts, comma-separated (default 1,50,200,500)")
+    ap.add_argument("--floor", default=None,
+                    help="fanout_floor binary (default: bench/fanout_floor next to the binary)")
+    ap.add_argument("--cases", default=CASES,
+                    help=f"SIZE:VIEWERS,... (default {CASES})")
+    ap.add_argument("--clients", default=None,
+                    help="viewer counts at 1280x720, comma-separated (instead of --cases)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor rows")
     ap.add_argument("--seconds", type=float, default=10.0, help="measurement window (10)")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds before the window (2)")
     ap.add_argument("--churn-seconds", type=float, default=20.0, help="churn phase length (20); 0 skips it")
@@ -456,39 +426,59 @@ def main():
     args = ap.parse_args()
 
     binary = os.path.abspath(args.binary)
-    client = os.path.abspath(args.client or os.path.join(os.path.dirname(binary), "bench",
-                                                         "fanout_client"))
-    for path, what in ((binary, "freshframe"), (client, "fanout_client")):
+    bench_dir = os.path.join(os.path.dirname(binary), "bench")
+    client = os.path.abspath(args.client or os.path.join(bench_dir, "fanout_client"))
+    floor = os.path.abspath(args.floor or os.path.join(bench_dir, "fanout_floor"))
+    needed = [(binary, "freshframe"), (client, "fanout_client")]
+    if not args.no_floor:
+        needed.append((floor, "fanout_floor"))
+    for path, what in needed:
         if not os.access(path, os.X_OK):
             print(f"{what} binary not found: {path} (cmake --build build/release --target "
-                  f"freshframe fanout_client, or pass --binary/--client)", file=sys.stderr)
+                  f"freshframe fanout_client fanout_floor, or pass --binary/--client/--floor)",
+                  file=sys.stderr)
             return 2
     try:
-        counts = [int(x) for x in args.clients.split(",") if x]
-    except ValueError:
-        print("--clients: comma-separated integers", file=sys.stderr)
+        cases = (parse_cases(",".join(f"1280x720:{n}" for n in args.clients.split(",") if n))
+                 if args.clients else parse_cases(args.cases))
+    except ValueError as e:
+        print(f"--cases/--clients: want SIZE:VIEWERS (1280x720:200) or counts, got {e}",
+              file=sys.stderr)
         return 2
-    if args.seconds < 2 or any(n < 1 for n in counts):
-        print("--seconds must be >= 2 and viewer counts >= 1", file=sys.stderr)
+    if args.seconds < 2 or not cases:
+        print("--seconds must be >= 2, and at least one case", file=sys.stderr)
         return 2
 
     flags = run_flags(binary)
     print(f"# freshframe fan-out bench: {binary}")
-    extra = " ".join(flags) or ("(none: --max-clients and --max-connections-per-address are not "
-                                "in this binary)")
-    print(f"# source {SOURCE}, --detector none, extra flags: {extra}")
+    print(f"# source pattern:SIZE@{FPS}, --detector none, extra flags: "
+          f"{' '.join(flags) or '(none)'} (values: max(1000, viewers + 16))")
     print(f"# {os.cpu_count()} CPUs, {platform.platform()}; {args.warmup:g} s warm-up, "
-          f"{args.seconds:g} s window; viewers = fanout_client connections + 1 freshframe probe")
-    print("# fps: per-viewer parts/s in the window; p50/p99: probe capture-to-client ms "
-          "(timecode strip); hdr p99: fanout_client, X-Frame-Timestamp to part received; "
-          "cpu: server cores; rss: VmRSS at the end")
+          f"{args.seconds:g} s window; freshframe's viewers = fanout_client connections + 1 "
+          f"freshframe probe; the floor's = fanout_client connections")
+    print("# fps min/med: per-viewer parts/s in the window (floor fps: the same for the floor "
+          "writer); p50/p99: probe capture-to-client ms (timecode strip); hdr p99: "
+          "X-Frame-Timestamp to part received, freshframe/floor; cpu, floor: server cores; "
+          "ratio: cpu/floor; fan-out: cpu minus the 1-viewer row's (pattern + encoder); "
+          "f.ratio: fan-out/floor; rss: VmRSS at the end; KiB/v: RSS per viewer beyond the "
+          "1-viewer row")
+    print(f"# targets: 1280x720 1/50/200 viewers fps>={MIN_FPS:g} p99<={MAX_P99_MS:g} "
+          f"cpu<{MAX_CPU_CORES:g}; from {FLOOR_FROM} viewers f.ratio<={MAX_FLOOR_RATIO:g}, every "
+          f"viewer >={MIN_FPS:g} fps where the floor's slowest is, median fps >= the floor's, "
+          f"<={MAX_KIB_PER_VIEWER:g} KiB/viewer")
     print(header(), flush=True)
     rows = []
     churn = None
+    workdir = tempfile.mkdtemp(prefix="fanout-bench-")
     try:
-        for n in counts:
-            row = run_fanout(binary, client, flags, n, args.seconds, args.warmup)
+        for size, n in cases:
+            jpeg = os.path.join(workdir, f"{size}.jpg")
+            row = run_fanout(binary, client, flags, size, n, args.seconds, args.warmup, jpeg)
+            if not args.no_floor and os.path.exists(jpeg):
+                run_floor(floor, client, jpeg, n, args.seconds, args.warmup, row)
             rows.append(row)
+            derive(rows)
+            check(row)
             print(line(row), flush=True)
         if args.churn_seconds > 0:
             churn = run_churn(binary, client, flags, args.churn_clients, args.churn_steady,
@@ -500,7 +490,7 @@ def main():
         print("interrupted", file=sys.stderr)
     failed = [r for r in rows if not r["pass"]]
     for r in failed:
-        print(f"FAIL {r['clients']} viewers: " + "; ".join(r["reasons"]))
+        print(f"FAIL {r['size']} {r['clients']} viewers: " + "; ".join(r["reasons"]))
         if r.get("stderr_tail"):
             print("  server stderr tail: " + r["stderr_tail"].strip().replace("\n", "\n  "))
     if churn is not None and not churn["pass"]:
@@ -521,7 +511,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
         print(f"# saved {args.json}")
-    expected = len(counts) + (1 if args.churn_seconds > 0 else 0)
+    expected = len(cases) + (1 if args.churn_seconds > 0 else 0)
     return 1 if bad or checks < expected else 0
 
 

@@ -7,6 +7,7 @@
 // exits the process if stopping takes longer than kShutdownLimit, naming the
 // part it was stopping, and a second signal during shutdown exits at once.
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -46,6 +47,32 @@ sigset_t PipelineSignals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   return signals;
+}
+
+// Descriptors the process needs besides one per streaming client: sources,
+// buses, the encoders' and engines' sockets, log files, the listeners.
+constexpr rlim_t kFixedDescriptors = 256;
+
+// The soft RLIMIT_NOFILE is often 1024 (systemd's default) while the hard
+// one is far higher; a server that keeps one socket per viewer raises it to
+// the hard limit, as nginx and Go do, so that --max-clients is what limits
+// the audience rather than EMFILE in accept. Warns if even the hard limit is
+// too low.
+void RaiseOpenFileLimit(int max_clients) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const rlim_t needed = max_clients > 0 ? static_cast<rlim_t>(max_clients) + kFixedDescriptors : 0;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    spdlog::warn(
+        "open files are limited to {} (RLIMIT_NOFILE), fewer than --max-clients {} needs "
+        "({}): raise the limit (LimitNOFILE= in a systemd unit, ulimit -n) or lower "
+        "--max-clients",
+        limit.rlim_cur, max_clients, needed);
+  }
 }
 
 // The result of WaitForSignal when SIGHUP asked for a reload.
@@ -170,6 +197,7 @@ int RunPipeline(const RunOptions& options) {
   BlockPipelineSignals(true);
   // A client that vanishes mid-write must be an error code, not a signal.
   std::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit(options.max_clients);
 
   // Watching from the start: opening a source can hang too, and a signal
   // then still ends the process within the limit.

@@ -1,7 +1,9 @@
 #include "http/part_session.h"
 
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -26,6 +28,13 @@ constexpr int64_t kFreshUs = 100'000;
 // against a part (tens of KB), large enough not to wait for the last ACKs.
 constexpr int kNotSentLowWater = 16 * 1024;
 
+// Bytes the kernel holds for `socket` that have not left yet (SIOCOUTQNSD:
+// queued and not sent, so not the sent bytes waiting for their ACK), or -1.
+int UnsentBytes(net::ip::tcp::socket& socket) {
+  int unsent = 0;
+  return ioctl(socket.native_handle(), SIOCOUTQNSD, &unsent) == 0 ? unsent : -1;
+}
+
 }  // namespace
 
 bool HoldBackUnsent(net::ip::tcp::socket& socket, int bytes) {
@@ -47,6 +56,7 @@ PartSession::PartSession(net::any_io_executor executor, ServerContext& context,
       kind_(kind),
       send_metrics_(stream_->deps.metrics.Stage("send")),
       timer_(executor),
+      stall_timer_(executor),
       rate_(query.fps),
       reason_(kServerStopping) {
   if (PolicyFor(codec) == SlowConsumerPolicy::kSkipToKeyframe) gate_.emplace();
@@ -165,11 +175,30 @@ void PartSession::SendNextAccessUnit() {
 }
 
 void PartSession::Write(StreamPartPtr part) {
-  rate_.Sent(MonotonicMicros());
+  const int64_t now = MonotonicMicros();
+  rate_.Sent(now);
   parts_.Begin(std::move(part));
-  timer_.Arm(context_.options.write_stall_timeout,
-             [self = shared_from_this()] { self->End(std::string(kWriteStallTimeout)); });
+  write_started_us_ = now;
+  if (!stall_watched_) WatchStall(context_.options.write_stall_timeout);
   WritePart(*parts_.in_flight());
+}
+
+void PartSession::WatchStall(std::chrono::steady_clock::duration after) {
+  stall_watched_ = true;
+  stall_timer_.expires_after(after);
+  stall_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    self->stall_watched_ = false;
+    if (!ec) self->OnStallWatch();
+  });
+}
+
+void PartSession::OnStallWatch() {
+  if (ended() || !parts_.busy()) return;  // idle: the next write watches again
+  const auto stall =
+      std::chrono::duration_cast<std::chrono::microseconds>(context_.options.write_stall_timeout);
+  const int64_t waited_us = MonotonicMicros() - write_started_us_;
+  if (waited_us >= stall.count()) return End(std::string(kWriteStallTimeout));
+  WatchStall(stall - std::chrono::microseconds(waited_us));
 }
 
 void PartSession::OnPartWritten(beast::error_code ec, size_t bytes) {
@@ -181,8 +210,13 @@ void PartSession::OnPartWritten(beast::error_code ec, size_t bytes) {
   // slowly would otherwise let the socket buffer fill with parts that get
   // older while they wait. With TCP_NOTSENT_LOWAT the socket reports
   // writable only once almost all of it has left, so the next part is chosen
-  // (the newest) only when the client can actually take it. The stall
-  // deadline armed in Write still runs.
+  // (the newest) only when the client can actually take it. The stall watch
+  // started in Write still runs. A client that keeps up has taken the part
+  // already (on loopback and fast links the kernel hands it on within the
+  // write): asking the kernel then costs one ioctl instead of a trip through
+  // epoll.
+  const int unsent = UnsentBytes(Socket());
+  if (unsent >= 0 && unsent < kNotSentLowWater) return OnDrained({});
   Socket().async_wait(
       net::socket_base::wait_write,
       [self = shared_from_this()](beast::error_code wait_ec) { self->OnDrained(wait_ec); });
@@ -191,7 +225,6 @@ void PartSession::OnPartWritten(beast::error_code ec, size_t bytes) {
 void PartSession::OnDrained(beast::error_code ec) {
   if (ended()) return;
   if (ec) return End(DisconnectReason(ec));
-  timer_.Disarm();
   const int64_t now = MonotonicMicros();
   const int64_t capture_us = parts_.in_flight()->frame->meta.stamps.capture_us;
   const uint64_t skipped = parts_.Finish();
@@ -209,6 +242,7 @@ void PartSession::End(std::string reason) {
   parts_.TakePending();
   if (gate_) gate_->Clear();
   timer_.Close();
+  stall_timer_.cancel();
   CloseTransport();
 }
 
@@ -221,6 +255,11 @@ BodyPartSession::BodyPartSession(beast::tcp_stream stream, ServerContext& contex
       socket_(stream.release_socket()) {}
 
 void BodyPartSession::StartBody() {
+  // WriteBody writes at once and must not block: a full socket is
+  // would_block, and the rest goes through the reactor.
+  beast::error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) return End(DisconnectReason(ec));
   DoWatchClient();
   StartParts();
 }
