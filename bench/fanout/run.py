@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -182,7 +183,7 @@ def derive(rows):
         if r["clients"] > 1 and base and r.get("rss_mb") is not None:
             r["kib_per_viewer"] = (r["rss_mb"] - base["rss_mb"]) * 1024 / (r["clients"] - 1)
         floor_cpu = r.get("floor_cpu")
-        if floor_cpu:
+        if floor_cpu and r["clients"] >= FLOOR_FROM:
             r["ratio"] = r["server_cpu"] / floor_cpu if r.get("server_cpu") is not None else None
             if base and base.get("server_cpu") is not None and r.get("server_cpu") is not None:
                 r["fanout_cpu"] = r["server_cpu"] - base["server_cpu"]
@@ -488,6 +489,8 @@ def main():
                 print(text, flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     failed = [r for r in rows if not r["pass"]]
     for r in failed:
         print(f"FAIL {r['size']} {r['clients']} viewers: " + "; ".join(r["reasons"]))
