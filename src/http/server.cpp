@@ -120,6 +120,11 @@ Expected<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, Se
   impl->url = BrowsableUrl(impl->acceptor->local_endpoint());
 
   impl->DoAccept();
+  // spdlog's registry is a function-local static inside libspdlog, whose
+  // guarded construction TSan cannot see; made here, before the I/O threads
+  // exist, it happens before every log line they write (two sessions' first
+  // lines, on two threads at once, were reported as a race on it).
+  spdlog::default_logger_raw();
   for (int i = 0; i < resolved.threads; ++i) {
     impl->threads.emplace_back([io = impl->io.get()] { io->run(); });
   }
