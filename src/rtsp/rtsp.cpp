@@ -295,7 +295,11 @@ struct RtspServer::Impl {
   bool started = false;
   bool stopped = false;
   int port = 0;
-  std::atomic<size_t> admitted{0};
+  // Shared with every admitted client's "closed" handler: gst-rtsp-server
+  // may close a client, and emit "closed", on one of its own threads after
+  // Stop has returned and this Impl is gone (ASan saw it in RtspServerTest).
+  using Count = std::shared_ptr<std::atomic<size_t>>;
+  const Count admitted = std::make_shared<std::atomic<size_t>>(0);
   std::atomic<uint64_t> refused{0};
   GMainContext* context = nullptr;
   GMainLoop* loop = nullptr;
@@ -324,9 +328,15 @@ void OnPlayRequest(GstRTSPClient* /*client*/, GstRTSPContext* ctx, gpointer data
   }
 }
 
+// `data`: a heap copy of Impl::admitted that the handler owns (freed with it,
+// by DropCount, when the client goes), so the count outlives the server.
 void OnClientClosed(GstRTSPClient* /*client*/, gpointer data) {
   // Relaxed: a count for the limit and Stats, ordering nothing else.
-  static_cast<std::atomic<size_t>*>(data)->fetch_sub(1, std::memory_order_relaxed);
+  (*static_cast<RtspServer::Impl::Count*>(data))->fetch_sub(1, std::memory_order_relaxed);
+}
+
+void DropCount(gpointer data, GClosure* /*closure*/) {
+  delete static_cast<RtspServer::Impl::Count*>(data);
 }
 
 void OnClientConnectedSignal(GstRTSPServer* /*server*/, GstRTSPClient* client, gpointer data) {
@@ -382,7 +392,7 @@ void RtspServer::Impl::OnClientConnected(GstRTSPClient* client) {
   // with the check at worst admits one client fewer for an instant.
   g_object_set_data_full(G_OBJECT(client), kConnectedAt, new int64_t(MonotonicMicros()),
                          [](gpointer at) { delete static_cast<int64_t*>(at); });
-  size_t current = admitted.load(std::memory_order_relaxed);
+  size_t current = admitted->load(std::memory_order_relaxed);
   if (current >= options.max_clients) {
     refused.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("rtsp: client {} refused: too many clients (at most {})", PeerOf(client),
@@ -398,8 +408,9 @@ void RtspServer::Impl::OnClientConnected(GstRTSPClient* client) {
     }
     return;
   }
-  admitted.fetch_add(1, std::memory_order_relaxed);
-  g_signal_connect(client, "closed", G_CALLBACK(OnClientClosed), &admitted);
+  admitted->fetch_add(1, std::memory_order_relaxed);
+  g_signal_connect_data(client, "closed", G_CALLBACK(OnClientClosed), new Count(admitted),
+                        DropCount, GConnectFlags{});
   g_signal_connect(client, "play-request", G_CALLBACK(OnPlayRequest), this);
   spdlog::info("rtsp: client {} connected", PeerOf(client));
 }
@@ -522,7 +533,7 @@ void RtspServer::Stop() {
 
 size_t RtspServer::clients() const {
   // Relaxed: a figure for Stats.
-  return impl_->admitted.load(std::memory_order_relaxed);
+  return impl_->admitted->load(std::memory_order_relaxed);
 }
 
 nlohmann::json RtspServer::Stats() const {
