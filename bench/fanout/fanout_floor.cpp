@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -39,6 +38,8 @@
 #include <unordered_map>
 
 #include <CLI/CLI.hpp>
+
+#include "file_limit.h"
 
 namespace {
 
@@ -283,11 +284,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fanout_floor: %s is not a JPEG\n", jpeg_path.c_str());
     return 2;
   }
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  fanout_bench::RaiseFileLimit();
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
