@@ -1,11 +1,12 @@
 # freshframe: the two commands of the Quick start, and a few for developers.
 #   make run    install missing Debian packages, build (Release), run on the test pattern
 #   make test   same set-up, build, run the whole test suite through ctest
+#   make deb    the Debian package of that build: $(BUILD_DIR)/freshframe_VERSION_ARCH.deb
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 RUN_ARGS ?= --source pattern:640x480@30 --detector faces
 
-.PHONY: deps configure build fuzz e2e-deps run test bench bench-bus bench-sources bench-h264 bench-fanout bench-browser bench-compare bench-python bench-streams bench-scaleout test-asan test-tsan format clean
+.PHONY: deps configure build fuzz e2e-deps run test deb bench bench-bus bench-sources bench-h264 bench-fanout bench-browser bench-compare bench-python bench-streams bench-scaleout test-asan test-tsan format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,7 +31,13 @@ e2e-deps: deps
 	@test -d tests/e2e/node_modules/playwright-core -a tests/e2e/node_modules/.package-lock.json -nt tests/e2e/package-lock.json || \
 	  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 
-test: build fuzz e2e-deps
+# The Debian package (packaging/, docs/deploy-debian.md): man pages and the
+# changelog, then CPack over the install rules of the tested build.
+deb: build
+	@cmake --build --preset $(PRESET) --target freshframe_package_files
+	@cd $(BUILD_DIR) && cpack -G DEB
+
+test: build fuzz e2e-deps deb
 	ctest --preset $(PRESET)
 
 bench: build

@@ -28,6 +28,9 @@ packages=(
   python3-av python3-aiortc  # tests: decode /stream.h264 (PyAV), a WHEP player (aiortc)
   libavformat-dev libnginx-mod-rtmp  # src/rtmp: RTMP push (FLV); tests/integration/test_hls.py: nginx-rtmp writes HLS
   janus  # tests/integration/test_janus.py: the streaming plugin fed by --rtp-out (docs/deploy-janus.md)
+  # make deb and tests/package: man pages from --help, lintian, a booted
+  # systemd in a container for freshframe.service (systemd-nspawn)
+  help2man lintian man-db systemd-container
   libgstrtspserver-1.0-dev  # src/rtsp: --rtsp-port through gst-rtsp-server (h264parse and openh264dec, the tests' decoder, are in plugins-bad; rtspsrc in plugins-good)
 )
 # Node.js and npm run tests/web and tests/e2e. A machine that has its own

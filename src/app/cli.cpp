@@ -2,12 +2,11 @@
 #include <cstdlib>
 #include <string>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "app/app.h"
 #include "app/config.h"
+#include "app/logging.h"
 #include "app/run_flags.h"
 
 namespace freshframe::app {
@@ -56,14 +55,6 @@ int CheckRunConfig(const CLI::App& run, const std::string& path) {
     return 2;
   }
   return 0;
-}
-
-void SetUpLogging(const std::string& level) {
-  // Logs go to stderr: stdout carries results (the URL line, probe output).
-  auto logger = spdlog::stderr_color_mt("freshframe");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(level));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -24,6 +25,7 @@
 #include "app/app.h"
 #include "app/config.h"
 #include "app/pipeline.h"
+#include "app/service_notify.h"
 #include "core/clock.h"
 #include "httpclient/redact.h"
 
@@ -218,12 +220,24 @@ int RunPipeline(const RunOptions& options) {
   }
   std::fflush(stdout);
 
+  // Under systemd (Type=notify), `systemctl start` and `reload` wait for
+  // these; elsewhere they do nothing.
+  const ServiceNotifier notifier = ServiceNotifier::FromEnvironment();
+  const auto notify = [&notifier](std::string_view state) {
+    if (auto sent = notifier.Notify(state); !sent) {
+      spdlog::warn("service manager: {}", sent.error().message);
+    }
+  };
+  notify("READY=1");
   watchdog.Doing("running");
   while (watchdog.WaitForSignal() == kReload) {
     watchdog.Doing("reloading the config");
+    notify("RELOADING=1");
     ReloadConfig(options, **pipeline);
+    notify("READY=1");
     watchdog.Doing("running");
   }
+  notify("STOPPING=1");
   (*pipeline)->Stop(
       [&watchdog](const char* stage) { watchdog.Doing(std::string("stopping the ") + stage); });
   watchdog.Done();

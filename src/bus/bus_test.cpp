@@ -181,8 +181,8 @@ TEST(BusTest, ForeignObjectsAreClearErrors) {
   // The right magic but another layout version.
   const uint64_t magic = 0x3153554246524646ULL;
   const uint32_t version = 99;
-  pwrite(fd, &magic, sizeof magic, 0);
-  pwrite(fd, &version, sizeof version, 8);
+  ASSERT_EQ(pwrite(fd, &magic, sizeof magic, 0), static_cast<ssize_t>(sizeof magic));
+  ASSERT_EQ(pwrite(fd, &version, sizeof version, 8), static_cast<ssize_t>(sizeof version));
   reader = BusReader::Open("test.junk." + std::to_string(getpid()));
   ASSERT_FALSE(reader.ok());
   EXPECT_NE(reader.error().message.find("version 99"), std::string::npos);
