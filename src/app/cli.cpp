@@ -46,12 +46,12 @@ int CheckRunConfig(const CLI::App& run, const std::string& path) {
   for (const CLI::Option* option : run.get_options()) {
     const std::string name = option->get_name();
     if (option->count() == 0 || name == "--config" || name == "--log-level") continue;
-    std::fprintf(stderr, "freshframe: error: %s cannot be given with --config: put %s of %s\n",
-                 name.c_str(), ConfigKeyOfFlag(name).c_str(), path.c_str());
+    PrintError(name + " cannot be given with --config: put " + ConfigKeyOfFlag(name) + " of " +
+               path);
     return 2;
   }
   if (auto config = LoadConfig(path); !config) {
-    std::fprintf(stderr, "freshframe: error: %s\n", config.error().message.c_str());
+    PrintError(config.error().message);
     return 2;
   }
   return 0;
@@ -140,7 +140,7 @@ int Main(int argc, char** argv) {
     for (char& c : message) {
       if (c == '\n') c = ' ';
     }
-    std::fprintf(stderr, "freshframe: error: %s (see --help)\n", message.c_str());
+    PrintError(message + " (see --help)");
     return 2;
   }
 

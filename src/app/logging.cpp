@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
@@ -26,6 +27,12 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
     return std::make_unique<SyslogPriorityFlag>();
   }
 };
+
+bool StderrGoesToJournal() {
+  struct stat stderr_stat {};
+  return fstat(2, &stderr_stat) == 0 &&
+         StderrIsJournal(std::getenv("JOURNAL_STREAM"), stderr_stat.st_dev, stderr_stat.st_ino);
+}
 
 bool ParseUnsigned(std::string_view text, unsigned long long& value) {
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -66,12 +73,21 @@ std::string_view LogPattern(bool journal) {
   return journal ? "<%*>%l %v" : "%Y-%m-%d %H:%M:%S.%e %^%l%$ %v";
 }
 
+std::string ErrorLine(std::string_view message, bool journal) {
+  std::string line = journal ? "<3>freshframe: error: " : "freshframe: error: ";
+  line.append(message);
+  line.push_back('\n');
+  return line;
+}
+
+void PrintError(std::string_view message) {
+  const std::string line = ErrorLine(message, StderrGoesToJournal());
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 void SetUpLogging(const std::string& level) {
   // Logs go to stderr: stdout carries results (the URL line, probe output).
-  struct stat stderr_stat {};
-  const bool journal =
-      fstat(2, &stderr_stat) == 0 &&
-      StderrIsJournal(std::getenv("JOURNAL_STREAM"), stderr_stat.st_dev, stderr_stat.st_ino);
+  const bool journal = StderrGoesToJournal();
   auto logger = spdlog::stderr_color_mt("freshframe");
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   formatter->add_flag<SyslogPriorityFlag>('*').set_pattern(std::string(LogPattern(journal)));

@@ -29,4 +29,12 @@ char SyslogPriority(spdlog::level::level_enum level);
 // The spdlog pattern for a terminal or for the journal.
 std::string_view LogPattern(bool journal);
 
+// The line PrintError writes: "freshframe: error: MESSAGE\n", after "<3>"
+// for the journal.
+std::string ErrorLine(std::string_view message, bool journal);
+
+// Writes ErrorLine to stderr: the errors that end the command before (or
+// instead of) logging, such as a bad --config, at the journal's err level.
+void PrintError(std::string_view message);
+
 }  // namespace freshframe::app

@@ -32,5 +32,10 @@ TEST(LoggingTest, JournalLinesStartWithThePriorityAndCarryNoTime) {
   EXPECT_NE(LogPattern(false).find("%Y"), std::string_view::npos);
 }
 
+TEST(LoggingTest, ErrorLines) {
+  EXPECT_EQ(ErrorLine("bad.toml:3:8: no", false), "freshframe: error: bad.toml:3:8: no\n");
+  EXPECT_EQ(ErrorLine("bad.toml:3:8: no", true), "<3>freshframe: error: bad.toml:3:8: no\n");
+}
+
 }  // namespace
 }  // namespace freshframe::app

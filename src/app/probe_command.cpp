@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/app.h"
+#include "app/logging.h"
 #include "probe/probe.h"
 
 namespace freshframe::app {
@@ -24,7 +25,7 @@ int RunProbeCommand(const ProbeCommandOptions& options) {
   probe_options.seconds = options.seconds;
   probe_options.clients = options.clients;
   if (std::string problem = probe::CheckOptions(probe_options); !problem.empty()) {
-    std::fprintf(stderr, "freshframe: error: %s\n", problem.c_str());
+    PrintError(problem);
     return 2;
   }
   std::signal(SIGINT, OnProbeSignal);

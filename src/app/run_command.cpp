@@ -24,6 +24,7 @@
 
 #include "app/app.h"
 #include "app/config.h"
+#include "app/logging.h"
 #include "app/pipeline.h"
 #include "app/service_notify.h"
 #include "core/clock.h"
@@ -206,7 +207,7 @@ int RunPipeline(const RunOptions& options) {
   ShutdownWatchdog watchdog(stop_signals);
   auto pipeline = Pipeline::Create(options);
   if (!pipeline) {
-    std::fprintf(stderr, "freshframe: error: %s\n", pipeline.error().message.c_str());
+    PrintError(pipeline.error().message);
     return 1;
   }
   const std::string url = (*pipeline)->url();

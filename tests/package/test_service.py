@@ -7,6 +7,7 @@ installed into a container booted from this machine (booted.py), then
   capabilities, no new privileges, a seccomp filter and LimitNOFILE;
   its log lines reach the journal at their priority;
 - `systemctl reload` is SIGHUP (same process, new configuration);
+- exit status 1 (a bind address not up yet) is retried until it works;
 - a bad configuration fails `systemctl reload` (the old one keeps running)
   and `systemctl restart` (the unit fails, FILE:LINE:COL in `systemctl
   status`, and is not retried);
@@ -198,11 +199,37 @@ class ServiceTest(unittest.TestCase):
                                check=False)
         print("\n" + status, flush=True)
         self.assertRegex(status, r"/etc/freshframe/freshframe\.toml:3:\d+:")
-        time.sleep(5)  # RestartSec=2: a retry would have happened by now
+        time.sleep(7)  # RestartSec=5: a retry would have happened by now
         self.assertEqual(self.show("freshframe", "NRestarts"), "0")
         self.assertEqual(self.sh("systemctl", "is-failed", "freshframe", check=False)[1].strip(),
                          "failed")
 
+        self.write_config(deb.CONFFILE, GOOD_CONFIG.format(quality=80, bus=BUS))
+        self.sh("systemctl", "restart", "freshframe")
+        self.wait_active("freshframe")
+
+    def test_3b_retried_until_the_address_is_up(self):
+        """Exit 1 (here: the bind address is not up yet, as at boot) is
+        retried without a limit, and the service comes up by itself."""
+        address = "10.250.250.1"
+        self.write_config(deb.CONFFILE, GOOD_CONFIG.format(quality=80, bus=BUS).replace(
+            "127.0.0.1", address))
+        self.sh("systemctl", "restart", "--no-block", "freshframe")
+        deadline = time.monotonic() + 30
+        while int(self.show("freshframe", "NRestarts") or 0) < 2:
+            if time.monotonic() > deadline:
+                self.fail("exit 1 was not retried: " + self.sh(
+                    "systemctl", "status", "freshframe", "--no-pager", check=False)[1])
+            time.sleep(0.5)
+        _, log, _ = self.sh("journalctl", "-u", "freshframe", "--no-pager", "-n", "40")
+        self.assertIn(f"cannot listen on {address}:8080", log)
+        self.sh("ip", "address", "add", f"{address}/32", "dev", "lo")
+        deadline = time.monotonic() + 30
+        while self.sh("systemctl", "is-active", "freshframe", check=False)[1].strip() != "active":
+            if time.monotonic() > deadline:
+                self.fail("not up once the address was: " + self.sh(
+                    "systemctl", "status", "freshframe", "--no-pager", check=False)[1])
+            time.sleep(0.5)
         self.write_config(deb.CONFFILE, GOOD_CONFIG.format(quality=80, bus=BUS))
         self.sh("systemctl", "restart", "freshframe")
         self.wait_active("freshframe")
@@ -227,10 +254,11 @@ class ServiceTest(unittest.TestCase):
         self.assertLess(float(score.group(1)), 3.0, "exposure above OK")
 
     def test_5_upgrade_restarts_and_keeps_a_disable(self):
-        pid = self.show("freshframe", "MainPID")
+        pids = {unit: self.show(unit, "MainPID") for unit in ("freshframe", "freshframe@second")}
         self.sh("dpkg", "--install", DEB_INSIDE, timeout=180)
-        self.wait_active("freshframe")
-        self.assertNotEqual(self.show("freshframe", "MainPID"), pid, "an upgrade restarts")
+        for unit, pid in pids.items():
+            self.wait_active(unit)
+            self.assertNotEqual(self.show(unit, "MainPID"), pid, f"an upgrade restarts {unit}")
         self.assertIn("quality = 80", self.sh("cat", deb.CONFFILE)[1])
         self.sh("systemctl", "disable", "freshframe")
         self.sh("dpkg", "--install", DEB_INSIDE, timeout=180)
