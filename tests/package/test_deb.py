@@ -147,6 +147,11 @@ class DebPackageTest(unittest.TestCase):
             self.assertTrue(depends & ({owner} | deb.depends_names(provides)),
                             f"{library} comes from {owner}, which Depends does not name")
         self.assertIn("adduser", depends)  # the postinst's, which no ELF file says
+        # What the binary loads by name, not by linking: GStreamer plugins.
+        recommends = deb.depends_names(self.fields["Recommends"])
+        for package in ("python3-numpy", "opencv-data", "gstreamer1.0-plugins-bad",
+                        "gstreamer1.0-plugins-good", "gstreamer1.0-nice"):
+            self.assertIn(package, recommends)
 
     def test_2_lintian(self):
         if shutil.which("lintian") is None:
