@@ -43,7 +43,10 @@ std::string_view NextToken(std::string_view& text) {
   return token;
 }
 
+// SDP's numbers are plain decimal: "0102" is not payload type 102 (the
+// m-line says "102", and the answer must name what the offer named).
 std::optional<int> ParseInt(std::string_view text, int max) {
+  if (text.size() > 1 && text[0] == '0') return std::nullopt;
   int value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || value < 0 || value > max) {

@@ -116,6 +116,21 @@ TEST(SdpOfferTest, RtpmapOfAFormatNotOnTheMediaLineDoesNotCount) {
   EXPECT_EQ(choice.error().status, 406U);
 }
 
+// Found by fuzz.sdp_offer: an rtpmap of "0102" described payload type 102.
+TEST(SdpOfferTest, NumbersWithLeadingZerosAreNotTheSameNumber) {
+  auto choice = InspectOffer(
+      "v=0\nm=video 9 RTP/AVP 102\na=rtpmap:0102 H264/90000\n"
+      "a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\n");
+  ASSERT_FALSE(choice.ok());
+  EXPECT_EQ(choice.error().status, 406U);
+  choice = InspectOffer(
+      "v=0\nm=video 9 RTP/AVP 0102 102\na=rtpmap:102 H264/90000\n"
+      "a=fmtp:102 packetization-mode=01;profile-level-id=42e01f\n");
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->payload_type, 102);
+  EXPECT_EQ(choice->packetization_mode, 0);  // "01" is not a mode: the default
+}
+
 TEST(SdpOfferTest, ErrorsSayWhatIsMissing) {
   struct Case {
     std::string sdp;
