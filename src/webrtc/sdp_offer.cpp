@@ -103,19 +103,22 @@ void ReadAttribute(VideoSection& section, std::string_view attribute) {
   const size_t colon = std::min(attribute.find(':'), attribute.size());
   const std::string_view name = attribute.substr(0, colon);
   std::string_view value = attribute.substr(std::min(colon + 1, attribute.size()));
+  // rtpmap, fmtp and extmap start with their number right after the colon
+  // (RFC 4566 §6, RFC 8285 §8): "a=rtpmap: 102 ..." names no format.
+  const bool number_first = !value.empty() && value.front() != ' ' && value.front() != '\t';
   if (name == "sendonly" || name == "inactive") {
     section.receives = false;
   } else if (name == "mid") {
     section.mid = std::string(Trim(value));
-  } else if (name == "rtpmap") {
+  } else if (name == "rtpmap" && number_first) {
     Format* format = FindFormat(section, NextToken(value));
     // "H264/90000": the encoding name is case-insensitive (RFC 4566 §6).
     const std::string_view encoding = NextToken(value);
     if (format != nullptr) format->h264 = IEquals(encoding.substr(0, encoding.find('/')), "H264");
-  } else if (name == "fmtp") {
+  } else if (name == "fmtp" && number_first) {
     Format* format = FindFormat(section, NextToken(value));
     if (format != nullptr) ReadFmtp(*format, value);
-  } else if (name == "extmap") {
+  } else if (name == "extmap" && number_first) {
     // a=extmap:<id>[/<direction>] <uri> [<attributes>] (RFC 8285 §8); ids
     // above 14 need the two-byte form, which we do not send.
     std::string_view id = NextToken(value);

@@ -131,6 +131,23 @@ TEST(SdpOfferTest, NumbersWithLeadingZerosAreNotTheSameNumber) {
   EXPECT_EQ(choice->packetization_mode, 0);  // "01" is not a mode: the default
 }
 
+// Found by fuzz.sdp_offer: "a=rtpmap:<tabs>102 H264/90000" described 102.
+TEST(SdpOfferTest, AttributeNumbersFollowTheColon) {
+  for (const char* space : {" ", "\t", "\t\t "}) {
+    const auto choice = InspectOffer(std::string("v=0\nm=video 9 RTP/AVP 102\na=rtpmap:") + space +
+                                     "102 H264/90000\na=fmtp:102 packetization-mode=1\n");
+    ASSERT_FALSE(choice.ok()) << "space " << static_cast<int>(space[0]);
+    EXPECT_EQ(choice.error().status, 406U);
+  }
+  const auto choice = InspectOffer(
+      "v=0\nm=video 9 RTP/AVP 102\na=rtpmap:102 H264/90000\n"
+      "a=fmtp: 102 packetization-mode=0\na=fmtp:102 packetization-mode=1\n"
+      "a=extmap: 3 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\n");
+  ASSERT_TRUE(choice.ok()) << choice.error().message;
+  EXPECT_EQ(choice->packetization_mode, 1);
+  EXPECT_EQ(choice->playout_delay_id, 0);
+}
+
 TEST(SdpOfferTest, ErrorsSayWhatIsMissing) {
   struct Case {
     std::string sdp;
