@@ -23,6 +23,35 @@ PYTHON_DIR = "/usr/lib/python3/dist-packages/freshframe"
 DOC_DIR = "/usr/share/doc/freshframe"
 
 
+# Run with /usr/bin/python3 -I (the system path only), on this machine or
+# inside the container: `CLIENT PORT [BUS UID]` checks the page, reads one
+# MJPEG part ("jpeg ok BYTES") and, given a bus and its writer's uid, one
+# frame through the system's Python package ("bus SHAPE FILE").
+CLIENT = r'''
+import socket, sys, urllib.request
+port = int(sys.argv[1])
+page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
+assert b"<html" in page.lower(), page[:200]
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+data = b""
+while True:
+    start = data.find(b"\xff\xd8")
+    end = data.find(b"\xff\xd9", start + 2) if start >= 0 else -1
+    if end > 0:
+        break
+    chunk = s.recv(65536)
+    assert chunk, data[:300]
+    data += chunk
+print("jpeg ok", end + 2 - start)
+if len(sys.argv) > 2:
+    import freshframe
+    with freshframe.Subscriber(sys.argv[2], timeout=10, allow_owner=int(sys.argv[3])) as sub:
+        frame = sub.read(10)
+        print("bus", frame.image.shape, freshframe.__file__)
+'''
+
+
 def skip_reason():
     if os.geteuid() != 0:
         return "installing a package needs root (CI runs as root): skipped"

@@ -34,28 +34,6 @@ SKIP = deb.skip_reason()
 DEB_INSIDE = "/var/tmp/fftest/freshframe.deb"
 BUS = "fftest"
 
-# Run inside the container: the page, one MJPEG part, and (with a bus name
-# and the writer's uid) one frame through the system's Python package.
-CLIENT = r'''
-import socket, sys, urllib.request
-port = int(sys.argv[1])
-page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
-assert b"<html" in page.lower(), page[:200]
-s = socket.create_connection(("127.0.0.1", port), timeout=10)
-s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-data = b""
-while b"\xff\xd9" not in data[data.find(b"\xff\xd8") + 2:] or data.find(b"\xff\xd8") < 0:
-    chunk = s.recv(65536)
-    assert chunk, data[:300]
-    data += chunk
-print("jpeg ok")
-if len(sys.argv) > 2:
-    import freshframe
-    with freshframe.Subscriber(sys.argv[2], timeout=10, allow_owner=int(sys.argv[3])) as sub:
-        frame = sub.read(10)
-        print("bus", frame.image.shape, freshframe.__file__)
-'''
-
 GOOD_CONFIG = """\
 [server]
 bind = "127.0.0.1"
@@ -133,7 +111,7 @@ class ServiceTest(unittest.TestCase):
         self.sh("dpkg", "--install", DEB_INSIDE, timeout=180)
         self.assertEqual(self.sh("systemctl", "is-enabled", "freshframe")[1].strip(), "enabled")
         self.wait_active("freshframe")
-        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", CLIENT, "8080")
+        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", deb.CLIENT, "8080")
         self.assertIn("jpeg ok", out)
 
         pid = self.show("freshframe", "MainPID")
@@ -178,7 +156,7 @@ class ServiceTest(unittest.TestCase):
             time.sleep(0.2)
         self.assertEqual(self.sh("stat", "-c", "%a %U", f"/dev/shm/freshframe.{BUS}")[1].strip(),
                          "600 freshframe")
-        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", CLIENT, "8080", BUS,
+        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", deb.CLIENT, "8080", BUS,
                             str(self.uid()), timeout=60)
         self.assertIn("bus (240, 320, 3) /usr/lib/python3/dist-packages/freshframe", out)
 
@@ -239,7 +217,7 @@ class ServiceTest(unittest.TestCase):
                           GOOD_CONFIG.format(quality=60, bus=BUS + "2").replace("8080", "8081"))
         self.sh("systemctl", "start", "freshframe@second")
         self.wait_active("freshframe@second")
-        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", CLIENT, "8081")
+        _, out, _ = self.sh("/usr/bin/python3", "-I", "-c", deb.CLIENT, "8081")
         self.assertIn("jpeg ok", out)
         for unit in ("freshframe.service", "freshframe@second.service"):
             rc, out, err = self.sh("systemd-analyze", "verify", unit, check=False)
